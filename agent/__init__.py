@@ -1,0 +1,1 @@
+"""The research agent: planner, executors, tools, LLM backends and the research loop."""
