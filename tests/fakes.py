@@ -1,0 +1,64 @@
+"""Scripted stand-ins for logic tests (next to tests that use the real parts)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from sleuth.agent.llm import Completion, Sampling
+
+
+class ScriptedLLM:
+    """An LLM that returns queued outputs in order and records every call.
+
+    Queue strings, dicts (returned as JSON for schema calls), or callables taking the messages.
+    """
+
+    name = "scripted"
+    n_ctx = 8192
+
+    def __init__(self, outputs: list[Any] | None = None):
+        self.outputs = list(outputs or [])
+        self.calls: list[dict[str, Any]] = []
+
+    def queue(self, *outputs: Any) -> None:
+        self.outputs.extend(outputs)
+
+    def chat(
+        self,
+        messages,
+        sampling: Sampling,
+        *,
+        schema=None,
+        on_token=None,
+        cancel: threading.Event | None = None,
+    ) -> Completion:
+        self.calls.append({"messages": messages, "sampling": sampling, "schema": schema})
+        if not self.outputs:
+            raise AssertionError(f"ScriptedLLM ran out of outputs at call {len(self.calls)}")
+        output = self.outputs.pop(0)
+        if callable(output):
+            output = output(messages)
+        text = json.dumps(output) if isinstance(output, (dict, list)) else str(output)
+        finish = "stop"
+        pieces = []
+        for word in text.split(" "):
+            if cancel is not None and cancel.is_set():
+                finish = "cancelled"
+                break
+            piece = word if not pieces else " " + word
+            pieces.append(piece)
+            if on_token is not None:
+                on_token(piece)
+        out = "".join(pieces)
+        return Completion(
+            text=out,
+            prompt_tokens=sum(len(m["content"].split()) for m in messages),
+            completion_tokens=len(pieces),
+            seconds=0.001,
+            finish_reason=finish,
+        )
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())

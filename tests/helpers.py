@@ -1,0 +1,56 @@
+"""Small builders for store contents used across tests."""
+
+from __future__ import annotations
+
+from sleuth.store import Store
+
+EVIDENCE = [
+    {
+        "uri": "https://example.org/paris",
+        "title": "Paris",
+        "text": "Paris is the capital of France.",
+    },
+    {"uri": "/notes/rivers.md", "title": "Rivers", "text": "The Seine flows through Paris."},
+]
+
+
+def writer_messages(question: str, evidence=EVIDENCE) -> list[dict[str, str]]:
+    numbered = "\n".join(f"[{i}] {e['title']}: {e['text']}" for i, e in enumerate(evidence, 1))
+    return [
+        {"role": "system", "content": "Answer from the evidence and cite it as [n]."},
+        {"role": "user", "content": f"Question: {question}\n\nEvidence:\n{numbered}"},
+    ]
+
+
+def add_run_with_answer(
+    store: Store,
+    turn_id: int,
+    text: str,
+    *,
+    question: str = "What is the capital of France?",
+    evidence=EVIDENCE,
+) -> int:
+    """A finished run of `turn_id` with evidence and an answer; returns the answer id."""
+    run_id = store.start_run(turn_id, {"research": {"max_rounds": 1}})
+    store.add_step(run_id, "plan_ready", {"subquestions": [question]})
+    store.add_evidence(run_id, evidence)
+    answer_id = store.add_answer(
+        run_id,
+        text=text,
+        messages=writer_messages(question, evidence),
+        sampling={"temperature": 0.3, "max_tokens": 64, "seed": 1},
+        citations=[{"number": 1, "sentence": text}],
+        model_name="scripted",
+        prompt_tokens=40,
+        completion_tokens=len(text.split()),
+    )
+    store.finish_run(run_id, "done")
+    return answer_id
+
+
+def ask(store: Store, question: str, *answers: str) -> tuple[int, int, list[int]]:
+    """A session with one turn and one run per answer text; returns (session, turn, answer ids)."""
+    session_id = store.new_session(question)
+    turn_id = store.add_turn(session_id, question)
+    ids = [add_run_with_answer(store, turn_id, text, question=question) for text in answers]
+    return session_id, turn_id, ids
