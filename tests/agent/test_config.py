@@ -1,0 +1,88 @@
+"""Settings layering (default < file < env < flag), origins, and bad input."""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import resources
+
+import pytest
+
+from sleuth.agent.config import Settings, env_name, keys, load_settings, save_setting
+from sleuth.agent.errors import ConfigError
+
+
+def test_layers_override_in_order_and_remember_their_origin(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('[model]\nn_ctx = 4096\nthreads = 2\n[search]\nbackend = "none"\n')
+    env = {"SLEUTH_MODEL_THREADS": "3", "SLEUTH_NETWORK_LOCAL_ONLY": "yes"}
+    settings = load_settings(config, env=env, flags={"model.path": "/m.gguf", "model.n_ctx": None})
+    assert settings.model.n_ctx == 4096
+    assert settings.origins["model.n_ctx"] == f"file {config}"
+    assert (
+        settings.model.threads == 3
+        and settings.origins["model.threads"] == "env SLEUTH_MODEL_THREADS"
+    )
+    assert settings.network.local_only is True
+    assert settings.model.path == "/m.gguf" and settings.origins["model.path"] == "flag"
+    assert settings.search.backend == "none"
+    origins = {k: o for k, _, o in settings.items()}
+    assert origins["research.max_rounds"] == "default"
+
+
+def test_missing_file_means_defaults(tmp_path):
+    settings = load_settings(tmp_path / "absent.toml", env={})
+    assert settings.as_dict() == Settings().as_dict()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[model\n", "not valid TOML"),
+        ("[modle]\npath = 'x'\n", "Unknown section"),
+        ("[model]\npth = 'x'\n", "Unknown setting 'model.pth'"),
+        ("[model]\nn_ctx = 'big'\n", "model.n_ctx must be a whole number"),
+        ("[model]\nn_ctx = -5\n", "must be positive"),
+        ("[search]\nbackend = 'google'\n", "must be one of ddgs, searxng, none"),
+        ("[search]\nsearxng_url = 'ftp://x'\n", r"must be an http\(s\) URL"),
+        ("[model]\nn_gpu_layers = 'many'\n", "'auto' or a number"),
+    ],
+)
+def test_bad_files_name_the_file_and_the_problem(tmp_path, text, message):
+    config = tmp_path / "config.toml"
+    config.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_settings(config, env={})
+
+
+def test_bad_env_value_names_the_variable(tmp_path):
+    with pytest.raises(ConfigError, match="env SLEUTH_NETWORK_LOCAL_ONLY"):
+        load_settings(None, env={"SLEUTH_NETWORK_LOCAL_ONLY": "perhaps"})
+
+
+def test_save_setting_keeps_comments_and_other_values(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text("# my notes\n[model]\n# keep me\nn_ctx = 2048\n")
+    save_setting(config, "model.threads", "4")
+    save_setting(config, "network.local_only", "true")
+    text = config.read_text()
+    assert "# my notes" in text and "# keep me" in text
+    settings = load_settings(config, env={})
+    assert (settings.model.n_ctx, settings.model.threads, settings.network.local_only) == (
+        2048,
+        4,
+        True,
+    )
+    with pytest.raises(ConfigError):
+        save_setting(config, "model.threads", "lots")
+    assert load_settings(config, env={}).model.threads == 4
+
+
+def test_shipped_template_documents_every_setting_with_its_default():
+    text = resources.files("sleuth.assets").joinpath("config.toml").read_text()
+    shipped = tomllib.loads(text)
+    assert shipped == Settings().as_dict()
+    assert sorted(f"{s}.{k}" for s, values in shipped.items() for k in values) == sorted(keys())
+
+
+def test_env_names():
+    assert env_name("model.n_ctx") == "SLEUTH_MODEL_N_CTX"

@@ -1,0 +1,198 @@
+"""The llama.cpp backend with the real default model (and Gemma 3 270M, the second architecture)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from sleuth.agent.config import load_settings
+from sleuth.agent.errors import ModelError
+from sleuth.agent.llm import LlamaCppLLM, Sampling, chat_json, json_schema_gbnf
+from sleuth.agent.models import fingerprint, gemma_model_path, open_llm, resolve_model_path
+from sleuth.store import Dirs, app_dirs
+
+pytestmark = pytest.mark.slow
+
+PLAN_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "subquestions": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 3,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "question": {"type": "string", "minLength": 1, "maxLength": 160},
+                    "tool": {"type": "string", "enum": ["web_search", "search_library"]},
+                },
+                "required": ["question", "tool"],
+            },
+        }
+    },
+    "required": ["subquestions"],
+}
+
+
+def test_real_model_streams_text(real_llm):
+    tokens: list[str] = []
+    completion = real_llm.chat(
+        [{"role": "user", "content": "Write one sentence about the sea."}],
+        Sampling(max_tokens=24, seed=3, temperature=0.0),
+        on_token=tokens.append,
+    )
+    assert completion.text.strip()
+    assert "".join(tokens) == completion.text
+    assert 0 < completion.completion_tokens <= 24
+    assert completion.prompt_tokens > 5
+    assert completion.finish_reason in {"stop", "length"}
+
+
+def test_real_model_follows_a_json_schema(real_llm):
+    messages = [
+        {"role": "system", "content": "You plan research. Reply in JSON."},
+        {"role": "user", "content": "Plan research on: Who founded the city of Lyon?"},
+    ]
+    for seed in (1, 2, 3):
+        plan, completion = chat_json(
+            real_llm, messages, PLAN_SCHEMA, Sampling(max_tokens=200, seed=seed, temperature=0.7)
+        )
+        assert 1 <= len(plan["subquestions"]) <= 3, completion.text
+        for item in plan["subquestions"]:
+            assert item["question"].strip()
+            assert item["tool"] in {"web_search", "search_library"}
+
+
+def test_schema_grammar_keeps_control_characters_out_of_strings():
+    gbnf = json_schema_gbnf(PLAN_SCHEMA)
+    char_rule = next(line for line in gbnf.splitlines() if line.startswith("char ::="))
+    assert "\\x00-\\x1F" in char_rule
+
+
+def test_cancel_stops_generation_between_tokens(real_llm):
+    cancel = threading.Event()
+    seen: list[str] = []
+
+    def on_token(piece: str) -> None:
+        seen.append(piece)
+        if len(seen) == 3:
+            cancel.set()
+
+    completion = real_llm.chat(
+        [{"role": "user", "content": "Count from one to one hundred in words."}],
+        Sampling(max_tokens=200, temperature=0.0),
+        on_token=on_token,
+        cancel=cancel,
+    )
+    assert completion.finish_reason == "cancelled"
+    assert len(seen) == 3
+
+
+def test_shared_prompt_prefix_reuses_the_kv_cache(real_llm):
+    evidence = " ".join(f"Fact {i}: the number {i} is written {i}." for i in range(60))
+    system = {"role": "system", "content": "Answer from this evidence only.\n" + evidence}
+    first = real_llm.chat(
+        [system, {"role": "user", "content": "What is fact 3?"}], Sampling(max_tokens=4, seed=0)
+    )
+    second = real_llm.chat(
+        [system, {"role": "user", "content": "What is fact 41?"}], Sampling(max_tokens=4, seed=0)
+    )
+    prefix = real_llm.count_tokens(real_llm.render([system]))
+    assert first.prompt_tokens > 300
+    assert second.cached_tokens >= prefix - 2  # the whole shared system turn was reused
+    assert second.cached_tokens < second.prompt_tokens
+
+
+def test_token_count_matches_the_tokenizer(real_llm):
+    assert real_llm.count_tokens("Hello") < real_llm.count_tokens("Hello there, how are you?")
+    assert real_llm.count_tokens("") == 0
+
+
+def test_missing_and_corrupt_model_files_say_what_is_wrong(tmp_path):
+    with pytest.raises(ModelError, match="does not exist"):
+        LlamaCppLLM(tmp_path / "absent.gguf")
+    corrupt = tmp_path / "corrupt.gguf"
+    corrupt.write_bytes(b"not a model" * 100)
+    with pytest.raises(ModelError, match="not a GGUF model file"):
+        LlamaCppLLM(corrupt)
+    truncated = tmp_path / "truncated.gguf"
+    truncated.write_bytes(b"GGUF" + b"\x00" * 64)
+    with pytest.raises(ModelError, match="could not load"):
+        LlamaCppLLM(truncated)
+
+
+def test_corrupt_adapter_is_refused_and_the_base_keeps_working(model_path, tmp_path):
+    llm = LlamaCppLLM(model_path, n_ctx=512)
+    bad = tmp_path / "adapter.gguf"
+    bad.write_bytes(b"GGUF" + b"\x00" * 64)
+    with pytest.raises(ModelError, match="adapter"):
+        llm.set_adapter(bad)
+    assert llm.adapter_path is None
+    assert llm.chat([{"role": "user", "content": "Hi"}], Sampling(max_tokens=3)).text is not None
+    llm.close()
+
+
+def test_open_llm_registers_the_base_model(store, model_path):
+    settings = load_settings(None, env={})
+    llm, info = open_llm(settings, app_dirs(), store)
+    assert info.base_path == str(model_path)
+    assert info.model_id == store.base_model(fingerprint(model_path), str(model_path), "x")["id"]
+    assert info.adapter_path is None and not info.warnings
+    llm.close()
+
+
+def test_missing_active_adapter_falls_back_to_the_base_with_a_warning(store, model_path, tmp_path):
+    fp = fingerprint(model_path)
+    base = store.base_model(fp, str(model_path), "base")
+    gone = store.register_model(
+        name="lost",
+        base_path=str(model_path),
+        base_fingerprint=fp,
+        adapter_path=str(tmp_path / "deleted.gguf"),
+        parent_id=base["id"],
+    )
+    store.activate_model(gone)
+    llm, info = open_llm(load_settings(None, env={}), app_dirs(), store)
+    assert info.adapter_path is None and info.model_id == base["id"]
+    assert "missing" in info.warnings[0]
+    llm.close()
+
+
+def test_model_aliases_and_paths_resolve(tmp_path, model_path):
+    dirs = Dirs(tmp_path / "d", tmp_path / "c", tmp_path / "k")
+    assert resolve_model_path("", dirs) == model_path
+    assert resolve_model_path("smollm2", dirs) == model_path
+    with pytest.raises(ModelError, match="does not exist"):
+        resolve_model_path(str(tmp_path / "nope.gguf"), dirs)
+
+
+@pytest.fixture(scope="module")
+def gemma(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("gemma-cache")
+    path = gemma_model_path(Dirs(cache, cache, cache))
+    llm = LlamaCppLLM(path, n_ctx=1024)
+    yield llm
+    llm.close()
+
+
+def test_gemma_base_model_gets_the_gemma_turn_template(gemma):
+    assert gemma.architecture == "gemma3"
+    prompt = gemma.render(
+        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Name a colour."}]
+    )
+    assert prompt == (
+        "<bos><start_of_turn>user\nBe brief.\n\nName a colour.<end_of_turn>\n<start_of_turn>model\n"
+    )
+    completion = gemma.chat(
+        [{"role": "user", "content": "Name a colour."}], Sampling(max_tokens=12, seed=0)
+    )
+    assert completion.completion_tokens > 0
+    assert "<end_of_turn>" not in completion.text
+    plan, _ = chat_json(
+        gemma,
+        [{"role": "user", "content": "Plan research on tides."}],
+        PLAN_SCHEMA,
+        Sampling(max_tokens=160, seed=1),
+    )
+    assert plan["subquestions"][0]["tool"] in {"web_search", "search_library"}

@@ -1,0 +1,116 @@
+"""The OpenAI-compatible backend against a real llama-cpp-python server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from sleuth.agent.errors import ModelError
+from sleuth.agent.llm import OpenAILLM, Sampling, chat_json
+from tests.agent.test_llm import PLAN_SCHEMA
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(model_path, tmp_path_factory):
+    port = free_port()
+    # The server logs verbosely; a pipe would fill up and stall it, so log to a file.
+    log_path = tmp_path_factory.mktemp("server") / "server.log"
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(model_path),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "2048",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"llama_cpp.server exited: {log_path.read_text()[-2000:]}")
+        try:
+            if httpx.get(url + "/models", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)  # waiting for another process to bind its port
+    else:
+        process.kill()
+        pytest.fail("llama_cpp.server did not start within 60 s")
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+    log.close()
+
+
+def test_streams_a_chat_answer(server):
+    llm = OpenAILLM(server)
+    pieces: list[str] = []
+    completion = llm.chat(
+        [{"role": "user", "content": "Write one sentence about rivers."}],
+        Sampling(max_tokens=20, seed=1, temperature=0.0),
+        on_token=pieces.append,
+    )
+    assert completion.text.strip()
+    assert "".join(pieces) == completion.text
+    assert len(pieces) > 1  # it really streamed
+    assert 0 < completion.completion_tokens <= 20
+    llm.close()
+
+
+def test_schema_output_is_valid_json_and_the_working_style_is_remembered(server):
+    llm = OpenAILLM(server)
+    messages = [{"role": "user", "content": "Plan research on: who built the Eiffel Tower?"}]
+    plan, _ = chat_json(llm, messages, PLAN_SCHEMA, Sampling(max_tokens=200, seed=2))
+    assert plan["subquestions"][0]["tool"] in {"web_search", "search_library"}
+    # llama-cpp-python's server ignores "json_schema" and honours "json_object" + schema.
+    assert llm._schema_style == "json_object"
+    plan, _ = chat_json(llm, messages, PLAN_SCHEMA, Sampling(max_tokens=200, seed=3))
+    assert plan["subquestions"]
+    llm.close()
+
+
+def test_counts_tokens_with_the_servers_tokenizer(server, real_llm):
+    llm = OpenAILLM(server)
+    text = "Counting tokens the way the model does."
+    assert llm.count_tokens(text) == real_llm.count_tokens(text)
+    llm.close()
+
+
+def test_unreachable_server_is_one_clear_error():
+    llm = OpenAILLM(f"http://127.0.0.1:{free_port()}/v1", timeout=2)
+    with pytest.raises(ModelError, match="Cannot reach the model server"):
+        llm.chat([{"role": "user", "content": "hi"}], Sampling(max_tokens=2))
+
+
+def test_server_errors_are_reported_with_the_status(server):
+    llm = OpenAILLM(server.removesuffix("/v1") + "/nowhere")
+    with pytest.raises(ModelError, match="answered 404"):
+        llm.chat([{"role": "user", "content": "hi"}], Sampling(max_tokens=2))
+
+
+def test_endpoint_must_be_http():
+    with pytest.raises(ModelError, match="not an http"):
+        OpenAILLM("file:///etc/passwd")
