@@ -1,0 +1,287 @@
+"""The `sleuth` command: the app when run bare, and scripting subcommands over the store.
+
+Errors a user can cause end in one sentence on stderr and exit code 2, never a traceback.
+Heavy imports (llama.cpp, torch, textual) happen inside the commands that need them, so
+`sleuth --version` and `sleuth history` start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from sleuth.agent.config import Settings, load_settings, save_setting, setting_help
+from sleuth.agent.errors import AgentError
+from sleuth.store import Dirs, Store, StoreError, app_dirs
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(Exception):
+    """Bad command-line input that argparse could not catch."""
+
+
+def version() -> str:
+    try:
+        return metadata.version("sleuth")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+class Context:
+    """What a command needs, opened on first use: settings, folders, the store."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.dirs: Dirs = app_dirs()
+        flags = {"model.path": getattr(args, "model", None)}
+        self.settings: Settings = load_settings(self.dirs.config_file, flags=flags)
+        self._store: Store | None = None
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store.open(self.dirs.database)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Callable[[Context], int | None] = getattr(args, "handler", cmd_app)
+    context = None
+    try:
+        context = Context(args)
+        return handler(context) or 0
+    except (StoreError, AgentError, UsageError) as exc:
+        print(f"sleuth: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("sleuth: interrupted; everything saved so far is kept.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # `sleuth export | head`: the reader left; that is not an error.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    finally:
+        if context is not None:
+            context.close()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sleuth",
+        description="A research assistant for the terminal that learns from you. "
+        "Run without a command to open the app.",
+    )
+    parser.add_argument("--version", action="version", version=f"sleuth {version()}")
+    parser.add_argument("--model", metavar="PATH", help="GGUF model to use instead of the config's")
+    parser.set_defaults(handler=cmd_app)
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    def command(
+        name: str, handler, help: str, loads_model: bool = False
+    ) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(handler=handler)
+        if loads_model:
+            # SUPPRESS: an absent sub-command flag must not erase `sleuth --model X COMMAND`.
+            p.add_argument(
+                "--model",
+                metavar="PATH",
+                default=argparse.SUPPRESS,
+                help="GGUF model to use instead of the config's",
+            )
+        return p
+
+    p = command("config", cmd_config, "Show the effective settings and where each came from.")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    config_sub = p.add_subparsers(metavar="ACTION")
+    p_set = config_sub.add_parser("set", help="write one setting to the config file")
+    p_set.add_argument("key")
+    p_set.add_argument("value")
+    p_set.set_defaults(handler=cmd_config_set)
+
+    p = command(
+        "doctor", cmd_doctor, "Check the installation: versions, model, GPU, database.", True
+    )
+    p.add_argument("--quick", action="store_true", help="only find the model file, do not load it")
+
+    p = command("rate", cmd_rate, "Rate an answer: thumbs or 1-5 stars, with an optional comment.")
+    p.add_argument("answer_id", type=int)
+    group = p.add_mutually_exclusive_group(required=False)
+    group.add_argument("--up", action="store_true", help="thumbs up")
+    group.add_argument("--down", action="store_true", help="thumbs down")
+    p.add_argument("--stars", type=int, metavar="N", help="1 to 5 stars")
+    p.add_argument("--comment", help="a note kept with the rating")
+    p.add_argument("--clear", action="store_true", help="remove the rating")
+
+    p = command("compare", cmd_compare, "Record that one answer is better than another.")
+    p.add_argument("winner_id", type=int)
+    p.add_argument("loser_id", type=int)
+    p.add_argument("--tie", action="store_true", help="neither is better")
+
+    p = command("export", cmd_export, "Export feedback for training, trajectories, or a report.")
+    p.add_argument("--format", required=True, choices=["sft", "dpo", "kto", "runs", "md"])
+    p.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    p.add_argument("--session", type=int, metavar="ID", help="the session to report (md)")
+
+    p = command("history", cmd_history, "Recent sessions with their question and answer ids.")
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--search", metavar="WORDS", help="full-text search in questions and answers")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    return parser
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+
+def cmd_app(ctx: Context) -> int:
+    from sleuth.tui.app import run_app
+
+    return run_app(ctx.settings, ctx.dirs)
+
+
+def cmd_config(ctx: Context) -> int:
+    items = ctx.settings.items()
+    if ctx.args.json:
+        print(json.dumps({k: {"value": v, "origin": o} for k, v, o in items}, indent=2))
+        return 0
+    width = max(len(k) for k, _, _ in items)
+    for key, value, origin in items:
+        print(f"{key:<{width}} = {json.dumps(value):<28} ({origin})")
+    state = "exists" if ctx.dirs.config_file.exists() else "not created yet"
+    print(f"\nconfig file: {ctx.dirs.config_file} ({state})")
+    print(f"data: {ctx.dirs.data}\ncache: {ctx.dirs.cache}")
+    print("Set one with `sleuth config set KEY VALUE` or the SLEUTH_<SECTION>_<KEY> variable.")
+    return 0
+
+
+def cmd_config_set(ctx: Context) -> int:
+    key, value = ctx.args.key, ctx.args.value
+    save_setting(ctx.dirs.config_file, key, value)
+    print(f"{key} = {value}  written to {ctx.dirs.config_file}")
+    print(f"  {setting_help(key)}")
+    return 0
+
+
+def cmd_doctor(ctx: Context) -> int:
+    from sleuth.agent.doctor import find_model_check, run_checks
+
+    checks = [find_model_check(ctx.settings, ctx.dirs)] if ctx.args.quick else None
+    ok = True
+    for check in checks or run_checks(ctx.settings, ctx.dirs):
+        mark = "ok " if check.ok else "BAD"
+        print(f"[{mark}] {check.name:<16} {check.detail}")
+        ok = ok and check.ok
+    return 0 if ok else EXIT_USER_ERROR
+
+
+def cmd_rate(ctx: Context) -> int:
+    args = ctx.args
+    if args.clear:
+        ctx.store.answer(args.answer_id)
+        ctx.store.clear_rating(args.answer_id)
+        print(f"answer {args.answer_id}: rating removed")
+        return 0
+    thumb = 1 if args.up else -1 if args.down else None
+    if thumb is None and args.stars is None and args.comment is None:
+        raise UsageError("Say how you rate it: --up, --down or --stars N (and --comment).")
+    rating = ctx.store.rate(args.answer_id, thumb=thumb, stars=args.stars, comment=args.comment)
+    print(f"answer {args.answer_id}: {describe_rating(rating)}")
+    return 0
+
+
+def describe_rating(rating: dict[str, Any] | None) -> str:
+    if not rating:
+        return "not rated"
+    parts = []
+    if rating.get("thumb"):
+        parts.append("thumbs up" if rating["thumb"] > 0 else "thumbs down")
+    if rating.get("stars"):
+        parts.append(f"{rating['stars']}/5 stars")
+    if rating.get("comment"):
+        parts.append(f"“{rating['comment']}”")
+    return ", ".join(parts) or "not rated"
+
+
+def cmd_compare(ctx: Context) -> int:
+    args = ctx.args
+    ctx.store.compare(args.winner_id, args.loser_id, tie=args.tie)
+    if args.tie:
+        print(f"answers {args.winner_id} and {args.loser_id}: a tie")
+    else:
+        print(f"answer {args.winner_id} is better than answer {args.loser_id}")
+    return 0
+
+
+def cmd_export(ctx: Context) -> int:
+    from sleuth.store.export import EXPORTERS, session_markdown
+
+    args = ctx.args
+    if args.format == "md":
+        if args.session is None:
+            raise UsageError("A Markdown report is of one session: add --session ID.")
+        text = session_markdown(ctx.store, args.session)
+        count = 1
+    else:
+        records = list(EXPORTERS[args.format](ctx.store))
+        text = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records)
+        count = len(records)
+    if args.output:
+        write_atomically(Path(args.output), text)
+        print(f"wrote {count} {args.format} record(s) to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+        if args.format != "md":
+            print(f"{count} {args.format} record(s)", file=sys.stderr)
+    return 0
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write via a temporary file so an interrupted export never leaves half a file behind."""
+    path = path.expanduser()
+    if not path.parent.exists():
+        raise UsageError(f"The folder {path.parent} does not exist.")
+    tmp = path.with_name(path.name + ".partial")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise UsageError(f"Cannot write {path}: {exc.strerror}.") from exc
+
+
+def cmd_history(ctx: Context) -> int:
+    sessions = ctx.store.history(limit=ctx.args.limit, query=ctx.args.search)
+    if ctx.args.json:
+        print(json.dumps(sessions, indent=2, ensure_ascii=False, default=str))
+        return 0
+    if not sessions:
+        print("No sessions yet." if not ctx.args.search else "Nothing matches.")
+        return 0
+    for session in sessions:
+        when = session["updated_at"][:16].replace("T", " ")
+        print(f"session {session['id']}  {when}  {session['title']}")
+        for turn in session["turns"]:
+            ids = ", ".join(str(i) for i in turn["answer_ids"]) or "none"
+            print(f"  {turn['position']}. {shorten(turn['question'], 70)}  [answers: {ids}]")
+    return 0
+
+
+def shorten(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
