@@ -84,7 +84,11 @@ class ResearchSettings:
     max_pages: int = _setting(12, "Pages and files read per run at most.")
     max_seconds: float = _setting(300.0, "Wall-clock budget of one run, in seconds.")
     max_llm_tokens: int = _setting(30_000, "Tokens the model may read and write in one run.")
+    pages_per_query: int = _setting(3, "Search results to read per web query at most.")
     evidence_k: int = _setting(8, "Evidence passages given to the writer at most.")
+    evidence_tokens: int = _setting(
+        1500, "Tokens of evidence given to the writer at most (prefill time grows with it)."
+    )
     answer_tokens: int = _setting(512, "Longest answer, in tokens.")
     temperature: float = _setting(0.3, "Sampling temperature of the writer.")
     review_plan: bool = _setting(

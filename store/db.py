@@ -38,6 +38,7 @@ _JSON_COLUMNS = {
     "summary",
     "metrics",
     "results",
+    "links",
 }
 
 
@@ -575,6 +576,7 @@ class Store:
         title: str | None = None,
         published: str | None = None,
         content_type: str | None = None,
+        links: list[str] | None = None,
     ) -> int:
         """Store a fetched page or read file with its chunks (text, start, end), replacing an
         earlier version of the same URI; returns the source id (stable across versions)."""
@@ -589,6 +591,7 @@ class Store:
                 "text": text,
                 "content_hash": content_hash,
                 "fetched_at": now(),
+                "links": _dumps(links or []),
             }
             if row is None:
                 source_id = self._insert("sources", values)
@@ -623,6 +626,62 @@ class Store:
     def chunks(self, source_id: int) -> list[dict[str, Any]]:
         """A source's chunks in reading order."""
         return self._all("SELECT * FROM chunks WHERE source_id = ? ORDER BY position", [source_id])
+
+    def fresh_source(self, uri: str, max_age_s: float) -> dict[str, Any] | None:
+        """The stored version of `uri` if it was fetched less than `max_age_s` ago."""
+        row = self.source_by_uri(uri)
+        if row is None or _age_s(row["fetched_at"]) > max_age_s:
+            return None
+        return row
+
+    def search_chunks(
+        self,
+        text: str,
+        *,
+        source_ids: list[int] | None = None,
+        kind: str | None = None,
+        limit: int = 20,
+    ) -> list[dict[str, Any]]:
+        """Chunks ranked by BM25 against any of the words of `text` (best first), optionally
+        only within some sources or one kind ("web", "file"). Each hit has its source's title
+        and uri, and `score` (higher is better)."""
+        match = _fts_any(text)
+        if not match or source_ids == []:
+            return []
+        where, params = ["chunks_fts MATCH ?"], [match]
+        if source_ids is not None:
+            where.append("chunks.source_id IN (SELECT value FROM json_each(?))")
+            params.append(_dumps(source_ids))
+        if kind is not None:
+            where.append("sources.kind = ?")
+            params.append(kind)
+        params.append(limit)
+        return self._all(
+            "SELECT chunks.id, chunks.source_id, chunks.position, chunks.text, sources.title, "
+            "sources.uri, sources.kind, -bm25(chunks_fts) AS score FROM chunks_fts "
+            "JOIN chunks ON chunks.id = chunks_fts.rowid "
+            "JOIN sources ON sources.id = chunks.source_id "
+            f"WHERE {' AND '.join(where)} ORDER BY bm25(chunks_fts) LIMIT ?",
+            params,
+        )
+
+    def cached_search(self, backend: str, query: str, max_age_s: float) -> list | None:
+        """Web-search results stored less than `max_age_s` ago, or None."""
+        row = self._one(
+            "SELECT * FROM search_cache WHERE backend = ? AND query = ?", [backend, query]
+        )
+        if row is None or _age_s(row["created_at"]) > max_age_s:
+            return None
+        return row["results"]
+
+    def cache_search(self, backend: str, query: str, results: list) -> None:
+        """Remember web-search results so a repeat run does not search again."""
+        with self._write():
+            self.db.execute(
+                "INSERT OR REPLACE INTO search_cache (backend, query, results, created_at) "
+                "VALUES (?, ?, ?, ?)",
+                [backend, query, _dumps(results), now()],
+            )
 
     def delete_source(self, source_id: int) -> None:
         """Forget a source and its chunks (evidence keeps its own copy of the text)."""
@@ -670,6 +729,35 @@ class Store:
         if root is None:
             return self._all("SELECT * FROM documents ORDER BY path")
         return self._all("SELECT * FROM documents WHERE root = ? ORDER BY path", [root])
+
+    def library_summary(self) -> list[dict[str, Any]]:
+        """Per indexed folder: files, indexed and failed counts, bytes and chunks."""
+        return self._all(
+            "SELECT documents.root, COUNT(*) AS files, "
+            "SUM(documents.status = 'indexed') AS indexed, "
+            "SUM(documents.status = 'failed') AS failed, SUM(documents.size) AS bytes, "
+            "(SELECT COUNT(*) FROM chunks JOIN documents AS d ON d.source_id = chunks.source_id "
+            " WHERE d.root = documents.root) AS chunks, MAX(documents.indexed_at) AS indexed_at "
+            "FROM documents GROUP BY documents.root ORDER BY documents.root"
+        )
+
+    def remove_root(self, root: str) -> int:
+        """Forget every file indexed under one folder (the files themselves are untouched);
+        returns how many were forgotten."""
+        with self._write():
+            sources = [
+                row[0]
+                for row in self.db.execute(
+                    "SELECT source_id FROM documents WHERE root = ? AND source_id IS NOT NULL",
+                    [root],
+                ).fetchall()
+            ]
+            count = self.db.execute("DELETE FROM documents WHERE root = ?", [root]).rowcount
+            self.db.execute(
+                "DELETE FROM sources WHERE id IN (SELECT value FROM json_each(?))",
+                [_dumps(sources)],
+            )
+        return count
 
     def delete_document(self, path: str) -> None:
         """Forget an indexed file and its text."""
@@ -827,6 +915,26 @@ class Store:
             self.db.execute(
                 "UPDATE models SET evaluation = ? WHERE id = ?", [_dumps(evaluation), model_id]
             )
+
+
+_STOPWORDS = frozenset(
+    "a an and are as at be by did do does for from had has have how in is it its of on or that "
+    "the their this to was were what when where which who whom whose why will with".split()
+)
+
+
+def _words(text: str) -> list[str]:
+    return [w for w in "".join(c if c.isalnum() else " " for c in text.lower()).split() if w]
+
+
+def _fts_any(text: str) -> str:
+    """Free text as an FTS5 query matching any of its content words (BM25 ranks the rest)."""
+    words = list(dict.fromkeys(w for w in _words(text) if w not in _STOPWORDS))
+    return " OR ".join(f'"{w}"' for w in words[:32])
+
+
+def _age_s(timestamp: str) -> float:
+    return (datetime.now(UTC) - datetime.fromisoformat(timestamp)).total_seconds()
 
 
 def _fts_query(text: str) -> str:

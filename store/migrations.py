@@ -181,6 +181,23 @@ def m002_full_text(db: sqlite_utils.Database) -> None:
     db["answers"].enable_fts(["text"], fts_version="FTS5", create_triggers=True)
 
 
+def m003_search_cache(db: sqlite_utils.Database) -> None:
+    """Cached web-search results, and the links found in each fetched page (which the planner
+    may follow)."""
+    db.executescript(
+        """
+        CREATE TABLE search_cache (
+            backend TEXT NOT NULL,
+            query TEXT NOT NULL,
+            results TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (backend, query)
+        );
+        ALTER TABLE sources ADD COLUMN links TEXT;
+        """
+    )
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
-MIGRATIONS: list[Migration] = [m001_initial, m002_full_text]
+MIGRATIONS: list[Migration] = [m001_initial, m002_full_text, m003_search_cache]

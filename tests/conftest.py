@@ -43,3 +43,22 @@ def real_llm(model_path: Path):
     llm = LlamaCppLLM(model_path, n_ctx=4096)
     yield llm
     llm.close()
+
+
+@pytest.fixture
+def web():
+    """A real HTTP server on 127.0.0.1 (see tests/webserver.py), fresh for each test."""
+    from tests import webserver
+
+    server = webserver.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def network():
+    """Network settings as tests need them: the local server is a loopback address."""
+    from sleuth.agent.config import NetworkSettings
+
+    return NetworkSettings(allow_private_hosts=True, fetch_timeout_s=3.0)

@@ -17,6 +17,8 @@ class ScriptedLLM:
 
     name = "scripted"
     n_ctx = 8192
+    # Queue this to stream words until the caller cancels (a writer that is never done).
+    UNTIL_CANCELLED = object()
 
     def __init__(self, outputs: list[Any] | None = None):
         self.outputs = list(outputs or [])
@@ -38,6 +40,8 @@ class ScriptedLLM:
         if not self.outputs:
             raise AssertionError(f"ScriptedLLM ran out of outputs at call {len(self.calls)}")
         output = self.outputs.pop(0)
+        if output is self.UNTIL_CANCELLED:
+            return self._until_cancelled(on_token, cancel)
         if callable(output):
             output = output(messages)
         text = json.dumps(output) if isinstance(output, (dict, list)) else str(output)
@@ -59,6 +63,17 @@ class ScriptedLLM:
             seconds=0.001,
             finish_reason=finish,
         )
+
+    def _until_cancelled(self, on_token, cancel) -> Completion:
+        assert cancel is not None, "UNTIL_CANCELLED needs a cancel event"
+        count = 0
+        while not cancel.wait(0.001):  # checks the event the way a real model does, per token
+            count += 1
+            if on_token is not None:
+                on_token("word ")
+            if count > 1_000_000:
+                raise AssertionError("never cancelled")
+        return Completion("word " * count, 1, count, 0.001, "cancelled")
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())

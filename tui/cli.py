@@ -41,8 +41,7 @@ class Context:
     def __init__(self, args: argparse.Namespace):
         self.args = args
         self.dirs: Dirs = app_dirs()
-        flags = {"model.path": getattr(args, "model", None)}
-        self.settings: Settings = load_settings(self.dirs.config_file, flags=flags)
+        self.settings: Settings = load_settings(self.dirs.config_file, flags=setting_flags(args))
         self._store: Store | None = None
 
     @property
@@ -54,6 +53,20 @@ class Context:
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
+
+
+def setting_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """Command-line options that override settings."""
+    from sleuth.tui.ask import parse_budget
+
+    flags: dict[str, Any] = {"model.path": getattr(args, "model", None)}
+    if getattr(args, "local_only", False):
+        flags["network.local_only"] = True
+    try:
+        flags.update(parse_budget(getattr(args, "budget", None)))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    return flags
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,6 +119,33 @@ def build_parser() -> argparse.ArgumentParser:
             )
         return p
 
+    p = command("ask", cmd_ask, "Research a question and print a cited answer.", True)
+    p.add_argument("question", nargs="+", help="the question (quote it, or not)")
+    p.add_argument("--session", type=int, metavar="ID", help="ask a follow-up in this session")
+    p.add_argument("--no-web", action="store_true", help="do not search or fetch the web")
+    p.add_argument(
+        "--library",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="index PATH (incrementally) and search only it in the library; repeatable",
+    )
+    p.add_argument(
+        "--budget",
+        metavar="K=N,...",
+        help="limits for this run: rounds, steps, pages, seconds, tokens, evidence",
+    )
+    p.add_argument("--local-only", action="store_true", help="send nothing off this machine")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--seed", type=int, help="sampling seed (for reproducible runs)")
+
+    p = command("index", cmd_index, "Index files and folders into the library (incremental).")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+
+    p = command("library", cmd_library, "List what is indexed, or remove a folder from it.")
+    p.add_argument("--files", action="store_true", help="list every file")
+    p.add_argument("--remove", metavar="PATH", help="forget an indexed folder (files untouched)")
+
     p = command("config", cmd_config, "Show the effective settings and where each came from.")
     p.add_argument("--json", action="store_true", help="print JSON")
     config_sub = p.add_subparsers(metavar="ACTION")
@@ -153,6 +193,73 @@ def cmd_app(ctx: Context) -> int:
     from sleuth.tui.app import run_app
 
     return run_app(ctx.settings, ctx.dirs)
+
+
+def cmd_ask(ctx: Context) -> int:
+    import asyncio
+
+    from sleuth.tui.ask import run_ask
+
+    args = ctx.args
+    question = " ".join(args.question).strip()
+    if not question:
+        raise UsageError("Ask a question: it was empty.")
+    if args.session is not None:
+        ctx.store.session(args.session)
+    library = [Path(p) for p in args.library]
+    for path in library:
+        if not path.expanduser().exists():
+            raise UsageError(f"The library path {path} does not exist.")
+    return asyncio.run(
+        run_ask(
+            ctx.settings,
+            ctx.dirs,
+            ctx.store,
+            question,
+            session_id=args.session,
+            use_web=not args.no_web,
+            library=library,
+            as_json=args.json,
+            seed=args.seed,
+        )
+    )
+
+
+def cmd_index(ctx: Context) -> int:
+    from sleuth.agent.library import LibraryError
+    from sleuth.tui.ask import index_with_progress
+
+    try:
+        report = index_with_progress(ctx.store, [Path(p) for p in ctx.args.paths])
+    except LibraryError as exc:
+        raise UsageError(str(exc)) from exc
+    return EXIT_INTERRUPTED if report.cancelled else 0
+
+
+def cmd_library(ctx: Context) -> int:
+    args = ctx.args
+    if args.remove:
+        root = str(Path(args.remove).expanduser().resolve())
+        count = ctx.store.remove_root(root)
+        if not count:
+            raise UsageError(f"{root} is not an indexed folder: `sleuth library` lists them.")
+        print(f"forgot {count} file(s) under {root} (the files themselves are untouched)")
+        return 0
+    roots = ctx.store.library_summary()
+    if not roots:
+        print("The library is empty: add files with `sleuth index PATH`.")
+        return 0
+    for root in roots:
+        failed = f", {root['failed']} failed" if root["failed"] else ""
+        print(
+            f"{root['root']}: {root['indexed']} file(s) indexed{failed}, {root['chunks']} chunks, "
+            f"{(root['bytes'] or 0) / 1e6:.1f} MB, last indexed {root['indexed_at'][:16]}"
+        )
+        if args.files:
+            for doc in ctx.store.documents(root=root["root"]):
+                note = f"  ({doc['error']})" if doc["error"] else ""
+                print(f"  {doc['status']:<8} {doc['path']}{note}")
+    return 0
 
 
 def cmd_config(ctx: Context) -> int:

@@ -1,0 +1,221 @@
+"""The user's library: files indexed into chunks with FTS5 (BM25) in the store.
+
+Incremental: a file whose size and mtime are unchanged is skipped without reading it; one
+whose content hash is unchanged is not re-chunked; files gone from an indexed folder are
+pruned. Each file is committed on its own, so an interrupted run keeps what it finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sleuth.store import Store
+
+from .fetch import FetchError, html_text, pdf_text
+from .text import chunk_text
+
+SUPPORTED = {".md", ".markdown", ".txt", ".text", ".rst", ".html", ".htm", ".pdf"}
+SKIP_DIRS = {".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv", ".tox"}
+MAX_FILE_BYTES = 50_000_000
+CHUNK_CHARS = 900
+CHUNK_OVERLAP = 150
+
+
+class LibraryError(Exception):
+    """A path the user asked to index that cannot be (missing, unreadable)."""
+
+
+@dataclass
+class FileResult:
+    path: str
+    status: str  # indexed, unchanged, failed, removed
+    chunks: int = 0
+    error: str | None = None
+
+
+@dataclass
+class IndexReport:
+    indexed: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    removed: int = 0
+    chunks: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    cancelled: bool = False
+
+    def add(self, result: FileResult, size: int = 0) -> None:
+        setattr(self, result.status, getattr(self, result.status) + 1)
+        self.chunks += result.chunks
+        if result.status == "indexed":
+            self.bytes += size
+        if result.error:
+            self.failures.append((result.path, result.error))
+
+
+Progress = Callable[[int, int, FileResult], None]  # done, total, the file just handled
+
+
+def discover(root: Path) -> Iterator[Path]:
+    """Supported files under `root` (or `root` itself), skipping hidden and tool folders."""
+    if root.is_file():
+        if root.suffix.lower() in SUPPORTED:
+            yield root
+        return
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("."))
+        for name in sorted(files):
+            if not name.startswith(".") and Path(name).suffix.lower() in SUPPORTED:
+                yield Path(folder) / name
+
+
+def index_paths(
+    store: Store,
+    paths: list[Path],
+    *,
+    on_progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> IndexReport:
+    """Index (or re-index) files and folders; returns counts of what happened."""
+    started = time.perf_counter()
+    report = IndexReport()
+    plan: list[tuple[Path, Path]] = []  # (root, file)
+    for raw in paths:
+        root = Path(raw).expanduser().resolve()
+        if not root.exists():
+            raise LibraryError(f"{raw} does not exist.")
+        if root.is_file() and root.suffix.lower() not in SUPPORTED:
+            raise LibraryError(f"{raw} is not a supported file ({', '.join(sorted(SUPPORTED))}).")
+        files = list(discover(root))
+        present = {str(f) for f in files}
+        for document in store.documents(root=str(root)):
+            if document["path"] not in present:
+                store.delete_document(document["path"])
+                report.add(FileResult(document["path"], "removed"))
+        plan.extend((root, f) for f in files)
+    total = len(plan)
+    for done, (root, path) in enumerate(plan, start=1):
+        if cancel is not None and cancel.is_set():
+            report.cancelled = True
+            break
+        result, size = index_file(store, root, path)
+        report.add(result, size)
+        if on_progress is not None:
+            on_progress(done, total, result)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def index_file(store: Store, root: Path, path: Path) -> tuple[FileResult, int]:
+    """Index one file if it changed; returns what happened and its size."""
+    key = str(path)
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        return _failed(store, root, path, 0, 0.0, "", f"unreadable ({exc.strerror})"), 0
+    existing = store.document(key)
+    if (
+        existing is not None
+        and existing["status"] == "indexed"
+        and existing["size"] == stat.st_size
+        and existing["mtime"] == stat.st_mtime
+    ):
+        return FileResult(key, "unchanged"), stat.st_size
+    if stat.st_size > MAX_FILE_BYTES:
+        return _failed(store, root, path, stat.st_size, stat.st_mtime, "", "too large"), 0
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return _failed(
+            store, root, path, stat.st_size, stat.st_mtime, "", f"unreadable ({exc.strerror})"
+        ), 0
+    digest = hashlib.sha256(data).hexdigest()
+    if existing is not None and existing["status"] == "indexed" and existing["sha256"] == digest:
+        store.save_document(
+            path=key,
+            root=str(root),
+            size=stat.st_size,
+            mtime=stat.st_mtime,
+            sha256=digest,
+            status="indexed",
+            source_id=existing["source_id"],
+        )
+        return FileResult(key, "unchanged"), stat.st_size
+    try:
+        title, text = read_text(path, data)
+    except FetchError as exc:
+        return _failed(store, root, path, stat.st_size, stat.st_mtime, digest, str(exc)), 0
+    chunks = chunk_text(text, CHUNK_CHARS, CHUNK_OVERLAP)
+    source_id = store.save_source(
+        kind="file",
+        uri=key,
+        title=title,
+        text=text,
+        content_hash=digest,
+        chunks=[(c.text, c.start, c.end) for c in chunks],
+        content_type=path.suffix.lower().lstrip("."),
+    )
+    store.save_document(
+        path=key,
+        root=str(root),
+        size=stat.st_size,
+        mtime=stat.st_mtime,
+        sha256=digest,
+        status="indexed",
+        source_id=source_id,
+    )
+    return FileResult(key, "indexed", chunks=len(chunks)), stat.st_size
+
+
+def _failed(store: Store, root: Path, path: Path, size: int, mtime: float, digest: str, error: str):
+    previous = store.document(str(path))
+    if previous is not None and previous["source_id"] is not None:
+        store.delete_source(previous["source_id"])  # stale text must not be searched
+    store.save_document(
+        path=str(path),
+        root=str(root),
+        size=size,
+        mtime=mtime,
+        sha256=digest,
+        status="failed",
+        error=error,
+    )
+    return FileResult(str(path), "failed", error=error)
+
+
+def read_text(path: Path, data: bytes) -> tuple[str, str]:
+    """Title and text of a supported file. Raises FetchError when it cannot be read."""
+    suffix = path.suffix.lower()
+    if suffix == ".pdf":
+        title, text = pdf_text(data)
+    elif suffix in (".html", ".htm"):
+        title, text, _, _ = html_text(data, path.as_uri())
+    else:
+        if b"\x00" in data[:8192]:
+            raise FetchError("binary file with a text extension")
+        text = data.decode("utf-8", errors="replace")
+        title = _heading(text)
+    text = text.strip()
+    if not text:
+        raise FetchError("no readable text")
+    return title or path.stem, text
+
+
+def _heading(text: str) -> str:
+    lines = text.lstrip().splitlines()
+    for number, line in enumerate(lines[:20]):
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            return stripped.lstrip("#").strip()
+        # reStructuredText: a title underlined with = or -
+        if number + 1 < len(lines) and stripped and set(lines[number + 1].strip()) <= set("=-~^"):
+            if len(lines[number + 1].strip()) >= len(stripped) > 0:
+                return stripped
+    return ""

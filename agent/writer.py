@@ -1,0 +1,120 @@
+"""The writer's prompt, and verification of what it wrote.
+
+Verification: citation markers in odd shapes are repaired to [n]; every [n] must point at real
+evidence (dangling ones are removed and counted); each cited sentence gets a support score
+against the evidence it cites, and sentences below SUPPORT_MIN are flagged as unsupported.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .prompts import render
+from .text import sentences, support
+
+SUPPORT_MIN = 0.5  # share of a sentence's content words that its cited evidence must contain
+EVIDENCE_CHARS = 1200  # longest passage shown to the writer
+
+_REPAIRS = [
+    # [Source 1], [source: 2], [Evidence 3], [ref. 4], [Doc 5] -> [n]
+    (
+        re.compile(r"\[(?:source|evidence|ref|reference|doc|document)s?\.?:?\s*(\d+)\]", re.I),
+        r"[\1]",
+    ),
+    # 【1】 (full-width brackets some models emit)
+    (re.compile(r"【(\d+)】"), r"[\1]"),
+]
+_CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+
+
+@dataclass
+class Verified:
+    text: str
+    citations: list[dict]
+    verification: dict
+
+
+def evidence_block(evidence: list[dict]) -> str:
+    """Numbered evidence as the writer sees it."""
+    blocks = []
+    for number, item in enumerate(evidence, start=1):
+        text = " ".join(item["text"].split())
+        if len(text) > EVIDENCE_CHARS:
+            text = text[:EVIDENCE_CHARS].rsplit(" ", 1)[0] + " …"
+        title = item.get("title") or item["uri"]
+        blocks.append(f"[{number}] {title}\n{text}")
+    return "\n\n".join(blocks) if blocks else "(no evidence was found)"
+
+
+def writer_messages(question: str, evidence: list[dict], history_text: str = "") -> list[dict]:
+    """The exact messages the writer model gets (stored with the answer for training)."""
+    return [
+        {"role": "system", "content": render("write_system")},
+        {
+            "role": "user",
+            "content": render(
+                "write_user",
+                question=question,
+                evidence=evidence_block(evidence),
+                history=history_text,
+            ),
+        },
+    ]
+
+
+def verify(text: str, evidence: list[dict]) -> Verified:
+    """Repair, check and score the citations of an answer against its evidence."""
+    repaired = 0
+    for pattern, replacement in _REPAIRS:
+        text, count = pattern.subn(replacement, text)
+        repaired += count
+    valid = set(range(1, len(evidence) + 1))
+    dangling = 0
+
+    def keep_valid(match: re.Match) -> str:
+        nonlocal dangling
+        numbers = [int(n) for n in re.split(r"\s*,\s*", match.group(1))]
+        kept = [n for n in numbers if n in valid]
+        dangling += len(numbers) - len(kept)
+        return "".join(f"[{n}]" for n in kept)
+
+    text = _CITATION.sub(keep_valid, text)
+    text = re.sub(r"[ \t]+([.,;:!?])", r"\1", text).strip()
+
+    citations, unsupported, cited_sentences = [], [], 0
+    all_sentences = sentences(text)
+    for index, sentence in enumerate(all_sentences):
+        numbers = sorted(
+            {int(n) for group in _CITATION.findall(sentence) for n in group.split(",")}
+        )
+        if not numbers:
+            continue
+        cited_sentences += 1
+        cited_text = " ".join(evidence[n - 1]["text"] for n in numbers)
+        score = round(support(sentence, cited_text), 3)
+        ok = score >= SUPPORT_MIN
+        if not ok:
+            unsupported.append(index)
+        citations.append(
+            {
+                "sentence": index,
+                "text": sentence,
+                "numbers": numbers,
+                "support": score,
+                "supported": ok,
+            }
+        )
+    return Verified(
+        text=text,
+        citations=citations,
+        verification={
+            "sentences": len(all_sentences),
+            "cited_sentences": cited_sentences,
+            "uncited_sentences": len(all_sentences) - cited_sentences,
+            "citations": sum(len(c["numbers"]) for c in citations),
+            "dangling_removed": dangling,
+            "repaired": repaired,
+            "unsupported": unsupported,
+        },
+    )

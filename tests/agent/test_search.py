@@ -1,0 +1,39 @@
+"""Web search backends: the SearXNG client against a real local endpoint; backend choice."""
+
+from __future__ import annotations
+
+import pytest
+
+from sleuth.agent.config import load_settings
+from sleuth.agent.errors import ConfigError
+from sleuth.agent.search import DdgsSearch, SearchError, SearxngSearch, make_search
+
+
+async def test_searxng_client_reads_the_json_api(web):
+    search = SearxngSearch(web.base)
+    results = await search.search("Lyon founded Plancus", 3)
+    await search.aclose()
+    assert len(results) == 3
+    assert results[0].url == web.url("/articles/plancus.html") or "lyon" in results[0].url
+    assert all(r.url.startswith("http://127.0.0.1") and r.title for r in results)
+    assert web.seen()[0].startswith("/search?q=Lyon+founded+Plancus&format=json")
+
+
+async def test_searxng_failures_are_search_errors(web):
+    with pytest.raises(SearchError, match="format=json"):
+        await SearxngSearch(web.url("/strict")).search("x", 3)
+    closed = SearxngSearch("http://127.0.0.1:9")  # nothing listens on the discard port
+    with pytest.raises(SearchError, match="unreachable"):
+        await closed.search("x", 3)
+
+
+def test_backend_choice_follows_the_settings(web):
+    assert isinstance(make_search(load_settings(None, env={})), DdgsSearch)
+    searx = load_settings(
+        None, env={}, flags={"search.backend": "searxng", "search.searxng_url": web.base}
+    )
+    assert isinstance(make_search(searx), SearxngSearch)
+    assert make_search(load_settings(None, env={}, flags={"search.backend": "none"})) is None
+    assert make_search(load_settings(None, env={}, flags={"network.local_only": True})) is None
+    with pytest.raises(ConfigError, match="searxng_url is empty"):
+        make_search(load_settings(None, env={}, flags={"search.backend": "searxng"}))

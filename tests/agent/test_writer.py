@@ -1,0 +1,64 @@
+"""Verification of answers: citation repair, dangling citations, support scores."""
+
+from __future__ import annotations
+
+from sleuth.agent.writer import evidence_block, verify, writer_messages
+
+EVIDENCE = [
+    {
+        "uri": "https://a/lyon",
+        "title": "Lyon",
+        "text": "Lyon was founded by Lucius Munatius Plancus in 43 BC.",
+    },
+    {
+        "uri": "https://a/rhone",
+        "title": "Rhône",
+        "text": "The Rhône flows through Lyon to the Mediterranean.",
+    },
+]
+
+
+def test_dangling_citations_are_removed_and_counted():
+    checked = verify(
+        "Plancus founded Lyon in 43 BC [1][7]. The Rhône reaches the sea [2, 9].", EVIDENCE
+    )
+    assert checked.text == "Plancus founded Lyon in 43 BC [1]. The Rhône reaches the sea [2]."
+    assert checked.verification["dangling_removed"] == 2
+    assert checked.verification["citations"] == 2
+
+
+def test_odd_citation_shapes_are_repaired():
+    checked = verify("Plancus founded Lyon [Source 1]. It lies on the Rhône 【2】.", EVIDENCE)
+    assert checked.text == "Plancus founded Lyon [1]. It lies on the Rhône [2]."
+    assert checked.verification["repaired"] == 2
+
+
+def test_each_cited_sentence_gets_a_support_score_and_weak_ones_are_flagged():
+    checked = verify(
+        "Lucius Munatius Plancus founded Lyon in 43 BC [1]. Lyon hosts the Olympic Games [2]. "
+        "It is a lovely place.",
+        EVIDENCE,
+    )
+    first, second = checked.citations
+    assert first["numbers"] == [1] and first["supported"] and first["support"] > 0.8
+    assert second["numbers"] == [2] and not second["supported"]
+    assert checked.verification["unsupported"] == [1]
+    assert checked.verification["uncited_sentences"] == 1
+    assert checked.verification["sentences"] == 3
+
+
+def test_a_citation_only_counts_the_evidence_it_names():
+    checked = verify("The Rhône flows through Lyon to the Mediterranean [1].", EVIDENCE)
+    assert not checked.citations[0]["supported"]  # true, but not what [1] says
+    assert verify("The Rhône flows through Lyon to the Mediterranean [1, 2].", EVIDENCE).citations[
+        0
+    ]["supported"]
+
+
+def test_writer_messages_number_the_evidence():
+    messages = writer_messages("Who founded Lyon?", EVIDENCE)
+    assert messages[0]["role"] == "system" and "[1]" in messages[0]["content"]
+    assert "Question: Who founded Lyon?" in messages[1]["content"]
+    assert "[1] Lyon\nLyon was founded" in messages[1]["content"]
+    assert "[2] Rhône\n" in messages[1]["content"]
+    assert evidence_block([]) == "(no evidence was found)"
