@@ -73,7 +73,7 @@ class NetworkSettings:
     max_page_bytes: int = _setting(5_000_000, "Largest page or PDF to download, in bytes.")
     fetch_timeout_s: float = _setting(15.0, "Seconds before a fetch is abandoned.")
     max_redirects: int = _setting(5, "Redirects to follow per fetch.")
-    concurrency: int = _setting(4, "Fetches in flight at once.")
+    concurrency: int = _setting(8, "Fetches in flight at once.")
 
 
 @dataclass

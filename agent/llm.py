@@ -13,6 +13,7 @@ threading.Event checked between tokens.
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import io
 import json
@@ -20,6 +21,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from contextlib import redirect_stderr
 from dataclasses import asdict, dataclass, field
@@ -209,6 +211,58 @@ def _template(name: str) -> str:
     return resources.files("sleuth.assets").joinpath("templates", name).read_text("utf-8")
 
 
+class ChatFormat:
+    """Renders messages to the exact prompt text a model is given, and an answer to the text
+    that ends its turn. Shared by llama.cpp inference and the trainer, so both see one format."""
+
+    def __init__(self, template: str, bos: str, eos: str, end_of_turn: list[str]):
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        self.prompt_formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+        self.full_formatter = Jinja2ChatFormatter(
+            template=template, eos_token=eos, bos_token=bos, add_generation_prompt=False
+        )
+        self.eos = eos
+        self.stops = [s for s in [eos, *end_of_turn] if s]
+
+    def prompt(self, messages: list[Message]) -> str:
+        """The prompt, ending where the assistant starts writing."""
+        return self.prompt_formatter(messages=messages).prompt
+
+    def completion(self, messages: list[Message], answer: str) -> str:
+        """What follows the prompt when the assistant says `answer`, end-of-turn included."""
+        prompt = self.prompt(messages)
+        full = self.full_formatter(
+            messages=[*messages, {"role": "assistant", "content": answer}]
+        ).prompt
+        if full.startswith(prompt):
+            return full[len(prompt) :]
+        return answer + self.stops[-1] if self.stops else answer
+
+
+def chat_formatter(template: str | None, architecture: str, *, bos: str, eos: str) -> ChatFormat:
+    """The GGUF's own template, or for template-less base models the turn format they were
+    built for (Gemma's), or ChatML."""
+    end_of_turn: list[str] = []
+    if not template:
+        if architecture.startswith("gemma"):
+            template, end_of_turn = _template("gemma.jinja"), ["<end_of_turn>"]
+        else:
+            template, end_of_turn = _template("chatml.jinja"), ["<|im_end|>"]
+    return ChatFormat(template, bos, eos, end_of_turn)
+
+
+_open_models: weakref.WeakSet = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_models() -> None:
+    # A Llama garbage-collected during interpreter shutdown prints a TypeError from its
+    # finaliser (its C bindings are gone by then); closing first avoids that noise.
+    for model in list(_open_models):
+        model.close()
+
+
 class LlamaCppLLM:
     """A GGUF model in this process."""
 
@@ -236,12 +290,13 @@ class LlamaCppLLM:
         self._lock = threading.Lock()
         self._grammars: dict[str, Any] = {}
         self._llama = self._load()
+        _open_models.add(self)
         self.n_ctx = self._llama.n_ctx()
         self.architecture = self._llama.metadata.get("general.architecture", "unknown")
         self.name = self.model_path.stem + (
             f" + {self.adapter_path.stem}" if self.adapter_path else ""
         )
-        self._formatter, self._extra_stops = self._chat_formatter()
+        self.chat_format = self._chat_formatter()
 
     def _load(self):
         from llama_cpp import Llama
@@ -306,28 +361,21 @@ class LlamaCppLLM:
     def close(self) -> None:
         with self._lock:
             self._llama.close()
+        _open_models.discard(self)
 
     def _chat_formatter(self):
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
         llama = self._llama
-        template = llama.metadata.get("tokenizer.chat_template")
-        extra_stops: list[str] = []
-        if not template:
-            # Base models ship without a template; use the turn format they were built for.
-            if self.architecture.startswith("gemma"):
-                template, extra_stops = _template("gemma.jinja"), ["<end_of_turn>"]
-            else:
-                template, extra_stops = _template("chatml.jinja"), ["<|im_end|>"]
         eos_id, bos_id = llama.token_eos(), llama.token_bos()
-        eos = llama._model.token_get_text(eos_id) if eos_id != -1 else ""
-        bos = llama._model.token_get_text(bos_id) if bos_id != -1 else ""
-        formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
-        return formatter, [s for s in [eos, *extra_stops] if s]
+        return chat_formatter(
+            llama.metadata.get("tokenizer.chat_template"),
+            self.architecture,
+            bos=llama._model.token_get_text(bos_id) if bos_id != -1 else "",
+            eos=llama._model.token_get_text(eos_id) if eos_id != -1 else "",
+        )
 
     def render(self, messages: list[Message]) -> str:
         """The exact prompt text the model sees for `messages`."""
-        return self._formatter(messages=messages).prompt
+        return self.chat_format.prompt(messages)
 
     def tokenize(self, text: str, *, special: bool = True) -> list[int]:
         return self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=special)
@@ -385,7 +433,7 @@ class LlamaCppLLM:
             temperature=sampling.temperature,
             top_p=sampling.top_p,
             seed=sampling.seed,
-            stop=[*self._extra_stops, *sampling.stop],
+            stop=[*self.chat_format.stops, *sampling.stop],
             grammar=self._grammar(schema) if schema is not None else None,
             stream=True,
         )

@@ -106,7 +106,7 @@ def near_duplicate(a: str, b: str, threshold: float = 0.8) -> bool:
 def support(claim: str, evidence: str) -> float:
     """How much of a claim's content is found in the evidence: the share of the claim's
     content words that appear there (0..1). Citation markers are ignored."""
-    claim_words = content_words(re.sub(r"\[\d+(?:\s*,\s*\d+)*\]", " ", claim))
+    claim_words = content_words(re.sub(r"\[\d{1,3}(?:\s*,\s*\d{1,3})*\]", " ", claim))
     if not claim_words:
         return 1.0  # nothing to support ("See [1].")
     return len(claim_words & content_words(evidence)) / len(claim_words)

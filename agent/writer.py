@@ -25,7 +25,8 @@ _REPAIRS = [
     # 【1】 (full-width brackets some models emit)
     (re.compile(r"【(\d+)】"), r"[\1]"),
 ]
-_CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+# [n] or [n, m]; four digits are a year in brackets, not a citation.
+_CITATION = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
 
 
 @dataclass

@@ -772,7 +772,7 @@ class Store:
     # -- training runs -----------------------------------------------------------------------
 
     def start_training_run(
-        self, algo: str, config: dict[str, Any], parent_model_id: int | None
+        self, algo: str, config: dict[str, Any], parent_model_id: int | None, pid: int | None = None
     ) -> int:
         """Record the start of a training run; returns its id."""
         with self._write():
@@ -784,7 +784,25 @@ class Store:
                     "status": "running",
                     "parent_model_id": parent_model_id,
                     "started_at": now(),
+                    "pid": pid,
                 },
+            )
+
+    def resume_training_run(self, training_run_id: int, pid: int) -> None:
+        """Mark a stopped training run as running again in process `pid`."""
+        with self._write():
+            self.db.execute(
+                "UPDATE training_runs SET status = 'running', pid = ?, error = NULL, "
+                "ended_at = NULL WHERE id = ?",
+                [pid, training_run_id],
+            )
+
+    def record_checkpoint(self, training_run_id: int, step: int, path: str) -> None:
+        """Remember a training run's latest checkpoint (what --resume starts from)."""
+        with self._write():
+            self.db.execute(
+                "UPDATE training_runs SET checkpoint = ?, step = ? WHERE id = ?",
+                [path, step, training_run_id],
             )
 
     def log_training_metrics(self, training_run_id: int, step: int, metrics: dict) -> None:

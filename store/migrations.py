@@ -198,6 +198,23 @@ def m003_search_cache(db: sqlite_utils.Database) -> None:
     )
 
 
+def m004_training_process(db: sqlite_utils.Database) -> None:
+    """Which process runs a training run and its last checkpoint, so a run whose process was
+    killed is noticed and can be resumed."""
+    db.executescript(
+        """
+        ALTER TABLE training_runs ADD COLUMN pid INTEGER;
+        ALTER TABLE training_runs ADD COLUMN checkpoint TEXT;
+        ALTER TABLE training_runs ADD COLUMN step INTEGER NOT NULL DEFAULT 0;
+        """
+    )
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
-MIGRATIONS: list[Migration] = [m001_initial, m002_full_text, m003_search_cache]
+MIGRATIONS: list[Migration] = [
+    m001_initial,
+    m002_full_text,
+    m003_search_cache,
+    m004_training_process,
+]

@@ -114,6 +114,9 @@ REPORT_PDF = make_pdf(
 class TestServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog of 5 drops simultaneous connects (then the client's SYN
+    # retry costs a second); concurrency tests open many at once.
+    request_queue_size = 128
 
     def __init__(self):
         super().__init__(("127.0.0.1", 0), Handler)
@@ -271,3 +274,11 @@ def start() -> TestServer:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     return server
+
+
+if __name__ == "__main__":  # run on its own: `python -m tests.webserver` prints its base URL
+    import sys
+
+    server = start()
+    print(server.base, flush=True)
+    sys.stdin.read()  # serve until the parent closes our stdin

@@ -146,6 +146,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--files", action="store_true", help="list every file")
     p.add_argument("--remove", metavar="PATH", help="forget an indexed folder (files untouched)")
 
+    p = command(
+        "train", cmd_train, "Train a LoRA adapter on your feedback (SFT, DPO, KTO, GRPO).", True
+    )
+    p.add_argument("--algo", choices=["sft", "dpo", "kto", "grpo"], default="sft")
+    p.add_argument("--steps", type=int, help="optimizer steps (default 40)")
+    p.add_argument("--lr", type=float, help="learning rate (default depends on --algo)")
+    p.add_argument("--lora-r", type=int, help="LoRA rank (default 8)")
+    p.add_argument("--beta", type=float, help="DPO/KTO temperature, GRPO KL weight")
+    p.add_argument("--group-size", type=int, help="GRPO answers per prompt (default 4)")
+    p.add_argument("--batch-size", type=int, help="examples, pairs or prompts per step (default 2)")
+    p.add_argument("--max-new-tokens", type=int, help="longest sampled answer (GRPO, evaluation)")
+    p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default 10)")
+    p.add_argument("--rollouts", choices=["llama.cpp", "transformers"], help="GRPO sampler")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--resume", type=int, metavar="RUN", help="continue a stopped training run")
+    p.add_argument("--progress", choices=["bar", "json"], default="bar", help=argparse.SUPPRESS)
+
+    p = command("models", cmd_models, "List, activate or roll back trained adapters.", True)
+    p.add_argument("action", choices=["list", "activate", "rollback"], nargs="?", default="list")
+    p.add_argument("model_id", type=int, nargs="?")
+
     p = command("config", cmd_config, "Show the effective settings and where each came from.")
     p.add_argument("--json", action="store_true", help="print JSON")
     config_sub = p.add_subparsers(metavar="ACTION")
@@ -260,6 +282,24 @@ def cmd_library(ctx: Context) -> int:
                 note = f"  ({doc['error']})" if doc["error"] else ""
                 print(f"  {doc['status']:<8} {doc['path']}{note}")
     return 0
+
+
+def cmd_train(ctx: Context) -> int:
+    from sleuth.train.config import TrainConfigError
+    from sleuth.train.model_io import ModelIOError
+    from sleuth.train.trainer import TrainError
+    from sleuth.tui.train_cmd import run_train
+
+    try:
+        return run_train(ctx.settings, ctx.dirs, ctx.store, ctx.args)
+    except (TrainError, TrainConfigError, ModelIOError) as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def cmd_models(ctx: Context) -> int:
+    from sleuth.tui.train_cmd import run_models
+
+    return run_models(ctx.settings, ctx.dirs, ctx.store, ctx.args)
 
 
 def cmd_config(ctx: Context) -> int:

@@ -27,6 +27,12 @@ def test_dangling_citations_are_removed_and_counted():
     assert checked.verification["citations"] == 2
 
 
+def test_a_year_in_brackets_is_not_a_citation():
+    checked = verify("The tower opened in [1889] and still stands [1].", EVIDENCE)
+    assert checked.text == "The tower opened in [1889] and still stands [1]."
+    assert checked.verification["dangling_removed"] == 0
+
+
 def test_odd_citation_shapes_are_repaired():
     checked = verify("Plancus founded Lyon [Source 1]. It lies on the Rhône 【2】.", EVIDENCE)
     assert checked.text == "Plancus founded Lyon [1]. It lies on the Rhône [2]."

@@ -1,0 +1,80 @@
+"""Training data from the store: what each algorithm gets, the held-out split, tokenisation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sleuth.agent.llm import chat_formatter
+from sleuth.train.datasets import collate, encode, is_heldout, load_feedback
+from tests.helpers import ask, writer_messages
+
+QUESTIONS = [f"Question number {i} about rivers and cities?" for i in range(40)]
+
+
+def test_the_split_is_stable_and_keeps_a_question_on_one_side():
+    flags = [is_heldout(writer_messages(q)) for q in QUESTIONS]
+    assert flags == [is_heldout(writer_messages(q)) for q in QUESTIONS]  # same every time
+    assert 2 <= sum(flags) <= 16  # about 20% of 40
+    # The split follows the question, not the evidence shown with it.
+    q = QUESTIONS[0]
+    assert is_heldout(writer_messages(q)) == is_heldout(writer_messages(q, evidence=[]))
+    assert is_heldout(writer_messages(q)) == is_heldout(writer_messages("  " + q.upper()))
+
+
+def test_feedback_goes_to_the_right_algorithm_and_split(store):
+    for q in QUESTIONS[:20]:
+        _, _, (good, bad) = ask(store, q, "Good [1].", "Bad.")
+        store.rate(good, thumb=1)
+        store.rate(bad, stars=1)
+        store.compare(good, bad)
+    feedback = load_feedback(store)
+    held = sum(is_heldout(writer_messages(q)) for q in QUESTIONS[:20])
+    assert len(feedback.sft) == 20 - held and feedback.heldout_counts["sft"] == held
+    assert len(feedback.dpo) == 20 - held
+    assert len(feedback.kto) == 2 * (20 - held)
+    assert len(feedback.prompts) == 20 - held and len(feedback.heldout_prompts) == held
+    assert all(len(p.answer_ids) == 2 and len(p.evidence) == 2 for p in feedback.prompts)
+    assert feedback.shortfall("sft") is None
+
+
+def test_too_little_data_says_how_much_exists_and_is_needed(store):
+    _, _, (a,) = ask(store, QUESTIONS[0], "Good [1].")
+    store.rate(a, thumb=1)
+    message = load_feedback(store).shortfall("dpo")
+    assert message.startswith("DPO needs at least 4 preference pairs") and "there are 0" in message
+    for q in QUESTIONS[1:6]:
+        _, _, (good,) = ask(store, q, "Good [1].")
+        store.rate(good, thumb=1)
+    assert "both good and bad" in load_feedback(store).shortfall("kto")
+
+
+def test_encoding_masks_exactly_the_answer_and_its_end_of_turn(tiny_hf):
+    tokenizer = tiny_hf.tokenizer
+    chat = chat_formatter(
+        tiny_hf.chat_template, "llama", bos=tokenizer.bos_token, eos=tokenizer.eos_token
+    )
+    messages = writer_messages("Who founded Lyon?")
+    encoded = encode(tokenizer, chat, messages, "Plancus [1].")
+    completion = tokenizer.decode(encoded.ids[encoded.completion_start :])
+    assert completion == "Plancus [1].<|im_end|>\n"
+    assert tokenizer.decode(encoded.ids[: encoded.completion_start]).endswith(
+        "<|im_start|>assistant\n"
+    )
+    short = encode(tokenizer, chat, messages, "No.")
+    batch = collate([encoded, short], pad_id=0)
+    assert batch["input_ids"].shape == (2, len(encoded))
+    assert torch.equal(batch["targets"], batch["input_ids"][:, 1:])
+    # mask[t] is 1 where position t predicts a completion token
+    assert int(batch["mask"][0].sum()) == len(encoded) - encoded.completion_start
+    assert int(batch["mask"][1].sum()) == len(short) - short.completion_start
+    assert batch["mask"][1, len(short) - 1 :].sum() == 0  # padding is never a target
+
+
+@pytest.mark.parametrize("answer", ["", "A longer answer with [2] in it."])
+def test_completion_text_follows_the_prompt(tiny_hf, answer):
+    tokenizer = tiny_hf.tokenizer
+    chat = chat_formatter(
+        tiny_hf.chat_template, "llama", bos=tokenizer.bos_token, eos=tokenizer.eos_token
+    )
+    assert chat.completion(writer_messages("Q?"), answer) == answer + "<|im_end|>\n"

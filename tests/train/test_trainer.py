@@ -1,0 +1,333 @@
+"""Training runs on a tiny real model (real tokenizer, tiny random weights, our GGUF writer):
+parameters change and the loss moves, adapters load in llama.cpp, checkpoints resume exactly,
+Ctrl-C leaves the active model alone, and the CLI manages the registry."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sleuth.agent.config import load_settings
+from sleuth.agent.llm import LlamaCppLLM
+from sleuth.store import Dirs, Store
+from sleuth.train.config import TrainConfig, TrainConfigError
+from sleuth.train.model_io import LoraFactors
+from sleuth.train.trainer import TrainError, factors_path, mark_stale_runs, train
+from tests.helpers import ask
+
+QUESTIONS = [
+    "What is the capital of France?",
+    "Which river flows through Paris?",
+    "Who founded Lyon?",
+    "When was the Eiffel Tower built?",
+    "What is the Seine?",
+    "Where is Lyon?",
+    "What is Paris known for?",
+    "How long is the Rhône?",
+    "Who was Plancus?",
+    "What is Lugdunum?",
+    "Where does the Saône join the Rhône?",
+    "What sea does the Rhône reach?",
+]
+
+
+class Recorder:
+    """A Logger that keeps what it was told (and can stop the run at a given step)."""
+
+    def __init__(self, stop_at: int | None = None, cancel: threading.Event | None = None):
+        self.steps: list[tuple[int, dict]] = []
+        self.lines: list[str] = []
+        self.stop_at, self.cancel = stop_at, cancel
+
+    def step(self, step, total, metrics):
+        self.steps.append((step, metrics))
+        if self.stop_at == step and self.cancel is not None:
+            self.cancel.set()  # what Ctrl-C does in `sleuth train`
+
+    def info(self, text):
+        self.lines.append(text)
+
+
+@pytest.fixture
+def env(tmp_path, tiny_gguf, train_cache):
+    """A store full of rated answers, settings pointing at the tiny model, shared cache."""
+    dirs = Dirs(tmp_path / "data", tmp_path / "config", train_cache)
+    store = Store.open(dirs.database)
+    for question in QUESTIONS:
+        _, _, (good, bad) = ask(
+            store, question, "Paris is the capital of France [1].", "I do not know."
+        )
+        store.rate(good, thumb=1)
+        store.rate(bad, thumb=-1)
+        store.compare(good, bad)
+    settings = load_settings(None, env={}, flags={"model.path": str(tiny_gguf)})
+    yield store, settings, dirs
+    store.close()
+
+
+def quick(algo: str, **kw) -> TrainConfig:
+    defaults = dict(
+        algo=algo,
+        steps=4,
+        batch_size=4,
+        checkpoint_every=2,
+        max_new_tokens=12,
+        group_size=2,
+        eval_limit=2,
+        max_length=512,
+    )
+    defaults.update(kw)
+    return TrainConfig(**defaults)
+
+
+def cpp_logits(base: Path, adapter: Path | None, ids: list[int]) -> np.ndarray:
+    llm = LlamaCppLLM(base, adapter_path=adapter, n_ctx=256, logits_all=True)
+    llm.llama.reset()
+    llm.llama.eval(ids)
+    out = np.array(llm.llama.scores[: len(ids)])
+    llm.close()
+    return out
+
+
+def test_sft_changes_the_adapter_moves_the_loss_and_registers_a_loadable_gguf(env, tiny_gguf):
+    store, settings, dirs = env
+    log = Recorder()
+    # One fixed batch (every example) and a high learning rate: the loss must fall.
+    result = train(store, settings, dirs, quick("sft", steps=8, batch_size=16, lr=1e-2), log)
+    assert result.status == "done"
+    losses = [m["loss"] for _, m in log.steps]
+    assert len(losses) == 8 and losses[-1] < losses[0] - 0.5, losses
+    assert all(b < a + 0.05 for a, b in zip(losses, losses[1:], strict=False)), losses
+    factors = LoraFactors.load(factors_path(result.adapter_path))
+    assert any(float(b.abs().max()) > 0 for _, b, _ in factors.modules.values())  # B started at 0
+
+    model = store.model(result.model_id)
+    assert model["adapter_path"] == result.adapter_path and model["active"] == 0
+    assert model["parent_id"] == store.base_model(model["base_fingerprint"], "", "")["id"]
+    run = store.training_run(result.training_run_id)
+    assert run["status"] == "done" and run["output_model_id"] == result.model_id
+    assert [m["step"] for m in store.training_metrics(result.training_run_id)] == list(range(1, 9))
+    assert "n" in run["evaluation"] and "win_rate" in run["evaluation"]
+    # llama.cpp loads the adapter over the untouched base, and it changes the model's output.
+    ids = list(range(100, 120))
+    assert not np.allclose(
+        cpp_logits(tiny_gguf, None, ids), cpp_logits(tiny_gguf, Path(result.adapter_path), ids)
+    )
+
+
+@pytest.mark.parametrize("algo", ["dpo", "kto"])
+def test_preference_algorithms_move_their_loss(env, algo):
+    store, settings, dirs = env
+    log = Recorder()
+    result = train(store, settings, dirs, quick(algo, steps=5, batch_size=8, lr=1e-2), log)
+    assert result.status == "done"
+    losses = [m["loss"] for _, m in log.steps]
+    assert losses[-1] < losses[0], losses
+    if algo == "dpo":
+        assert log.steps[-1][1]["reward_margin"] > 0
+
+
+@pytest.mark.parametrize("sampler", ["llama.cpp", "transformers"])
+def test_grpo_samples_groups_scores_them_and_logs_diversity(env, sampler):
+    store, settings, dirs = env
+    log = Recorder()
+    result = train(
+        store, settings, dirs, quick("grpo", steps=2, batch_size=2, rollouts=sampler), log
+    )
+    assert result.status == "done"
+    metrics = log.steps[-1][1]
+    for key in (
+        "reward",
+        "pass_rate",
+        "kl",
+        "diversity",
+        "collapsed_groups",
+        "rollout_tokens_per_s",
+    ):
+        assert key in metrics
+    assert 0 < metrics["diversity"] <= 1 and metrics["rollout_tokens_per_s"] > 0
+
+
+def test_ctrl_c_keeps_the_active_model_and_resume_matches_an_uninterrupted_run(env, tmp_path):
+    store, settings, dirs = env
+    config = quick("sft", steps=6, batch_size=2, lr=1e-2, checkpoint_every=2)
+    straight = train(store, settings, dirs, config, Recorder())
+    store.activate_model(straight.model_id)
+    active_before = store.active_model(store.model(straight.model_id)["base_fingerprint"])
+
+    # Second run over the same parent, stopped after step 3, then resumed.
+    store.activate_model(store.model(straight.model_id)["parent_id"])
+    parent = store.model(store.model(straight.model_id)["parent_id"])
+    cancel = threading.Event()
+    stopped = train(
+        store, settings, dirs, config, Recorder(stop_at=3, cancel=cancel), cancel=cancel
+    )
+    assert stopped.status == "cancelled" and stopped.steps_done == 3
+    row = store.training_run(stopped.training_run_id)
+    assert row["status"] == "cancelled" and row["step"] == 3 and "--resume" in row["error"]
+    assert store.active_model(parent["base_fingerprint"])["id"] == parent["id"]  # untouched
+
+    resumed = train(store, settings, dirs, quick("sft"), Recorder(), resume=stopped.training_run_id)
+    assert resumed.status == "done" and resumed.training_run_id == stopped.training_run_id
+    a = LoraFactors.load(factors_path(straight.adapter_path))
+    b = LoraFactors.load(factors_path(resumed.adapter_path))
+    for name in a.modules:
+        assert torch.allclose(a.delta(name), b.delta(name), atol=1e-5), name
+    assert active_before["id"] == straight.model_id
+
+
+def test_a_child_adapter_carries_its_parent(env, tiny_gguf):
+    store, settings, dirs = env
+    first = train(store, settings, dirs, quick("sft", lr=1e-2), Recorder())
+    store.activate_model(first.model_id)
+    second = train(store, settings, dirs, quick("dpo", lr=1e-2, batch_size=4), Recorder())
+    assert store.model(second.model_id)["parent_id"] == first.model_id
+    parent, child = (
+        LoraFactors.load(factors_path(first.adapter_path)),
+        LoraFactors.load(factors_path(second.adapter_path)),
+    )
+    assert child.rank == parent.rank + 8
+    ids = list(range(200, 215))
+    assert not np.allclose(
+        cpp_logits(tiny_gguf, Path(first.adapter_path), ids),
+        cpp_logits(tiny_gguf, Path(second.adapter_path), ids),
+    )
+
+
+def test_too_little_data_and_bad_settings_are_refused_before_any_work(
+    tmp_path, tiny_gguf, train_cache
+):
+    dirs = Dirs(tmp_path / "d", tmp_path / "c", train_cache)
+    store = Store.open(dirs.database)
+    settings = load_settings(None, env={}, flags={"model.path": str(tiny_gguf)})
+    with pytest.raises(TrainError, match="needs at least 4"):
+        train(store, settings, dirs, quick("sft"), Recorder())
+    assert store.training_runs() == []  # nothing started
+    with pytest.raises(TrainConfigError, match="--algo"):
+        TrainConfig(algo="ppo")
+    with pytest.raises(TrainConfigError, match="--group-size"):
+        TrainConfig(algo="grpo", group_size=1)
+    if not torch.cuda.is_available():
+        with pytest.raises(TrainError, match="no CUDA"):
+            train(store, settings, dirs, quick("sft", device="cuda"), Recorder())
+
+
+def test_a_killed_training_run_is_noticed(env):
+    store, _, _ = env
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    run_id = store.start_training_run("sft", {"algo": "sft"}, None, pid=dead.pid)
+    mark_stale_runs(store)
+    row = store.training_run(run_id)
+    assert row["status"] == "failed" and "stopped unexpectedly" in row["error"]
+
+
+SLEUTH = str(Path(sys.executable).parent / "sleuth")
+
+
+def cli(*args, home: Path, model: Path, cache: Path):
+    env = {**os.environ, "SLEUTH_HOME": str(home), "SLEUTH_MODEL_PATH": str(model)}
+    # Share the converted tiny model with the session's cache (the conversion takes a while).
+    cached = home / "cache" / "hf"
+    if not cached.exists() and (cache / "hf").exists():
+        shutil.copytree(cache / "hf", cached)
+    return subprocess.run([SLEUTH, *args], capture_output=True, text=True, env=env, timeout=600)
+
+
+def seed_home(home: Path) -> None:
+    store = Store.open(home / "data" / "sleuth.db")
+    for question in QUESTIONS:
+        _, _, (good, bad) = ask(store, question, "Paris is the capital of France [1].", "No idea.")
+        store.rate(good, thumb=1)
+        store.rate(bad, thumb=-1)
+    store.close()
+
+
+def test_cli_train_then_activate_and_roll_back(tmp_path, tiny_gguf, train_cache):
+    home = tmp_path / "home"
+    seed_home(home)
+    run = cli(
+        "train",
+        "--algo",
+        "sft",
+        "--steps",
+        "2",
+        "--batch-size",
+        "2",
+        "--progress",
+        "json",
+        home=home,
+        model=tiny_gguf,
+        cache=train_cache,
+    )
+    assert run.returncode == 0, run.stderr
+    import json
+
+    events = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [e["step"] for e in events if e["event"] == "step"] == [1, 2]
+    result = events[-1]
+    assert result["event"] == "result" and result["status"] == "done"
+    model_id = result["model_id"]
+    listing = cli("models", "list", home=home, model=tiny_gguf, cache=train_cache).stdout
+    assert f"{model_id}  sft-1" in listing and "adapter of" in listing
+    activated = cli(
+        "models", "activate", str(model_id), home=home, model=tiny_gguf, cache=train_cache
+    )
+    assert activated.returncode == 0 and "active: model" in activated.stdout
+    assert f"* {model_id:>3}" in cli("models", home=home, model=tiny_gguf, cache=train_cache).stdout
+    back = cli("models", "rollback", home=home, model=tiny_gguf, cache=train_cache)
+    assert "rolled back" in back.stdout
+    assert (
+        "already active"
+        in cli("models", "rollback", home=home, model=tiny_gguf, cache=train_cache).stdout
+    )
+    refused = cli("models", "activate", "999", home=home, model=tiny_gguf, cache=train_cache)
+    assert refused.returncode == 2 and "no model 999" in refused.stderr
+
+
+def test_cli_too_little_data_is_one_sentence(tmp_path, tiny_gguf, train_cache):
+    run = cli("train", "--algo", "dpo", home=tmp_path / "empty", model=tiny_gguf, cache=train_cache)
+    assert run.returncode == 2 and "DPO needs at least 4" in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
+
+
+def test_torchrun_with_two_processes_gives_the_same_adapter_as_one(
+    tmp_path, tiny_gguf, train_cache
+):
+    torchrun = str(Path(sys.executable).parent / "torchrun")
+    args = ["train", "--algo", "sft", "--steps", "3", "--batch-size", "4", "--lr", "1e-2"]
+    results = {}
+    for name, prefix in [("one", [SLEUTH]), ("two", [torchrun, "--nproc_per_node", "2", SLEUTH])]:
+        home = tmp_path / name
+        seed_home(home)
+        cached = home / "cache" / "hf"
+        shutil.copytree(train_cache / "hf", cached)
+        env = {
+            **os.environ,
+            "SLEUTH_HOME": str(home),
+            "SLEUTH_MODEL_PATH": str(tiny_gguf),
+            "OMP_NUM_THREADS": "1",
+        }
+        run = subprocess.run([*prefix, *args], capture_output=True, text=True, env=env, timeout=600)
+        assert run.returncode == 0, run.stderr[-2000:]
+        (adapter,) = (home / "data" / "adapters").glob("*.safetensors")
+        results[name] = LoraFactors.load(adapter)
+    for module in results["one"].modules:
+        assert torch.allclose(results["one"].delta(module), results["two"].delta(module), atol=1e-5)
+    assert any(float(b.abs().max()) > 0 for _, b, _ in results["one"].modules.values())
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_training_on_cuda(env):
+    store, settings, dirs = env
+    result = train(store, settings, dirs, quick("dpo", device="cuda", steps=3), Recorder())
+    assert result.status == "done"

@@ -1,0 +1,165 @@
+"""Training data from the store, and the stable held-out split.
+
+- SFT: answers rated well (thumb up, 4+ stars).
+- DPO: preference pairs (comparisons, then rating gaps between answers to the same turn).
+- KTO: answers labelled desirable or undesirable.
+- GRPO: stored writer prompts (the exact messages) with the evidence they numbered.
+
+A prompt is held out for evaluation when the hash of its question falls in the held-out
+fraction: the split depends only on the text, so it is the same in every run and every
+database, and all answers to one question stay on the same side.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+import torch
+
+from sleuth.agent.llm import ChatFormat
+from sleuth.store import Store
+from sleuth.store.export import RatedAnswer, preference_pairs, rated_answers
+
+HELDOUT_FRACTION = 0.2
+
+# Least data worth a run, per algorithm (counted on the training side of the split).
+MINIMUM = {"sft": 4, "dpo": 4, "kto": 4, "grpo": 4}
+WHAT = {
+    "sft": "answers rated well (thumbs up or 4+ stars)",
+    "dpo": "preference pairs (comparisons, or differently rated answers to one question)",
+    "kto": "rated answers (thumbs, or clear star ratings), both good and bad",
+    "grpo": "stored questions with evidence (any answered question counts)",
+}
+
+
+def question_of(messages: list[dict[str, str]]) -> str:
+    """The question a writer prompt asks (its last user turn's 'Question:' line)."""
+    text = messages[-1]["content"]
+    for line in text.splitlines():
+        if line.startswith("Question:"):
+            return line[len("Question:") :].strip()
+    return text
+
+
+def is_heldout(messages: list[dict[str, str]], fraction: float = HELDOUT_FRACTION) -> bool:
+    """Whether this prompt belongs to the evaluation split (stable across runs)."""
+    digest = hashlib.sha256(" ".join(question_of(messages).lower().split()).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+
+
+@dataclass
+class Prompt:
+    """A stored writer prompt with the evidence it numbered (GRPO and evaluation use these)."""
+
+    messages: list[dict[str, str]]
+    evidence: list[dict]
+    answer_ids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Feedback:
+    """Everything the trainer can learn from, split into train and held-out."""
+
+    sft: list[RatedAnswer]
+    dpo: list[tuple[RatedAnswer, RatedAnswer]]
+    kto: list[RatedAnswer]
+    prompts: list[Prompt]
+    heldout_prompts: list[Prompt]
+    heldout_counts: dict[str, int]
+
+    def count(self, algo: str) -> int:
+        return {
+            "sft": len(self.sft),
+            "dpo": len(self.dpo),
+            "kto": len(self.kto),
+            "grpo": len(self.prompts),
+        }[algo]
+
+    def shortfall(self, algo: str) -> str | None:
+        """Why there is too little data for `algo`, or None when there is enough."""
+        have, need = self.count(algo), MINIMUM[algo]
+        if algo == "kto" and have >= need:
+            labels = {a.label for a in self.kto}
+            if labels != {True, False}:
+                return "KTO needs both good and bad answers; all rated answers have one label."
+        if have >= need:
+            return None
+        held = self.heldout_counts.get(algo, 0)
+        return (
+            f"{algo.upper()} needs at least {need} {WHAT[algo]} for training; there are {have}"
+            f" (plus {held} held out for evaluation). Rate more answers, then try again."
+        )
+
+
+def load_feedback(store: Store, fraction: float = HELDOUT_FRACTION) -> Feedback:
+    """Read all feedback and split it."""
+    answers = rated_answers(store)
+    pairs, _ = preference_pairs(store)
+    sft_all = [a for a in answers if a.label is True]
+    kto_all = [a for a in answers if a.label is not None]
+    pair_all = [(p.chosen, p.rejected) for p in pairs]
+    prompts: dict[str, Prompt] = {}
+    for answer in answers:
+        key = json.dumps(answer.messages, sort_keys=True)
+        if key not in prompts:
+            run_id = store.answer(answer.answer_id)["run_id"]
+            prompts[key] = Prompt(answer.messages, store.evidence(run_id))
+        prompts[key].answer_ids.append(answer.answer_id)
+
+    def split(items, messages_of):
+        train = [i for i in items if not is_heldout(messages_of(i), fraction)]
+        return train, len(items) - len(train)
+
+    sft, sft_held = split(sft_all, lambda a: a.messages)
+    kto, kto_held = split(kto_all, lambda a: a.messages)
+    dpo, dpo_held = split(pair_all, lambda p: p[0].messages)
+    all_prompts = list(prompts.values())
+    train_prompts = [p for p in all_prompts if not is_heldout(p.messages, fraction)]
+    heldout = [p for p in all_prompts if is_heldout(p.messages, fraction)]
+    return Feedback(
+        sft=sft,
+        dpo=dpo,
+        kto=kto,
+        prompts=train_prompts,
+        heldout_prompts=heldout,
+        heldout_counts={"sft": sft_held, "kto": kto_held, "dpo": dpo_held, "grpo": len(heldout)},
+    )
+
+
+# -- tokenisation ------------------------------------------------------------------------------
+
+
+@dataclass
+class Encoded:
+    """prompt + completion token ids, with a mask over the completion."""
+
+    ids: list[int]
+    completion_start: int
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def encode(tokenizer, chat: ChatFormat, messages: list[dict[str, str]], answer: str) -> Encoded:
+    """Token ids of the prompt as llama.cpp renders it, then the answer and its end of turn."""
+    prompt_ids = tokenizer(chat.prompt(messages), add_special_tokens=False).input_ids
+    completion_ids = tokenizer(
+        chat.completion(messages, answer), add_special_tokens=False
+    ).input_ids
+    return Encoded(prompt_ids + completion_ids, len(prompt_ids))
+
+
+def collate(items: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-padded batch. `targets[t]` is the token that position t predicts; `mask` marks
+    the positions whose target is a completion token."""
+    width = max(len(item) for item in items)
+    ids = torch.full((len(items), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(items), width), dtype=torch.long)
+    mask = torch.zeros((len(items), width - 1), dtype=torch.float32)
+    for row, item in enumerate(items):
+        ids[row, : len(item)] = torch.tensor(item.ids)
+        attention[row, : len(item)] = 1
+        mask[row, item.completion_start - 1 : len(item) - 1] = 1.0
+    return {"input_ids": ids, "attention_mask": attention, "targets": ids[:, 1:], "mask": mask}

@@ -1,0 +1,107 @@
+"""Evaluation of a new adapter against its parent on held-out prompts.
+
+Both answer every held-out prompt with greedy decoding in llama.cpp (the way the app runs
+them); each answer is scored with the same gated reward used in training. The new adapter is
+offered as better only when its mean reward is higher and it wins at least half the prompts.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from pathlib import Path
+
+from sleuth.agent.llm import LlamaCppLLM, Sampling
+
+from .datasets import Prompt
+from .rewards import CHECKS, gated_reward, hard_checks
+
+Scorer = Callable[[list[dict], str], float | None]  # (messages, answer) -> preference in 0..1
+
+
+def answer_all(
+    base_path: Path,
+    adapter: Path | None,
+    prompts: list[Prompt],
+    *,
+    n_ctx: int,
+    max_new_tokens: int,
+    seed: int,
+) -> list[str]:
+    llm = LlamaCppLLM(base_path, adapter_path=adapter, n_ctx=n_ctx)
+    try:
+        return [
+            llm.chat(
+                p.messages, Sampling(temperature=0.0, max_tokens=max_new_tokens, seed=seed)
+            ).text
+            for p in prompts
+        ]
+    finally:
+        llm.close()
+
+
+def score(prompts: list[Prompt], answers: list[str], preference: Scorer | None) -> dict:
+    """Mean reward, hard-check pass rates and per-prompt rewards of a set of answers."""
+    rewards, passed, per_check = [], 0, {name: 0 for name in CHECKS}
+    for prompt, answer in zip(prompts, answers, strict=True):
+        checked = hard_checks(answer, prompt.evidence)
+        pref = preference(prompt.messages, answer) if preference is not None else None
+        rewards.append(gated_reward(checked, pref))
+        passed += checked.passed
+        for name, ok in checked.checks.items():
+            per_check[name] += ok
+    n = max(len(prompts), 1)
+    return {
+        "reward": statistics.mean(rewards) if rewards else 0.0,
+        "pass_rate": passed / n,
+        "check_rates": {name: count / n for name, count in per_check.items()},
+        "rewards": rewards,
+    }
+
+
+def compare(
+    base_path: Path,
+    parent_adapter: Path | None,
+    new_adapter: Path,
+    prompts: list[Prompt],
+    *,
+    preference: Scorer | None,
+    n_ctx: int,
+    max_new_tokens: int,
+    seed: int = 0,
+) -> dict:
+    """Parent vs new on the same prompts; the result is stored with the training run."""
+    if not prompts:
+        return {
+            "n": 0,
+            "improved": False,
+            "note": "no held-out prompts yet: ask more questions to measure improvement",
+        }
+    kwargs = dict(n_ctx=n_ctx, max_new_tokens=max_new_tokens, seed=seed)
+    parent_answers = answer_all(base_path, parent_adapter, prompts, **kwargs)
+    new_answers = answer_all(base_path, new_adapter, prompts, **kwargs)
+    parent = score(prompts, parent_answers, preference)
+    new = score(prompts, new_answers, preference)
+    wins = sum(
+        1.0 if b > a else 0.5 if b == a else 0.0
+        for a, b in zip(parent["rewards"], new["rewards"], strict=True)
+    )
+    win_rate = wins / len(prompts)
+    improved = new["reward"] > parent["reward"] and win_rate >= 0.5
+    return {
+        "n": len(prompts),
+        "parent": {k: v for k, v in parent.items() if k != "rewards"},
+        "new": {k: v for k, v in new.items() if k != "rewards"},
+        "win_rate": win_rate,
+        "improved": improved,
+        "examples": [
+            {"question": _question(p), "parent": a[:400], "new": b[:400]}
+            for p, a, b in list(zip(prompts, parent_answers, new_answers, strict=True))[:3]
+        ],
+    }
+
+
+def _question(prompt: Prompt) -> str:
+    from .datasets import question_of
+
+    return question_of(prompt.messages)

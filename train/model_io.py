@@ -1,0 +1,361 @@
+"""Model I/O: the GGUF that llama.cpp runs, loaded into transformers; LoRA adapters as GGUF.
+
+- `load_base` dequantises the GGUF through transformers (`gguf_file=`), so the trainer
+  optimises exactly the weights inference uses, and caches the result (model and tokenizer)
+  on disk keyed by the file's fingerprint: the second load takes seconds, not minutes.
+- An adapter's weights are kept as `LoraFactors` in the HF layout: per module, A (r, in),
+  B (out, r) and a scale. A child adapter trained over a parent is the concatenation of both
+  along the rank (scales folded into B), so it is still one exact LoRA over the untouched base.
+- `write_gguf_adapter` writes what llama.cpp loads: general.type=adapter, adapter.type=lora,
+  adapter.lora.alpha, tensors `<base tensor>.lora_a` (r, in) and `.lora_b` (out, r). For the
+  llama architecture the rows of q_proj/k_proj's B are permuted the way llama.cpp's converter
+  permutes q/k weights (by n_head / n_head_kv); gemma3 and qwen2/3 need no permutation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sleuth.agent.models import fingerprint
+
+log = logging.getLogger(__name__)
+
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+GGUF_NAMES = {
+    "self_attn.q_proj": "attn_q",
+    "self_attn.k_proj": "attn_k",
+    "self_attn.v_proj": "attn_v",
+    "self_attn.o_proj": "attn_output",
+    "mlp.gate_proj": "ffn_gate",
+    "mlp.up_proj": "ffn_up",
+    "mlp.down_proj": "ffn_down",
+}
+SUPPORTED_ARCHITECTURES = {
+    "llama": True,
+    "gemma3": False,
+    "qwen2": False,
+    "qwen3": False,
+}  # -> permute q/k
+
+
+class ModelIOError(Exception):
+    """A model or adapter that cannot be loaded or written; the message says what to do."""
+
+
+@dataclass
+class BaseModel:
+    """The base model in torch, with what adapters need to know about it."""
+
+    model: torch.nn.Module
+    tokenizer: object
+    gguf_path: Path
+    architecture: str
+    n_head: int
+    n_head_kv: int
+    chat_template: str | None
+
+
+def _quiet_transformers() -> None:
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
+def gguf_architecture(path: Path) -> str:
+    """general.architecture of a GGUF file."""
+    from gguf import GGUFReader
+
+    reader = GGUFReader(path)
+    return reader.fields["general.architecture"].contents()
+
+
+def load_base(
+    gguf_path: Path, cache_dir: Path, *, dtype: torch.dtype = torch.float32, device: str = "cpu"
+) -> BaseModel:
+    """The GGUF's weights, dequantised into a transformers model, cached by fingerprint."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    _quiet_transformers()
+    architecture = gguf_architecture(gguf_path)
+    if architecture not in SUPPORTED_ARCHITECTURES:
+        raise ModelIOError(
+            f"Training supports {', '.join(SUPPORTED_ARCHITECTURES)} models; {gguf_path.name} is "
+            f"{architecture}."
+        )
+    cached = cache_dir / "hf" / fingerprint(gguf_path)
+    if not (cached / "config.json").exists():
+        log.info("converting %s for training (once; cached in %s)", gguf_path.name, cached)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(
+                str(gguf_path.parent), gguf_file=gguf_path.name
+            )
+            model = AutoModelForCausalLM.from_pretrained(
+                str(gguf_path.parent), gguf_file=gguf_path.name, dtype=torch.float32
+            )
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            raise ModelIOError(f"transformers could not load {gguf_path}: {exc}") from exc
+        # The GGUF "quantizer" only marks how the weights were read: they are dequantised
+        # already, so the model can be saved as plain float32 once the marker is cleared.
+        model.hf_quantizer = None
+        model.is_quantized = False
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        partial = cached.with_name(cached.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        model.save_pretrained(partial)
+        tokenizer.save_pretrained(partial)
+        os.replace(partial, cached) if not cached.exists() else shutil.rmtree(partial)
+    tokenizer = AutoTokenizer.from_pretrained(str(cached))
+    model = AutoModelForCausalLM.from_pretrained(str(cached), dtype=dtype).to(device)
+    model.config.use_cache = False
+    config = model.config
+    return BaseModel(
+        model=model,
+        tokenizer=tokenizer,
+        gguf_path=gguf_path,
+        architecture=architecture,
+        n_head=config.num_attention_heads,
+        n_head_kv=getattr(config, "num_key_value_heads", None) or config.num_attention_heads,
+        chat_template=getattr(tokenizer, "chat_template", None),
+    )
+
+
+# -- LoRA factors ------------------------------------------------------------------------------
+
+
+@dataclass
+class LoraFactors:
+    """Per module (e.g. "model.layers.0.self_attn.q_proj"): A (r, in), B (out, r), scale.
+    The module's weight change is scale * B @ A."""
+
+    modules: dict[str, tuple[torch.Tensor, torch.Tensor, float]] = field(default_factory=dict)
+
+    @property
+    def rank(self) -> int:
+        return max((a.shape[0] for a, _, _ in self.modules.values()), default=0)
+
+    def combined_with(self, child: LoraFactors) -> LoraFactors:
+        """One LoRA equal to self followed by child: ranks concatenated, scales folded."""
+        out = LoraFactors()
+        for name in sorted(set(self.modules) | set(child.modules)):
+            parts = [f for f in (self.modules.get(name), child.modules.get(name)) if f is not None]
+            a = torch.cat([p[0] for p in parts], dim=0)
+            b = torch.cat([p[1] * p[2] for p in parts], dim=1)
+            out.modules[name] = (a, b, 1.0)
+        return out
+
+    def delta(self, name: str) -> torch.Tensor:
+        a, b, scale = self.modules[name]
+        return scale * (b.float() @ a.float())
+
+    def save(self, path: Path) -> None:
+        from safetensors.torch import save_file
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tensors, scales = {}, {}
+        for name, (a, b, scale) in self.modules.items():
+            tensors[f"{name}.lora_A"] = a.detach().float().contiguous().cpu()
+            tensors[f"{name}.lora_B"] = b.detach().float().contiguous().cpu()
+            scales[name] = scale
+        save_file(tensors, str(path), metadata={"scales": json.dumps(scales)})
+
+    @classmethod
+    def load(cls, path: Path) -> LoraFactors:
+        from safetensors import safe_open
+
+        out = cls()
+        with safe_open(str(path), framework="pt") as handle:
+            scales = json.loads(handle.metadata()["scales"])
+            for name, scale in scales.items():
+                out.modules[name] = (
+                    handle.get_tensor(f"{name}.lora_A"),
+                    handle.get_tensor(f"{name}.lora_B"),
+                    float(scale),
+                )
+        return out
+
+
+def attach_lora(model: torch.nn.Module, r: int, alpha: float, dropout: float = 0.0):
+    """A fresh peft LoRA on attention and MLP projections (never embeddings or lm_head)."""
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(
+        r=r,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        target_modules=LORA_TARGETS,
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, config)
+
+
+def factors_from_peft(peft_model) -> LoraFactors:
+    """The trained LoRA of a peft model as factors keyed by the base module name."""
+    out = LoraFactors()
+    for name, module in peft_model.named_modules():
+        if hasattr(module, "lora_A") and "default" in getattr(module, "lora_A", {}):
+            base_name = name.replace("base_model.model.", "", 1)
+            a = module.lora_A["default"].weight.detach().clone()
+            b = module.lora_B["default"].weight.detach().clone()
+            out.modules[base_name] = (a, b, float(module.scaling["default"]))
+    return out
+
+
+def load_factors_into_peft(peft_model, factors: LoraFactors) -> None:
+    """Put saved factors back into a peft model of the same rank (resuming a checkpoint)."""
+    for name, module in peft_model.named_modules():
+        base_name = name.replace("base_model.model.", "", 1)
+        if base_name in factors.modules and hasattr(module, "lora_A"):
+            a, b, _ = factors.modules[base_name]
+            with torch.no_grad():
+                module.lora_A["default"].weight.copy_(a)
+                module.lora_B["default"].weight.copy_(b)
+
+
+@torch.no_grad()
+def merge_factors(model: torch.nn.Module, factors: LoraFactors) -> None:
+    """Add an adapter's change into the model's weights (training a child over its parent)."""
+    modules = dict(model.named_modules())
+    for name in factors.modules:
+        layer = modules[name]
+        layer.weight += factors.delta(name).to(layer.weight.dtype).to(layer.weight.device)
+
+
+# -- GGUF --------------------------------------------------------------------------------------
+
+
+def permute_rows(weights: np.ndarray, n_head: int, n_head_kv: int | None = None) -> np.ndarray:
+    """llama.cpp's q/k row order (convert_hf_to_gguf.py's permute), applied to (out, ...)."""
+    if n_head_kv is not None and n_head != n_head_kv:
+        n_head = n_head_kv
+    return (
+        weights.reshape(n_head, 2, weights.shape[0] // n_head // 2, *weights.shape[1:])
+        .swapaxes(1, 2)
+        .reshape(weights.shape)
+    )
+
+
+def gguf_tensor_name(module: str) -> str:
+    """model.layers.3.self_attn.q_proj -> blk.3.attn_q.weight"""
+    parts = module.split(".")
+    if len(parts) < 5 or parts[0] != "model" or parts[1] != "layers":
+        raise ModelIOError(f"No GGUF name for module {module}")
+    suffix = ".".join(parts[3:])
+    if suffix not in GGUF_NAMES:
+        raise ModelIOError(f"No GGUF name for module {module}")
+    return f"blk.{parts[2]}.{GGUF_NAMES[suffix]}.weight"
+
+
+def write_gguf_adapter(
+    factors: LoraFactors,
+    path: Path,
+    *,
+    architecture: str,
+    n_head: int,
+    n_head_kv: int,
+    name: str = "sleuth-adapter",
+) -> Path:
+    """Write `factors` as a llama.cpp LoRA adapter GGUF (atomically)."""
+    from gguf import GGUFWriter
+
+    if architecture not in SUPPORTED_ARCHITECTURES:
+        raise ModelIOError(f"Cannot export adapters for {architecture} models.")
+    permute = SUPPORTED_ARCHITECTURES[architecture]
+    # alpha equal to the rank makes llama.cpp's scale (alpha / rank) 1; scales live in B.
+    single = LoraFactors().combined_with(factors)
+    rank = single.rank
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    writer = GGUFWriter(str(partial), arch=architecture)
+    writer.add_string("general.type", "adapter")
+    writer.add_string("general.name", name)
+    writer.add_string("adapter.type", "lora")
+    writer.add_float32("adapter.lora.alpha", float(rank))
+    for module in sorted(single.modules):
+        a, b, _ = single.modules[module]
+        if a.shape[0] != rank:  # pad a smaller rank with zeros: the product is unchanged
+            a = torch.cat([a, a.new_zeros(rank - a.shape[0], a.shape[1])], dim=0)
+            b = torch.cat([b, b.new_zeros(b.shape[0], rank - b.shape[1])], dim=1)
+        a_np = a.detach().float().cpu().numpy()
+        b_np = b.detach().float().cpu().numpy()
+        if permute and module.endswith("self_attn.q_proj"):
+            b_np = permute_rows(b_np, n_head, n_head)
+        elif permute and module.endswith("self_attn.k_proj"):
+            b_np = permute_rows(b_np, n_head, n_head_kv)
+        tensor = gguf_tensor_name(module)
+        writer.add_tensor(f"{tensor}.lora_a", np.ascontiguousarray(a_np, dtype=np.float32))
+        writer.add_tensor(f"{tensor}.lora_b", np.ascontiguousarray(b_np, dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    os.replace(partial, path)
+    return path
+
+
+def write_gguf_model(
+    model: torch.nn.Module, path: Path, *, tokenizer_from: Path, name: str = "sleuth-model"
+) -> Path:
+    """Write a transformers llama model as an F32 GGUF that llama.cpp (and transformers) load,
+    with the tokenizer (vocabulary, merges, special ids, chat template) copied from another
+    GGUF of the same vocabulary. Used to build tiny real models for tests."""
+    from gguf import GGUFReader, GGUFValueType, GGUFWriter
+
+    config = model.config
+    if config.model_type != "llama":
+        raise ModelIOError(f"write_gguf_model writes llama models, not {config.model_type}.")
+    source = GGUFReader(tokenizer_from)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    writer = GGUFWriter(str(partial), arch="llama")
+    writer.add_string("general.name", name)
+    writer.add_file_type(0)  # all F32
+    writer.add_context_length(config.max_position_embeddings)
+    writer.add_embedding_length(config.hidden_size)
+    writer.add_block_count(config.num_hidden_layers)
+    writer.add_feed_forward_length(config.intermediate_size)
+    writer.add_head_count(config.num_attention_heads)
+    writer.add_head_count_kv(config.num_key_value_heads)
+    writer.add_rope_dimension_count(config.hidden_size // config.num_attention_heads)
+    writer.add_rope_freq_base(float(getattr(config, "rope_theta", None) or 10000.0))
+    writer.add_layer_norm_rms_eps(config.rms_norm_eps)
+    writer.add_vocab_size(config.vocab_size)
+    for key, value in source.fields.items():
+        if key.startswith("tokenizer."):
+            sub_type = value.types[1] if value.types[0] == GGUFValueType.ARRAY else None
+            writer.add_key_value(key, value.contents(), value.types[0], sub_type)
+    state = {k: v.detach().float().cpu().numpy() for k, v in model.state_dict().items()}
+    heads, kv_heads = config.num_attention_heads, config.num_key_value_heads
+    writer.add_tensor("token_embd.weight", state["model.embed_tokens.weight"])
+    writer.add_tensor("output_norm.weight", state["model.norm.weight"])
+    if not config.tie_word_embeddings:
+        writer.add_tensor("output.weight", state["lm_head.weight"])
+    for layer in range(config.num_hidden_layers):
+        prefix = f"model.layers.{layer}."
+        writer.add_tensor(f"blk.{layer}.attn_norm.weight", state[prefix + "input_layernorm.weight"])
+        writer.add_tensor(
+            f"blk.{layer}.ffn_norm.weight", state[prefix + "post_attention_layernorm.weight"]
+        )
+        for module, gguf_name in GGUF_NAMES.items():
+            weight = state[f"{prefix}{module}.weight"]
+            if module == "self_attn.q_proj":
+                weight = permute_rows(weight, heads, heads)
+            elif module == "self_attn.k_proj":
+                weight = permute_rows(weight, heads, kv_heads)
+            writer.add_tensor(f"blk.{layer}.{gguf_name}.weight", np.ascontiguousarray(weight))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    os.replace(partial, path)
+    return path
