@@ -114,6 +114,8 @@ class Settings:
     research: ResearchSettings = field(default_factory=ResearchSettings)
     origins: dict[str, str] = field(default_factory=dict)
     config_file: Path | None = None
+    # [keys]: the app's key bindings remapped by id, e.g. rate.up = "ctrl+u" (checked by the app)
+    keys: dict[str, str] = field(default_factory=dict)
 
     def get(self, key: str) -> Any:
         """A value by dotted key, e.g. `settings.get("model.n_ctx")`."""
@@ -170,11 +172,17 @@ def load_settings(
                 f"The config file {config_file} is not valid TOML ({exc}): fix it or delete it "
                 "to use the defaults."
             ) from exc
+        key_map = data.pop("keys", {})
+        if not isinstance(key_map, dict) or not all(isinstance(v, str) for v in key_map.values()):
+            raise ConfigError(
+                f'[keys] in {config_file} maps binding ids to key names, e.g. rate.up = "u".'
+            )
+        settings.keys = dict(key_map)
         for section, values in data.items():
             if section not in SECTIONS or not isinstance(values, dict):
                 raise ConfigError(
                     f"Unknown section [{section}] in {config_file}; known sections: "
-                    f"{', '.join(SECTIONS)}."
+                    f"{', '.join(SECTIONS)}, keys."
                 )
             for name, value in values.items():
                 _apply(settings, f"{section}.{name}", value, f"file {config_file}")

@@ -645,10 +645,15 @@ def _evidence_summary(evidence: list[dict]) -> list[dict]:
             "uri": e["uri"],
             "subquestion": e.get("subquestion"),
             "score": e.get("score"),
-            "snippet": " ".join(e["text"].split())[:200],
+            "snippet": _snippet(e["text"]),
         }
         for n, e in enumerate(evidence, start=1)
     ]
+
+
+def _snippet(text: str) -> str:
+    """The start of a passage as one line, without Markdown heading marks."""
+    return " ".join(text.replace("#", " ").split())[:200]
 
 
 def _hash(text: str) -> str:

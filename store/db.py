@@ -16,8 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
+from ._sqlite import sqlite_utils
 from .errors import NotFound, StoreError, translate
 from .migrations import MIGRATIONS
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import sqlite_utils
+from ._sqlite import sqlite_utils
 
 
 def m001_initial(db: sqlite_utils.Database) -> None:

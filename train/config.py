@@ -29,7 +29,11 @@ class TrainConfig:
     )
     batch_size: int = _field(2, "examples (or pairs, or prompts for GRPO) per step")
     group_size: int = _field(4, "GRPO: answers sampled per prompt")
-    max_length: int = _field(1024, "longest prompt + answer in tokens; longer examples are skipped")
+    max_length: int = _field(
+        2048,
+        "longest prompt + answer in tokens (writer prompts carry up to 1,500 tokens of evidence); "
+        "longer examples are skipped",
+    )
     max_new_tokens: int = _field(160, "GRPO and evaluation: longest sampled answer, in tokens")
     temperature: float = _field(1.0, "GRPO: sampling temperature of the rollouts")
     clip_eps: float = _field(0.2, "GRPO: ratio clipping")

@@ -432,3 +432,7 @@ def cmd_history(ctx: Context) -> int:
 def shorten(text: str, width: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+if __name__ == "__main__":  # `python -m sleuth.tui.cli` (how the app starts a training run)
+    sys.exit(main())

@@ -80,8 +80,18 @@ def test_save_setting_keeps_comments_and_other_values(tmp_path):
 def test_shipped_template_documents_every_setting_with_its_default():
     text = resources.files("sleuth.assets").joinpath("config.toml").read_text()
     shipped = tomllib.loads(text)
+    assert shipped.pop("keys") == {}  # documented, empty: no remapping by default
     assert shipped == Settings().as_dict()
     assert sorted(f"{s}.{k}" for s, values in shipped.items() for k in values) == sorted(keys())
+
+
+def test_keys_section_remaps_bindings_by_id(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('[keys]\n"rate.up" = "u"\n')
+    assert load_settings(config, env={}).keys == {"rate.up": "u"}
+    config.write_text("[keys]\nrate = 3\n")
+    with pytest.raises(ConfigError, match=r"\[keys\]"):
+        load_settings(config, env={})
 
 
 def test_env_names():

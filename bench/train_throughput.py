@@ -1,0 +1,316 @@
+"""Trainer throughput and memory: our DPO step vs TRL's DPOTrainer, and GRPO rollout speed.
+
+Both DPO paths train the same LoRA (r=8, attention and MLP projections) on the same model and
+the same batch: 2 preference pairs of about --length tokens each (prompt from HotpotQA
+evidence), reference = the model with the adapter disabled, AdamW, fp32 on CPU (bf16 on
+CUDA). Each runs in its own process so its peak RSS is its own. Then GRPO rollouts: G answers
+to one prompt sampled by llama.cpp (with an adapter loaded) vs transformers `generate`.
+
+    .venv/bin/python bench/train_throughput.py [--model smollm2|gemma3-270m|PATH]
+        [--length 1024] [--steps 3] [--device cpu|cuda]
+
+Targets: our DPO step >= 1.0x TRL's tokens/s and <= 1.0x its peak memory; peak RSS <= 6 GB
+at 2 x 1024 tokens, Gemma 3 270M (262k vocabulary) included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import resource
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data" / "hotpotqa-dev-25.json"
+
+
+def conversations(tokenizer, length: int) -> list[dict]:
+    """Two prompt/chosen/rejected triples whose prompts fill about `length` tokens."""
+    from sleuth.agent import hotpot
+
+    questions = hotpot.load(DATA)
+    rows = []
+    for question in questions[:2]:
+        evidence, used = [], 0
+        for number, (title, sentences) in enumerate(question.context * 4, start=1):
+            text = f"[{number}] {title}\n{''.join(sentences)}"
+            cost = len(tokenizer(text).input_ids)
+            if used + cost > length - 140:
+                break
+            evidence.append(text)
+            used += cost
+        prompt = [
+            {"role": "system", "content": "Answer from the numbered evidence, citing it as [n]."},
+            {
+                "role": "user",
+                "content": f"Question: {question.question}\n\nEvidence:\n" + "\n\n".join(evidence),
+            },
+        ]
+        chosen = f"The answer is {question.answer} [1]. " * 6
+        rejected = "I am not sure what the evidence says about this question at all. " * 5
+        rows.append(
+            {
+                "prompt": prompt,
+                "chosen": [{"role": "assistant", "content": chosen}],
+                "rejected": [{"role": "assistant", "content": rejected}],
+            }
+        )
+    return rows
+
+
+def peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # kB on Linux
+
+
+def ours(model_path: str, cache: str, length: int, steps: int, device: str, queue) -> None:
+    import torch
+
+    from sleuth.agent.llm import chat_formatter
+    from sleuth.train import losses
+    from sleuth.train.datasets import collate, encode
+    from sleuth.train.model_io import attach_lora, load_base
+
+    torch.manual_seed(0)
+    base = load_base(
+        Path(model_path),
+        Path(cache),
+        device=device,
+        dtype=torch.bfloat16 if device == "cuda" else torch.float32,
+    )
+    tok = base.tokenizer
+    chat = chat_formatter(
+        base.chat_template, base.architecture, bos=tok.bos_token or "", eos=tok.eos_token or ""
+    )
+    model = attach_lora(base.model, 8, 16)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=1e-4)
+    rows = conversations(tok, length)
+    encoded = [encode(tok, chat, r["prompt"], r["chosen"][0]["content"]) for r in rows]
+    encoded += [encode(tok, chat, r["prompt"], r["rejected"][0]["content"]) for r in rows]
+    batch = {k: v.to(device) for k, v in collate(encoded, tok.pad_token_id or 0).items()}
+    tokens = int(batch["attention_mask"].sum())
+    inner = model.get_base_model()
+
+    def logps(reference: bool):
+        def run():
+            hidden = inner.model(
+                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+            ).last_hidden_state[:, :-1]
+            lp = losses.token_logprobs(hidden, inner.lm_head.weight, batch["targets"])
+            return losses.sequence_logprob(lp, batch["mask"])
+
+        if reference:
+            with torch.no_grad(), model.disable_adapter():
+                return run()
+        return run()
+
+    def step():
+        policy, ref = logps(False), logps(True)
+        loss, _, _ = losses.dpo_loss(policy[:2], policy[2:], ref[:2], ref[2:], beta=0.1)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    step()  # warm-up
+    started = time.perf_counter()
+    for _ in range(steps):
+        step()
+    seconds = (time.perf_counter() - started) / steps
+    gpu = torch.cuda.max_memory_allocated() / 1e9 if device == "cuda" else None
+    queue.put(
+        {
+            "tokens_per_s": tokens / seconds,
+            "seconds": seconds,
+            "tokens": tokens,
+            "peak_rss_gb": peak_rss_gb(),
+            "gpu_gb": gpu,
+        }
+    )
+
+
+def trl(model_path: str, cache: str, length: int, steps: int, device: str, queue) -> None:
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import DPOConfig, DPOTrainer
+
+    from sleuth.agent.models import fingerprint
+    from sleuth.train.model_io import LORA_TARGETS
+
+    warnings.filterwarnings("ignore")
+    os.environ["WANDB_DISABLED"] = "true"
+    import datasets
+
+    datasets.disable_progress_bars()
+    torch.manual_seed(0)
+    converted = Path(cache) / "hf" / fingerprint(Path(model_path))
+    tok = AutoTokenizer.from_pretrained(str(converted))
+    if tok.chat_template is None:  # Gemma's base GGUF has none: use the one Sleuth uses
+        from sleuth.agent.llm import _template
+
+        tok.chat_template = _template("gemma.jinja")
+    model = AutoModelForCausalLM.from_pretrained(
+        str(converted), dtype=torch.bfloat16 if device == "cuda" else torch.float32
+    ).to(device)
+    rows = conversations(tok, length)
+    args = DPOConfig(
+        output_dir=tempfile.mkdtemp(),
+        per_device_train_batch_size=2,
+        report_to="none",
+        beta=0.1,
+        loss_type=["sigmoid"],
+        max_length=length + 200,
+        use_cpu=device == "cpu",
+        bf16=device == "cuda",
+        learning_rate=1e-4,
+    )
+    peft_config = LoraConfig(r=8, lora_alpha=16, target_modules=LORA_TARGETS, task_type="CAUSAL_LM")
+    trainer = DPOTrainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tok,
+        peft_config=peft_config,
+    )
+    batch = next(iter(trainer.get_train_dataloader()))
+    tokens = int(batch["attention_mask"].sum())
+    model = trainer.model
+    model.train()
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+
+    def step():
+        loss = trainer.compute_loss(model, batch)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    step()
+    started = time.perf_counter()
+    for _ in range(steps):
+        step()
+    seconds = (time.perf_counter() - started) / steps
+    gpu = torch.cuda.max_memory_allocated() / 1e9 if device == "cuda" else None
+    queue.put(
+        {
+            "tokens_per_s": tokens / seconds,
+            "seconds": seconds,
+            "tokens": tokens,
+            "peak_rss_gb": peak_rss_gb(),
+            "gpu_gb": gpu,
+        }
+    )
+
+
+def rollouts(model_path: str, cache: str, device: str, queue) -> None:
+    """G=4 answers of up to 128 tokens to one prompt: llama.cpp vs transformers generate."""
+    from sleuth.agent.llm import chat_formatter
+    from sleuth.train.model_io import attach_lora, factors_from_peft, load_base, write_gguf_adapter
+    from sleuth.train.rollouts import LlamaRollouts, TransformersRollouts
+
+    base = load_base(Path(model_path), Path(cache), device=device)
+    tok = base.tokenizer
+    chat = chat_formatter(
+        base.chat_template, base.architecture, bos=tok.bos_token or "", eos=tok.eos_token or ""
+    )
+    model = attach_lora(base.model, 8, 16)
+    adapter = write_gguf_adapter(
+        factors_from_peft(model),
+        Path(tempfile.mkdtemp()) / "a.gguf",
+        architecture=base.architecture,
+        n_head=base.n_head,
+        n_head_kv=base.n_head_kv,
+    )
+    messages = conversations(tok, 400)[0]["prompt"]
+    result = {}
+    for name, sampler in [
+        ("llama.cpp", LlamaRollouts(Path(model_path), n_ctx=2048)),
+        ("transformers", TransformersRollouts(model, tok, chat)),
+    ]:
+        sampler.set_adapter(adapter)
+        sampler.sample(messages, 1, max_new_tokens=8, temperature=1.0, seed=0)  # warm-up
+        started = time.perf_counter()
+        samples = sampler.sample(messages, 4, max_new_tokens=128, temperature=1.0, seed=1)
+        seconds = time.perf_counter() - started
+        produced = sum(len(tok(s.text, add_special_tokens=False).input_ids) for s in samples)
+        result[name] = {"tokens": produced, "seconds": seconds, "tokens_per_s": produced / seconds}
+        sampler.close()
+    queue.put(result)
+
+
+def isolated(target, *args):
+    context = mp.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=target, args=(*args, queue))
+    process.start()
+    result = queue.get()
+    process.join()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="smollm2")
+    parser.add_argument("--length", type=int, default=1024)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    args = parser.parse_args()
+    from sleuth.agent.models import resolve_model_path
+    from sleuth.store import app_dirs
+
+    dirs = app_dirs()
+    path = resolve_model_path(args.model, dirs)
+    cache = dirs.cache
+    print(f"model {path.name}; converting for training if not cached ({cache})…", flush=True)
+    isolated(_warm, str(path), str(cache))
+    mine = isolated(ours, str(path), str(cache), args.length, args.steps, args.device)
+    theirs = isolated(trl, str(path), str(cache), args.length, args.steps, args.device)
+    print(
+        f"DPO step, batch 2 pairs, {mine['tokens']} tokens (TRL's batch: {theirs['tokens']}), "
+        f"{args.steps} timed steps after a warm-up, {args.device}:"
+    )
+    for name, r in [("sleuth", mine), ("TRL DPOTrainer", theirs)]:
+        gpu = f", GPU peak {r['gpu_gb']:.2f} GB" if r["gpu_gb"] is not None else ""
+        print(
+            f"  {name:<15} {r['tokens_per_s']:8.0f} tok/s ({r['seconds']:.2f} s/step), "
+            f"peak RSS {r['peak_rss_gb']:.2f} GB{gpu}"
+        )
+    print(
+        f"  ratios sleuth/TRL: speed {mine['tokens_per_s'] / theirs['tokens_per_s']:.2f}x "
+        "(target >= 1.0), "
+        f"peak RSS {mine['peak_rss_gb'] / theirs['peak_rss_gb']:.2f}x (target <= 1.0); "
+        f"sleuth peak {mine['peak_rss_gb']:.2f} GB (target <= 6 GB)"
+    )
+    sampled = isolated(rollouts, str(path), str(cache), args.device)
+    print("GRPO rollouts, 4 answers x up to 128 tokens, adapter loaded:")
+    for name, r in sampled.items():
+        print(
+            f"  {name:<13} {r['tokens_per_s']:7.1f} tok/s "
+            f"({r['tokens']} tokens in {r['seconds']:.1f} s)"
+        )
+    print(
+        "  llama.cpp / transformers: "
+        f"{sampled['llama.cpp']['tokens_per_s'] / sampled['transformers']['tokens_per_s']:.1f}x"
+    )
+    print(json.dumps({"sleuth": mine, "trl": theirs, "rollouts": sampled}), file=sys.stderr)
+
+
+def _warm(path: str, cache: str, queue) -> None:
+    from sleuth.train.model_io import load_base
+
+    load_base(Path(path), Path(cache))
+    queue.put(True)
+
+
+if __name__ == "__main__":
+    main()

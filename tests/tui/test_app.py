@@ -1,0 +1,481 @@
+"""The app driven with Textual's pilot: a scripted LLM, the real store, the real local HTTP
+server. Every screen and flow: ask -> stream -> rate -> regenerate -> compare -> history."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Input
+
+from sleuth.agent.config import load_settings
+from sleuth.agent.errors import ModelError
+from sleuth.agent.models import ModelInfo
+from sleuth.store import Dirs, Store
+from sleuth.tui.app import build_app
+from sleuth.tui.screens.compare import CompareScreen
+from sleuth.tui.screens.dialogs import AskText, Confirm, Preview
+from sleuth.tui.screens.plan_review import PlanReview
+from sleuth.tui.widgets.answer_view import AnswerView
+from sleuth.tui.widgets.status_bar import StatusBar
+from tests.fakes import ScriptedLLM
+from tests.helpers import ask
+
+PLAN = {
+    "subquestions": [
+        {"question": "Who founded Lyon?", "tool": "web_search", "query": "Lyon founder"}
+    ]
+}
+SIZE = (160, 45)
+
+
+async def until(pilot, condition, timeout: float = 20.0) -> None:
+    """Wait for something the app does in the background (a worker, a thread)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the app")
+        await pilot.pause(0.05)
+
+
+def messages(app) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+@pytest.fixture
+def env(tmp_path, web):
+    dirs = Dirs(tmp_path / "data", tmp_path / "config", tmp_path / "cache")
+    store = Store.open(dirs.database)
+    flags = {
+        "search.backend": "searxng",
+        "search.searxng_url": web.base,
+        "network.allow_private_hosts": True,
+        "research.max_rounds": 1,
+    }
+    settings = load_settings(None, env={}, flags=flags)
+    yield store, settings, dirs
+    store.close()
+
+
+def make_app(env, llm=None, *, loader=None, **setting_changes):
+    store, settings, dirs = env
+    for key, value in setting_changes.items():
+        section, name = key.split("__")
+        setattr(getattr(settings, section), name, value)
+    loads = []
+
+    def scripted(s, d, st):
+        loads.append(1)
+        return llm, ModelInfo("scripted", "test")
+
+    app = build_app(settings, dirs, store, model_loader=loader or scripted)
+    app.loads = loads
+    return app
+
+
+async def ask_question(pilot, question: str) -> None:
+    app = pilot.app
+    await until(pilot, lambda: app.llm is not None or app.model_error)
+    app.screen.query_one("#question", Input).focus()
+    await pilot.press(*question)
+    await pilot.press("enter")
+
+
+async def answered(pilot) -> None:
+    await until(pilot, lambda: not pilot.app.screen.running and pilot.app.screen.answer is not None)
+
+
+async def test_ask_stream_rate_regenerate_compare_then_history(env):
+    store = env[0]
+    llm = ScriptedLLM(
+        [
+            PLAN,
+            "Lyon was founded by Lucius Munatius Plancus [1]. Also [9].",
+            "Plancus founded Lyon [1].",
+        ]
+    )
+    app = make_app(env, llm)
+    async with app.run_test(size=SIZE) as pilot:
+        await ask_question(pilot, "Who founded Lyon?")
+        await answered(pilot)
+        screen = app.screen
+        answer_id = screen.answer["id"]
+        assert isinstance(app.focused, AnswerView)  # ready for one-key rating
+        shown = screen.query_one(AnswerView).markdown.source
+        assert "[\\[1\\]](source:1)" in shown and "[9]" not in shown  # linked, dangling gone
+        assert "missing evidence were removed" in shown
+
+        await pilot.press("plus")
+        await pilot.press("4")
+        rating = store.rating(answer_id)
+        assert (rating["thumb"], rating["stars"]) == (1, 4)
+        assert any("Saved" in m for m in messages(app))
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, AskText))
+        await pilot.press(*"cites the right page", "enter")
+        await until(pilot, lambda: (store.rating(answer_id) or {}).get("comment"))
+        assert store.rating(answer_id)["comment"] == "cites the right page"
+        await pilot.press("minus")
+        assert store.rating(answer_id)["thumb"] == -1  # changeable
+        await pilot.press("u")
+        assert store.rating(answer_id) is None  # undo
+
+        await pilot.press("g")
+        await until(pilot, lambda: isinstance(app.screen, CompareScreen))
+        await pilot.press("a")
+        await until(pilot, lambda: not isinstance(app.screen, CompareScreen))
+        (comparison,) = store.comparisons()
+        assert comparison["winner_id"] == answer_id and comparison["tie"] == 0
+        first, second = store.answer(answer_id), store.answer(comparison["loser_id"])
+        assert first["messages"] == second["messages"]  # same prompt: a clean DPO pair
+
+        await pilot.press("f2")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "HistoryScreen")
+        table = app.screen.query_one(DataTable)
+        await until(pilot, lambda: table.row_count == 1)
+        assert "Who founded Lyon?" in str(table.get_row_at(0))
+
+
+async def test_follow_ups_continue_the_session_and_ctrl_n_starts_a_new_one(env):
+    store = env[0]
+    llm = ScriptedLLM([PLAN, "Plancus [1].", PLAN, "In 43 BC [1].", PLAN, "Paris [1]."])
+    app = make_app(env, llm)
+    async with app.run_test(size=SIZE) as pilot:
+        await ask_question(pilot, "Who founded Lyon?")
+        await answered(pilot)
+        await ask_question(pilot, "When?")
+        await until(
+            pilot,
+            lambda: (
+                len(store.history()) == 1
+                and len(store.history()[0]["turns"]) == 2
+                and not app.screen.running
+            ),
+        )
+        assert "Earlier in this conversation" in llm.calls[3]["messages"][1]["content"]
+        await pilot.press("ctrl+n")
+        await ask_question(pilot, "Capital of France?")
+        await until(pilot, lambda: len(store.history()) == 2 and not app.screen.running)
+
+
+async def test_empty_question_and_missing_model_are_notices_and_the_app_stays_up(env):
+    def no_model(s, d, st):
+        raise ModelError(
+            "Model file /nowhere.gguf does not exist: check the path or `sleuth config`."
+        )
+
+    app = make_app(env, loader=no_model)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.model_error is not None)
+        assert "no model" in app.screen.query_one(StatusBar).model
+        app.screen.query_one("#question", Input).focus()
+        await pilot.press("enter")
+        assert "Type a question first." in messages(app)
+        await pilot.press(*"Anything?", "enter")
+        assert any("does not exist" in m for m in messages(app))
+        assert app.is_running
+
+
+async def test_a_failed_run_is_a_notice(env):
+    app = make_app(env, ScriptedLLM([]), search__backend="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await ask_question(pilot, "Who founded Lyon?")
+        await until(pilot, lambda: any("Nothing to search" in m for m in messages(app)))
+        assert app.is_running
+
+
+async def test_escape_cancels_a_run_and_keeps_what_was_found(env, web):
+    store = env[0]
+    web.delays["/articles/rhone.html"] = 30
+    app = make_app(
+        env,
+        ScriptedLLM(
+            [
+                {
+                    "subquestions": [
+                        {"question": "Rhône?", "tool": "web_search", "query": "Rhône river Lyon"}
+                    ]
+                }
+            ]
+        ),
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        await ask_question(pilot, "Where does the Rhône flow?")
+        await until(
+            pilot,
+            lambda: (
+                store.db.execute(
+                    "SELECT COUNT(*) FROM steps WHERE kind = 'page_fetched'"
+                ).fetchone()[0]
+                >= 1
+            ),
+        )
+        await pilot.press("escape")
+        await until(pilot, lambda: not app.screen.running)
+        run = store.db.execute("SELECT status FROM runs").fetchone()
+        assert run[0] == "cancelled"
+        assert any("cancelled" in m.lower() for m in messages(app))
+
+
+async def test_plan_review_lets_the_user_edit_the_plan(env):
+    store = env[0]
+    llm = ScriptedLLM([PLAN, "Plancus [1]."])
+    app = make_app(env, llm, research__review_plan=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await ask_question(pilot, "Who founded Lyon?")
+        await until(pilot, lambda: isinstance(app.screen, PlanReview))
+        review = app.screen
+        first = review.query("Input").first()
+        first.focus()
+        first.value = ""
+        await pilot.press(*"Plancus Lugdunum")
+        await pilot.press("ctrl+n")
+        await pilot.press(*"Rhône river")
+        await pilot.press("ctrl+s")
+        await until(
+            pilot,
+            lambda: (
+                not isinstance(app.screen, PlanReview)
+                and not app.screen.running
+                and app.screen.answer is not None
+            ),
+        )
+        plan = store.db.execute("SELECT plan FROM runs").fetchone()[0]
+        assert '"reviewed": true' in plan and "Plancus Lugdunum" in plan and "Rhône river" in plan
+        searched = [
+            r[0]
+            for r in store.db.execute(
+                "SELECT json_extract(data, '$.query') FROM steps WHERE kind = 'search_issued'"
+            )
+        ]
+        assert searched[:1] == ["Plancus Lugdunum"] and "Rhône river" in searched
+
+
+async def test_sources_preview_in_place(env):
+    app = make_app(env, ScriptedLLM([PLAN, "Plancus [1]."]))
+    async with app.run_test(size=SIZE) as pilot:
+        await ask_question(pilot, "Who founded Lyon?")
+        await answered(pilot)
+        await pilot.press("ctrl+o")
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, Preview))
+        assert app.screen.text  # the evidence text, shown in place
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, Preview))
+
+
+async def test_history_search_export_and_continue(env):
+    store, _, dirs = env
+    session_id, _, (a,) = ask(store, "Who founded Lyon?", "Plancus [1].")
+    ask(store, "What is the Seine?", "A river [1].")
+    app = make_app(env, ScriptedLLM([]))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f2")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "HistoryScreen")
+        table = app.screen.query_one(DataTable)
+        await until(pilot, lambda: table.row_count == 2)
+        app.screen.query_one("#history-search", Input).focus()
+        await pilot.press(*"founded", "enter")
+        await until(pilot, lambda: table.row_count == 1)
+        await pilot.press("e")
+        exported = dirs.data / "exports" / f"session-{session_id}.md"
+        await until(pilot, exported.exists)
+        assert "## Who founded Lyon?" in exported.read_text()
+        await pilot.press("c")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "ResearchScreen")
+        assert app.screen.session_id == session_id and app.screen.answer["id"] == a
+
+
+async def test_library_add_reindex_and_remove_with_confirmation(env, tmp_path):
+    store = env[0]
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "a.md").write_text("# A\n\nAlpha text about rivers.")
+    (notes / "b.md").write_text("# B\n\nBeta text about cities.")
+    app = make_app(env, ScriptedLLM([]))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "LibraryScreen")
+        await pilot.press("a")
+        await until(pilot, lambda: isinstance(app.screen, AskText))
+        await pilot.press(*str(notes), "enter")
+        await until(pilot, lambda: len(store.documents()) == 2)
+        table = app.screen.query_one(DataTable)
+        await until(pilot, lambda: table.row_count == 1)
+        assert app.screen.query_one("ProgressBar").progress == 2
+        (notes / "c.md").write_text("# C\n\nGamma.")
+        await pilot.press("r")
+        await until(pilot, lambda: len(store.documents()) == 3)
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, Confirm))
+        await pilot.press("n")  # declined: nothing happens
+        assert len(store.documents()) == 3
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, Confirm))
+        await pilot.press("y")
+        await until(pilot, lambda: store.documents() == [])
+        assert (notes / "a.md").exists()
+
+
+async def test_models_activate_and_roll_back_without_restarting(env):
+    store = env[0]
+    loads = []
+
+    def loader(s, d, st):  # the scripted model stands for a base file with fingerprint "fp"
+        loads.append(1)
+        return ScriptedLLM([]), ModelInfo("scripted", "test", base_fingerprint="fp")
+
+    app = make_app(env, loader=loader)
+    app.loads = loads
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.llm is not None)
+        base = store.base_model("fp", "/m/base.gguf", "base")
+        adapter = store.register_model(
+            name="sft-1",
+            base_path="/m/base.gguf",
+            base_fingerprint="fp",
+            adapter_path="/m/sft-1.gguf",
+            parent_id=base["id"],
+            training_run_id=None,
+            evaluation={
+                "n": 3,
+                "improved": True,
+                "win_rate": 1.0,
+                "parent": {"reward": 0.2, "pass_rate": 0.0, "check_rates": {"cites": 0.0}},
+                "new": {"reward": 0.6, "pass_rate": 0.67, "check_rates": {"cites": 1.0}},
+            },
+        )
+        await pilot.press("f4")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "ModelsScreen")
+        table = app.screen.query_one(DataTable)
+        await until(pilot, lambda: table.row_count == 2)
+        table.move_cursor(row=1)
+        await pilot.pause()
+        assert "better than its parent" in str(app.screen.query_one("#model-evaluation").render())
+        loaded_before = len(app.loads)
+        await pilot.press("a")
+        assert store.active_model("fp")["id"] == adapter
+        await until(pilot, lambda: len(app.loads) > loaded_before)  # reloaded, no restart
+        await pilot.press("r")
+        assert store.active_model("fp")["id"] == base["id"]
+
+
+async def test_settings_are_saved_validated_and_applied(env):
+    _, _, dirs = env
+    app = make_app(env, ScriptedLLM([]))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f6")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "SettingsScreen")
+        app.screen.query_one("#network-local_only").value = True
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: dirs.config_file.exists())
+        assert "local_only = true" in dirs.config_file.read_text()
+        assert app.settings.network.local_only is True
+        app.screen.query_one("#model-n_ctx", Input).value = "lots"
+        await pilot.press("ctrl+s")
+        assert any("whole number" in m for m in messages(app))
+        assert "lots" not in dirs.config_file.read_text()
+
+
+async def test_keys_are_remapped_from_config(env):
+    app = make_app(env, ScriptedLLM([]))
+    app.settings.keys = {"screen.history": "f9", "no.such.binding": "x"}
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f9")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "HistoryScreen")
+        assert any("no.such.binding" in m for m in messages(app))
+
+
+async def test_train_screen_counts_feedback_and_reports_a_failed_training_process(env, monkeypatch):
+    store = env[0]
+    _, _, (a,) = ask(store, "Who founded Lyon?", "Plancus [1].")
+    store.rate(a, thumb=1)
+    monkeypatch.setenv("SLEUTH_HOME", str(env[2].data.parent))
+    app = make_app(env, ScriptedLLM([]))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f5")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "TrainScreen")
+        table = app.screen.query_one(DataTable)
+        await until(pilot, lambda: table.row_count == 4, timeout=60)
+        sft = table.get_row_at(0)
+        assert sft[0] == "SFT" and "not yet" in str(sft[4])
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: any("Training failed" in m for m in messages(app)), timeout=120)
+        assert any("SFT needs at least 4" in m for m in messages(app))
+        assert app.is_running
+
+
+@pytest.mark.slow
+async def test_train_screen_runs_training_in_a_separate_process(
+    env, monkeypatch, tiny_gguf, tiny_hf, train_cache
+):
+    store, settings, dirs = env
+    for question in [f"Question {i} about Lyon?" for i in range(12)]:
+        _, _, (good,) = ask(store, question, "Plancus founded Lyon [1].")
+        store.rate(good, thumb=1)
+    home = dirs.data.parent
+    shutil.copytree(train_cache / "hf", dirs.cache / "hf", dirs_exist_ok=True)
+    monkeypatch.setenv("SLEUTH_HOME", str(home))
+    monkeypatch.setenv("SLEUTH_MODEL_PATH", str(tiny_gguf))
+    settings.model.path = str(tiny_gguf)
+    app = make_app(env, ScriptedLLM([]))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f5")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "TrainScreen")
+        steps = app.screen.query_one("#steps", Input)
+        steps.value = "3"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: app.screen.result is not None, timeout=300)
+        assert app.screen.result["status"] == "done"
+        assert [s for s, _ in app.screen.losses] == [1, 2, 3]
+        assert store.training_run(app.screen.result["training_run_id"])["status"] == "done"
+
+
+def test_first_frame_is_fast(env):
+    """The app draws before the model loads (which takes as long as it takes)."""
+    import threading
+
+    release = threading.Event()
+
+    def slow_loader(s, d, st):
+        release.wait(30)
+        return ScriptedLLM([]), ModelInfo("scripted", "test")
+
+    app = make_app(env, loader=slow_loader)
+
+    async def run() -> float:
+        started = time.perf_counter()
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            first_frame = time.perf_counter() - started
+            assert "loading" in app.screen.query_one(StatusBar).model
+            release.set()
+            await until(pilot, lambda: app.llm is not None)
+        return first_frame
+
+    assert asyncio.run(run()) < 5.0  # generous for CI; bench/tui_stream.py measures it
+
+
+def test_every_binding_has_an_id_and_a_description():
+    from sleuth.tui.app import SleuthApp
+
+    app = SleuthApp.__new__(SleuthApp)
+    for binding in SleuthApp._all_bindings(app):
+        assert binding.id and binding.description, binding
+
+
+def test_the_app_module_imports_without_side_effects(tmp_path, monkeypatch):
+    import importlib
+
+    monkeypatch.setenv("SLEUTH_HOME", str(tmp_path / "untouched"))
+    importlib.reload(importlib.import_module("sleuth.tui.app"))
+    assert not (tmp_path / "untouched").exists()
+
+
+def test_store_path_is_untouched_by_building_the_app(env):
+    store, settings, dirs = env
+    build_app(settings, dirs, store, model_loader=lambda *a: (None, None))
+    assert not Path(dirs.config_file).exists()

@@ -1,0 +1,83 @@
+"""Small modal dialogs: a line of text, a yes/no question, a source preview."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Markdown
+
+
+class AskText(ModalScreen[str | None]):
+    """One line of input (a comment, a folder path); enter saves, escape cancels."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel")]
+
+    def __init__(self, title: str, value: str = "", placeholder: str = "") -> None:
+        super().__init__()
+        self.title_text, self.value, self.placeholder = title, value, placeholder
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text)
+            yield Input(value=self.value, placeholder=self.placeholder, id="dialog-input")
+            yield Label("enter: save  •  escape: cancel", classes="hint")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class Confirm(ModalScreen[bool]):
+    """A yes/no question; y or enter confirms, n or escape declines."""
+
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes", id="dialog.yes"),
+        Binding("n,escape", "answer(False)", "No", id="dialog.no"),
+    ]
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.question)
+            with Horizontal(classes="buttons"):
+                yield Button("Yes (y)", id="yes", variant="error")
+                yield Button("No (n)", id="no", variant="primary")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, value: bool) -> None:
+        self.dismiss(value)
+
+
+class Preview(ModalScreen[None]):
+    """A source's text, in place; o opens it in the browser (web sources)."""
+
+    BINDINGS = [
+        Binding("escape,q", "dismiss", "Close", id="preview.close"),
+        Binding("o", "open", "Open in browser", id="preview.open"),
+    ]
+
+    def __init__(self, title: str, uri: str, text: str) -> None:
+        super().__init__()
+        self.title_text, self.uri, self.text = title, uri, text
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog wide"):
+            yield Label(f"[b]{self.title_text}[/b]\n[dim]{self.uri}[/dim]")
+            with VerticalScroll():
+                yield Markdown(self.text)
+            yield Label("o: open in browser  •  escape: close", classes="hint")
+
+    def action_open(self) -> None:
+        if self.uri.startswith(("http://", "https://")):
+            self.app.open_url(self.uri)
+        else:
+            self.app.notify(f"{self.uri} is a local file; its text is shown here.")

@@ -1,0 +1,378 @@
+"""Research (home): ask, watch the plan and the activity, read the streamed answer, rate it.
+
+The research loop runs in an async worker on the app's event loop (its LLM calls go to a
+thread inside the agent); the screen renders each event as it arrives. Escape cancels a run
+and keeps what was found. With the answer focused, one key rates it.
+"""
+
+from __future__ import annotations
+
+import time
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Markdown, Static
+
+from sleuth.agent.errors import AgentError
+from sleuth.agent.events import (
+    AnswerDone,
+    BudgetExhausted,
+    EvidenceChosen,
+    PageFetched,
+    PlanReady,
+    Reflected,
+    RunFinished,
+    RunStarted,
+    SearchDone,
+    SearchIssued,
+    StepFailed,
+    SubquestionDone,
+    Token,
+)
+from sleuth.store import StoreError
+
+from ..widgets.activity_log import ActivityLog
+from ..widgets.answer_view import AnswerView
+from ..widgets.plan_panel import PlanPanel
+from ..widgets.sources_panel import SourcesPanel
+from ..widgets.status_bar import StatusBar
+from .compare import CompareScreen
+from .dialogs import AskText, Preview
+from .plan_review import PlanReview
+
+
+class ResearchScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "cancel_run", "Cancel run", id="research.cancel"),
+        Binding("ctrl+n", "new_session", "New session", id="research.new"),
+        Binding("ctrl+l", "focus_question", "Question", id="research.question"),
+        Binding("ctrl+o", "focus_sources", "Sources", id="research.sources"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.session_id: int | None = None
+        self.answer: dict | None = None  # the answer shown: id, run_id, text
+        self.running = False
+        self.tokens = 0
+        self.first_token: float | None = None
+        self.started: float | None = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="research-body"):
+            with Vertical(id="research-left"):
+                yield PlanPanel(id="plan")
+                yield ActivityLog(id="activity")
+            with Vertical(id="research-center"):
+                yield AnswerView(id="answer")
+                yield Static("", id="rating")
+            yield SourcesPanel(id="sources")
+        yield Input(
+            placeholder="Ask a question (enter). Follow-ups continue the session.", id="question"
+        )
+        yield StatusBar(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.answer_view = self.query_one(AnswerView)  # looked up once: tokens arrive fast
+        self.query_one("#question", Input).focus()
+        self.app.refresh_status()
+
+    # -- asking ------------------------------------------------------------------------------
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "question":
+            return
+        question = event.value.strip()
+        if not question:
+            self.notify("Type a question first.", severity="warning")
+            return
+        if self.running:
+            self.notify("A run is in progress: escape cancels it.", severity="warning")
+            return
+        researcher = self.app.researcher()
+        if researcher is None:
+            return  # the app has said why (model loading or missing)
+        event.input.value = ""
+        self.run_research(researcher, question)
+
+    async def _reset(self, question: str) -> None:
+        self.query_one(PlanPanel).clear()
+        self.query_one(SourcesPanel).show([])
+        log = self.query_one(ActivityLog)
+        log.add(f"» {question}")
+        self.query_one("#rating", Static).update("")
+        await self.query_one(AnswerView).start()
+        self.tokens, self.first_token, self.started = 0, None, time.monotonic()
+
+    @work(exclusive=True, group="research")
+    async def run_research(self, researcher, question: str) -> None:
+        self.running = True
+        await self._reset(question)
+        review = self.review_plan if self.app.settings.research.review_plan else None
+        try:
+            async for event in researcher.ask(question, session_id=self.session_id, review=review):
+                await self.handle(event)
+        except (AgentError, StoreError) as exc:
+            self.notify(str(exc), severity="error", timeout=10)
+        finally:
+            self.running = False
+            await self.query_one(AnswerView).stop()
+
+    async def review_plan(self, plan):
+        return await self.app.push_screen_wait(PlanReview(plan, sorted({s.tool for s in plan})))
+
+    async def handle(self, event) -> None:  # noqa: C901 - one arm per event type reads best
+        log = self.query_one(ActivityLog)
+        status = self.query_one(StatusBar)
+        match event:
+            case RunStarted(session_id=session_id):
+                self.session_id = session_id
+            case PlanReady(subquestions=subs, round=round_number, fallback=fallback):
+                self.query_one(PlanPanel).add_round(subs, round_number, fallback)
+                log.add(
+                    f"plan: {len(subs)} search(es)"
+                    + (f" (round {round_number})" if round_number > 1 else "")
+                )
+            case SearchIssued(query=query, tool=tool):
+                where = "the library" if tool == "search_library" else "the web"
+                log.add(f"searching {where}: {query}", dim=True)
+            case SearchDone(query=query, results=results, cached=cached):
+                log.add(f"{len(results)} result(s) for {query!r}{' (cached)' if cached else ''}")
+            case PageFetched(title=title, url=url, cached=cached, via=via):
+                how = "cached" if cached else ("followed" if via == "follow_link" else "read")
+                log.add(f"{how}: {title} — {url}")
+            case StepFailed(action=action, target=target, error=error):
+                log.add(f"{action} {target}: {error}", failed=True)
+            case SubquestionDone(index=index, sources=sources):
+                self.query_one(PlanPanel).done(index, sources)
+            case Reflected(enough=enough, new_queries=queries, follow_links=links):
+                log.add(
+                    "reflection: enough to answer"
+                    if enough or not (queries or links)
+                    else f"reflection: {len(queries)} more search(es), {len(links)} link(s)"
+                )
+            case BudgetExhausted(reason=reason):
+                log.add(f"budget: {reason}", failed=True)
+            case EvidenceChosen(items=items):
+                self.query_one(SourcesPanel).show(items)
+                log.add(f"evidence: {len(items)} passage(s); writing…")
+            case Token(text=text):
+                now = time.monotonic()
+                self.first_token = self.first_token or now
+                self.tokens += 1
+                self.answer_view.write(text)
+                if self.tokens % 8 == 0 and now > self.first_token:
+                    status.speed = f"{self.tokens / (now - self.first_token):.0f} tok/s"
+            case AnswerDone() as done:
+                await self.show_answer(done)
+            case RunFinished(status=final, seconds=seconds, error=error):
+                status.elapsed = f"{seconds:.1f} s"
+                if final == "cancelled":
+                    log.add("cancelled: what was found is kept", failed=True)
+                    self.notify("Run cancelled; its steps and sources are kept.")
+                elif final == "failed":
+                    log.add(f"failed: {error}", failed=True)
+                    self.notify(error or "The run failed.", severity="error", timeout=10)
+                else:
+                    log.add(f"done in {seconds:.1f} s")
+
+    async def show_answer(self, done: AnswerDone) -> None:
+        stored = self.app.store.answer(done.answer_id)
+        self.answer = {"id": done.answer_id, "run_id": stored["run_id"], "text": done.text}
+        unsupported = [c["text"] for c in done.citations if not c["supported"]]
+        notes = []
+        if unsupported:
+            notes.append(
+                "**⚠ Not supported by the evidence they cite:**\n"
+                + "\n".join(f"- {s}" for s in unsupported)
+            )
+        v = done.verification
+        if v.get("dangling_removed"):
+            notes.append(f"_{v['dangling_removed']} citation(s) to missing evidence were removed._")
+        if v.get("sentences") and not v.get("cited_sentences"):
+            notes.append("_This answer cites no evidence._")
+        await self.query_one(AnswerView).show(done.text, note="\n\n".join(notes))
+        self.refresh_rating()
+        self.query_one(AnswerView).focus()
+
+    # -- sources -----------------------------------------------------------------------------
+
+    def on_markdown_link_clicked(self, event: Markdown.LinkClicked) -> None:
+        if event.href.startswith("source:"):
+            event.prevent_default()
+            self.query_one(SourcesPanel).highlight_number(int(event.href.split(":", 1)[1]))
+
+    def on_sources_panel_chosen(self, event: SourcesPanel.Chosen) -> None:
+        source = event.source
+        text = source.get("snippet") or ""
+        if self.answer is not None:
+            for row in self.app.store.evidence(self.answer["run_id"]):
+                if row["number"] == source["number"]:
+                    text = row["text"]
+        self.app.push_screen(Preview(source.get("title") or source["uri"], source["uri"], text))
+
+    # -- rating ------------------------------------------------------------------------------
+
+    def _rated_answer(self) -> int | None:
+        if self.answer is None:
+            self.notify("There is no answer to rate yet.", severity="warning")
+            return None
+        return self.answer["id"]
+
+    def action_rate_thumb(self, thumb: int) -> None:
+        answer_id = self._rated_answer()
+        if answer_id is not None:
+            self._rate(answer_id, thumb=thumb)
+
+    def action_rate_stars(self, stars: int) -> None:
+        answer_id = self._rated_answer()
+        if answer_id is not None:
+            self._rate(answer_id, stars=stars)
+
+    def _rate(self, answer_id: int, **rating) -> None:
+        try:
+            self.app.store.rate(answer_id, **rating)
+        except StoreError as exc:
+            self.notify(str(exc), severity="error", timeout=10)
+            return
+        self.refresh_rating()
+        self.notify(f"Saved: {describe(self.app.store.rating(answer_id))} (u undoes)")
+
+    @work(group="dialog")
+    async def action_comment(self) -> None:
+        answer_id = self._rated_answer()
+        if answer_id is None:
+            return
+        current = (self.app.store.rating(answer_id) or {}).get("comment") or ""
+        comment = await self.app.push_screen_wait(AskText("Comment on this answer", current))
+        if comment is not None:
+            self._rate(answer_id, comment=comment)
+
+    def action_undo_rating(self) -> None:
+        answer_id = self._rated_answer()
+        if answer_id is not None:
+            self.app.store.clear_rating(answer_id)
+            self.refresh_rating()
+            self.notify("Rating removed.")
+
+    def refresh_rating(self) -> None:
+        if self.answer is None:
+            return
+        rating = self.app.store.rating(self.answer["id"])
+        text = f"answer {self.answer['id']}: {describe(rating)}"
+        hint = "  [dim]+/- thumbs  1-5 stars  c comment  u undo  g regenerate[/dim]"
+        self.query_one("#rating", Static).update(text + hint)
+
+    # -- regenerate and compare --------------------------------------------------------------
+
+    def action_regenerate(self) -> None:
+        if self._rated_answer() is None or self.running:
+            return
+        researcher = self.app.researcher()
+        if researcher is not None:
+            self.run_regenerate(researcher, self.answer["run_id"])
+
+    @work(exclusive=True, group="research")
+    async def run_regenerate(self, researcher, run_id: int) -> None:
+        self.running = True
+        first = dict(self.answer)
+        self.query_one(ActivityLog).add("regenerating from the same evidence…")
+        await self.query_one(AnswerView).start()
+        new: AnswerDone | None = None
+        try:
+            async for event in researcher.regenerate(run_id):
+                if isinstance(event, Token):
+                    self.answer_view.write(event.text)
+                elif isinstance(event, AnswerDone):
+                    new = event
+        except (AgentError, StoreError) as exc:
+            self.notify(str(exc), severity="error")
+        finally:
+            self.running = False
+            await self.query_one(AnswerView).stop()
+        if new is None:
+            await self.query_one(AnswerView).show(first["text"])
+            return
+        verdict = await self.app.push_screen_wait(
+            CompareScreen(first["id"], first["text"], new.answer_id, new.text)
+        )
+        if verdict != "a":  # B won, tie, or no verdict: show the newer answer
+            await self.show_answer(new)
+        else:
+            self.answer = first
+            await self.query_one(AnswerView).show(first["text"])
+            self.refresh_rating()
+
+    # -- other actions -----------------------------------------------------------------------
+
+    def action_cancel_run(self) -> None:
+        researcher = self.app.current_researcher
+        if self.running and researcher is not None:
+            researcher.cancel()
+            self.notify("Cancelling…")
+
+    def action_new_session(self) -> None:
+        if self.running:
+            self.notify("Cancel the current run first (escape).", severity="warning")
+            return
+        self.session_id = None
+        self.answer = None
+        self.query_one(PlanPanel).clear()
+        self.query_one(SourcesPanel).show([])
+        self.query_one(ActivityLog).clear()
+        self.query_one("#rating", Static).update("")
+        self.call_later(self.query_one(AnswerView).show, "")
+        self.query_one("#question", Input).focus()
+        self.notify("New session.")
+
+    async def continue_session(self, session_id: int) -> None:
+        """Show a past session's last answer and ask follow-ups in it."""
+        self.session_id = session_id
+        turns = self.app.store.turns(session_id)
+        self.query_one(ActivityLog).add(
+            f"continuing session {session_id} ({len(turns)} question(s))"
+        )
+        for turn in reversed(turns):
+            answers = self.app.store.answers_for_turn(turn["id"])
+            if answers:
+                last = answers[-1]
+                self.answer = {"id": last["id"], "run_id": last["run_id"], "text": last["text"]}
+                await self.query_one(AnswerView).show(f"**{turn['question']}**\n\n{last['text']}")
+                evidence = self.app.store.evidence(last["run_id"])
+                self.query_one(SourcesPanel).show(
+                    [
+                        {
+                            "number": e["number"],
+                            "title": e["title"],
+                            "uri": e["uri"],
+                            "snippet": e["text"][:200],
+                        }
+                        for e in evidence
+                    ]
+                )
+                self.refresh_rating()
+                break
+        self.query_one("#question", Input).focus()
+
+    def action_focus_question(self) -> None:
+        self.query_one("#question", Input).focus()
+
+    def action_focus_sources(self) -> None:
+        self.query_one(SourcesPanel).focus()
+
+
+def describe(rating: dict | None) -> str:
+    if not rating:
+        return "not rated"
+    parts = []
+    if rating.get("thumb"):
+        parts.append("thumbs up" if rating["thumb"] > 0 else "thumbs down")
+    if rating.get("stars"):
+        parts.append("★" * rating["stars"] + "☆" * (5 - rating["stars"]))
+    if rating.get("comment"):
+        parts.append(f"“{rating['comment']}”")
+    return " ".join(parts) or "not rated"

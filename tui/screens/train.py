@@ -1,0 +1,208 @@
+"""Train: how much feedback exists and what each algorithm can use; start training in a
+separate process (the UI stays responsive), watch progress and the loss/reward plot, cancel,
+and activate the result with one key when the evaluation says it is better."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Label, ProgressBar, RichLog, Select
+from textual_plotext import PlotextPlot
+
+from ..widgets.status_bar import StatusBar
+
+ALGORITHMS = [
+    ("SFT — imitate well-rated answers", "sft"),
+    ("DPO — learn from comparisons", "dpo"),
+    ("KTO — learn from thumbs", "kto"),
+    ("GRPO — sample, score, reinforce", "grpo"),
+]
+
+
+class TrainScreen(Screen):
+    BINDINGS = [
+        Binding("ctrl+s", "start", "Start training", id="train.start"),
+        Binding("ctrl+x", "cancel", "Stop training", id="train.cancel"),
+        Binding("ctrl+a", "activate", "Activate result", id="train.activate"),
+        Binding("ctrl+r", "refresh_counts", "Refresh counts", id="train.refresh"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.process: asyncio.subprocess.Process | None = None
+        self.result: dict | None = None
+        self.losses: list[tuple[int, float]] = []
+        self.rewards: list[tuple[int, float]] = []
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="train-top"):
+            yield DataTable(id="feedback", cursor_type="none")
+            with Vertical(id="train-form"):
+                yield Label("Algorithm")
+                yield Select(ALGORITHMS, value="sft", allow_blank=False, id="algo")
+                yield Label("Steps")
+                yield Input("40", id="steps", type="integer")
+                yield Label("ctrl+s start  •  ctrl+x stop  •  ctrl+a activate", classes="hint")
+        yield ProgressBar(id="train-progress", show_eta=True)
+        with Horizontal(id="train-bottom"):
+            yield PlotextPlot(id="train-plot")
+            yield RichLog(id="train-log", wrap=True, markup=True)
+        yield StatusBar(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).add_columns("algorithm", "can use", "held out", "needs", "")
+        self.action_refresh_counts()
+
+    @work(thread=True, exclusive=True, group="counts")
+    def action_refresh_counts(self) -> None:
+        from sleuth.train.datasets import MINIMUM, load_feedback
+
+        feedback = load_feedback(self.app.store)
+        counts = self.app.store.feedback_counts()
+
+        def show() -> None:
+            table = self.query_one(DataTable)
+            table.clear()
+            for label, algo in ALGORITHMS:
+                have = feedback.count(algo)
+                shortfall = feedback.shortfall(algo)
+                table.add_row(
+                    label.split(" — ")[0],
+                    str(have),
+                    str(feedback.heldout_counts[algo]),
+                    str(MINIMUM[algo]),
+                    "[green]ready[/green]" if not shortfall else "[yellow]not yet[/yellow]",
+                )
+            self.query_one("#train-log", RichLog).write(
+                f"feedback: {counts['ratings']} rating(s) ({counts['positive']} good, "
+                f"{counts['negative']} bad), {counts['comparisons']} comparison(s), "
+                f"{counts['answers']} answer(s); {len(feedback.heldout_prompts)} held-out prompt(s)"
+            )
+
+        self.app.call_from_thread(show)
+
+    def action_start(self) -> None:
+        if self.process is not None:
+            self.notify("Training is already running (ctrl+x stops it).", severity="warning")
+            return
+        steps = self.query_one("#steps", Input).value.strip()
+        if not steps.isdigit() or int(steps) < 1:
+            self.notify("Steps must be a positive number.", severity="warning")
+            return
+        self.run_training(str(self.query_one("#algo", Select).value), int(steps))
+
+    @work(exclusive=True, group="train")
+    async def run_training(self, algo: str, steps: int) -> None:
+        log = self.query_one("#train-log", RichLog)
+        self.result, self.losses, self.rewards = None, [], []
+        bar = self.query_one(ProgressBar)
+        bar.update(total=steps, progress=0)
+        env = dict(os.environ)
+        if self.app.settings.model.path:
+            env["SLEUTH_MODEL_PATH"] = self.app.settings.model.path
+        command = [
+            sys.executable,
+            "-m",
+            "sleuth.tui.cli",
+            "train",
+            "--algo",
+            algo,
+            "--steps",
+            str(steps),
+            "--progress",
+            "json",
+        ]
+        log.write(f"[b]starting {algo.upper()} for {steps} steps in a separate process[/b]")
+        self.process = await asyncio.create_subprocess_exec(
+            *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env
+        )
+        errors: list[str] = []
+
+        async def read_errors() -> None:
+            assert self.process and self.process.stderr
+            async for line in self.process.stderr:
+                errors.append(line.decode(errors="replace").rstrip())
+
+        error_task = asyncio.create_task(read_errors())
+        assert self.process.stdout
+        async for raw in self.process.stdout:
+            try:
+                event = json.loads(raw)
+            except json.JSONDecodeError:
+                continue
+            self.on_training_event(event)
+        code = await self.process.wait()
+        await error_task
+        self.process = None
+        if self.result is None:
+            last = next((e for e in reversed(errors) if e.strip()), f"exit code {code}")
+            log.write(f"[red]training stopped: {last}[/red]")
+            self.notify(f"Training failed: {last}", severity="error", timeout=15)
+        self.action_refresh_counts()
+
+    def on_training_event(self, event: dict) -> None:
+        log = self.query_one("#train-log", RichLog)
+        if event["event"] == "step":
+            self.query_one(ProgressBar).update(total=event["total"], progress=event["step"])
+            metrics = event["metrics"]
+            if "loss" in metrics:
+                self.losses.append((event["step"], metrics["loss"]))
+            if "reward" in metrics:
+                self.rewards.append((event["step"], metrics["reward"]))
+            self.replot()
+        elif event["event"] == "info":
+            log.write(event["text"])
+        elif event["event"] == "result":
+            self.result = event
+            evaluation = event.get("evaluation") or {}
+            if event["status"] == "cancelled":
+                self.notify("Training stopped; the active model is unchanged.")
+            elif evaluation.get("improved"):
+                self.notify(
+                    "The new adapter is better on held-out prompts: ctrl+a activates it.",
+                    timeout=15,
+                )
+            else:
+                self.notify(
+                    "Training finished; the new adapter is not better, so it is not offered."
+                )
+
+    def replot(self) -> None:
+        plot = self.query_one(PlotextPlot)
+        plt = plot.plt
+        plt.clear_data()
+        plt.title("loss" + (" / reward" if self.rewards else ""))
+        if self.losses:
+            plt.plot([s for s, _ in self.losses], [v for _, v in self.losses], label="loss")
+        if self.rewards:
+            plt.plot([s for s, _ in self.rewards], [v for _, v in self.rewards], label="reward")
+        plot.refresh()
+
+    def action_cancel(self) -> None:
+        if self.process is None:
+            self.notify("No training is running.")
+            return
+        self.process.send_signal(signal.SIGINT)
+        self.notify("Stopping after the current step (a checkpoint is saved)…")
+
+    def action_activate(self) -> None:
+        if not self.result or self.result.get("status") != "done":
+            self.notify("No finished training run to activate.", severity="warning")
+            return
+        if not (self.result.get("evaluation") or {}).get("improved"):
+            self.notify(
+                "That adapter was not better; activate it from Models if you want it anyway.",
+                severity="warning",
+            )
+            return
+        self.app.activate_model(self.result["model_id"])
