@@ -54,6 +54,8 @@ CHUNK_CHARS = 900
 CHUNK_OVERLAP = 150
 SEARCH_CACHE_S = 24 * 3600
 PAGE_CACHE_S = 24 * 3600
+RRF_K = 10  # reciprocal-rank fusion: small, so the top few ranks of each query dominate
+QUESTION_WEIGHT = 2.0  # the user's own question outweighs any one sub-question
 
 ReviewPlan = Callable[[list[SubQuestion]], Awaitable[list[SubQuestion]]]
 _DONE = object()
@@ -519,45 +521,47 @@ class Researcher:
                 run.links.append(link)
 
     def _select_evidence(self, run: _Run) -> tuple[list[dict], int, int]:
-        """Top passages for the question and each sub-question (BM25 over this run's pool),
-        interleaved so every sub-question is represented, near-duplicates dropped, within the
+        """The passages the writer sees: BM25 over this run's pool for the question and for
+        each sub-question, fused by weighted reciprocal rank (the question counts double; a
+        passage several queries find rises), near-duplicates dropped, best first, within the
         evidence token budget. Returns (evidence, duplicates dropped, tokens)."""
         research = self.settings.research
-        queries = [run.question] + [s.question for s in run.subquestions]
-        queries = list(dict.fromkeys(queries))
-        ranked = [
-            self.store.search_chunks(q, source_ids=sorted(run.pool), limit=research.evidence_k)
-            for q in queries
-        ]
+        queries = list(dict.fromkeys([run.question] + [s.question for s in run.subquestions]))
+        fused: dict[int, float] = {}
+        hits: dict[int, dict] = {}
+        found_by: dict[int, str] = {}
+        for index, query in enumerate(queries):
+            weight = QUESTION_WEIGHT if index == 0 else 1.0
+            ranked = self.store.search_chunks(
+                query, source_ids=sorted(run.pool), limit=research.evidence_k
+            )
+            for rank, hit in enumerate(ranked):
+                fused[hit["id"]] = fused.get(hit["id"], 0.0) + weight / (RRF_K + rank + 1)
+                hits.setdefault(hit["id"], hit)
+                found_by.setdefault(hit["id"], query)
         chosen: list[dict] = []
-        seen: set[int] = set()
-        dropped = 0
-        tokens = 0
-        for rank in range(research.evidence_k):
-            for query_index, hits in enumerate(ranked):
-                if rank >= len(hits) or len(chosen) >= research.evidence_k:
-                    continue
-                hit = hits[rank]
-                if hit["id"] in seen:
-                    continue
-                seen.add(hit["id"])
-                if any(near_duplicate(hit["text"], c["text"]) for c in chosen):
-                    dropped += 1
-                    continue
-                item = {
-                    "uri": hit["uri"],
-                    "title": hit["title"],
-                    "text": hit["text"],
-                    "source_id": hit["source_id"],
-                    "chunk_id": hit["id"],
-                    "subquestion": queries[query_index],
-                    "score": round(hit["score"], 4),
-                }
-                cost = self.llm.count_tokens(evidence_block([item]))
-                if tokens + cost > research.evidence_tokens:
-                    continue
-                tokens += cost
-                chosen.append(item)
+        dropped = tokens = 0
+        for chunk_id in sorted(fused, key=lambda c: -fused[c]):
+            if len(chosen) >= research.evidence_k:
+                break
+            hit = hits[chunk_id]
+            if any(near_duplicate(hit["text"], c["text"]) for c in chosen):
+                dropped += 1
+                continue
+            item = {
+                "uri": hit["uri"],
+                "title": hit["title"],
+                "text": hit["text"],
+                "source_id": hit["source_id"],
+                "chunk_id": chunk_id,
+                "subquestion": found_by[chunk_id],
+                "score": round(fused[chunk_id], 5),
+            }
+            cost = self.llm.count_tokens(evidence_block([item]))
+            if tokens + cost > research.evidence_tokens:
+                continue
+            tokens += cost
+            chosen.append(item)
         return chosen, dropped, tokens
 
     async def _write(self, run: _Run, evidence: list[dict], messages: list[dict]) -> None:

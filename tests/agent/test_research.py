@@ -324,3 +324,27 @@ async def test_fetches_run_concurrently(store, web):
     elapsed = asyncio.get_running_loop().time() - started
     assert len(of(events, PageFetched)) == 4
     assert elapsed < 4 * 0.6  # four 0.6 s pages, at most four at once
+
+
+async def test_evidence_is_fused_best_first_with_the_question_weighing_most(store, web, tmp_path):
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "lyon.md").write_text("# Lyon\n\nLyon was founded by Plancus, a Roman senator.")
+    (notes / "senate.md").write_text("# Senate\n\nThe Roman senate met in Rome. A senator served.")
+    (notes / "bread.md").write_text("# Bread\n\nBread is made from flour and water.")
+    index_paths(store, [notes])
+    plan = {
+        "subquestions": [
+            {"question": "Roman senator", "tool": "search_library", "query": "Roman senator"},
+            {"question": "bread flour", "tool": "search_library", "query": "bread flour"},
+        ]
+    }
+    agent = researcher(
+        store, ScriptedLLM([plan, "Plancus [1]."]), settings_for(web, **{"search.backend": "none"})
+    )
+    events = await collect(agent.ask("Who founded Lyon?"))
+    items = of(events, EvidenceChosen)[0].items
+    # lyon.md answers the question and also matches "Roman senator": it comes first.
+    assert items[0]["uri"].endswith("lyon.md")
+    assert [i["score"] for i in items] == sorted((i["score"] for i in items), reverse=True)
+    assert {i["uri"].rsplit("/", 1)[1] for i in items} == {"lyon.md", "senate.md", "bread.md"}
