@@ -12,11 +12,8 @@ from dataclasses import dataclass, field
 from .errors import ModelError
 from .llm import LLM, Completion, Sampling, chat_json
 from .prompts import render
+from .tools import PLANNER_TOOLS, describe, parameters_schema
 
-TOOL_HELP = {
-    "web_search": "web_search: search the web; the query is a few keywords",
-    "search_library": "search_library: search the user's own files; the query is a few keywords",
-}
 QUERY_MAX = 120
 QUESTION_MAX = 200
 
@@ -38,6 +35,13 @@ class Reflection:
     follow_links: list[str] = field(default_factory=list)
 
 
+def _query_schema(tools: list[str]) -> dict:
+    """The query argument as the tools declare it, bounded so a tiny model cannot ramble."""
+    spec = dict(parameters_schema(PLANNER_TOOLS[tools[0]])["properties"]["query"])
+    spec.pop("description", None)
+    return {**spec, "minLength": 2, "maxLength": QUERY_MAX}
+
+
 def plan_schema(tools: list[str], max_subquestions: int) -> dict:
     return {
         "type": "object",
@@ -51,7 +55,7 @@ def plan_schema(tools: list[str], max_subquestions: int) -> dict:
                     "properties": {
                         "question": {"type": "string", "minLength": 3, "maxLength": QUESTION_MAX},
                         "tool": {"type": "string", "enum": tools},
-                        "query": {"type": "string", "minLength": 2, "maxLength": QUERY_MAX},
+                        "query": _query_schema(tools),
                     },
                     "required": ["question", "tool", "query"],
                 },
@@ -74,7 +78,7 @@ def reflection_schema(tools: list[str], max_queries: int, n_links: int, max_link
                     "type": "object",
                     "properties": {
                         "tool": {"type": "string", "enum": tools},
-                        "query": {"type": "string", "minLength": 2, "maxLength": QUERY_MAX},
+                        "query": _query_schema(tools),
                     },
                     "required": ["tool", "query"],
                 },
@@ -119,7 +123,7 @@ def make_plan(
             "content": render(
                 "plan_system",
                 max_subquestions=max_subquestions,
-                tools="\n".join(TOOL_HELP[t] for t in tools),
+                tools="\n".join(describe(t) for t in tools),
             ),
         },
         {
@@ -180,7 +184,7 @@ def reflect(
                 "reflect_system",
                 max_queries=max_queries,
                 max_links=max_links,
-                tools="\n".join(TOOL_HELP[t] for t in tools),
+                tools="\n".join(describe(t) for t in tools),
             ),
         },
         {
@@ -211,7 +215,7 @@ def reflect(
             item.get("tool") in tools
             and len(query) >= 2
             and query not in queries_run
-            and query.lower() not in TOOL_HELP  # a tiny model sometimes names the tool
+            and query.lower() not in PLANNER_TOOLS  # a tiny model sometimes names the tool
         ):
             new.append(SubQuestion(query, item["tool"], query))
     chosen = []

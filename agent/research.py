@@ -20,6 +20,7 @@ from typing import Any
 
 from sleuth.store import Store, StoreError
 
+from . import tools
 from .budget import Budget
 from .config import Settings
 from .errors import AgentError
@@ -45,15 +46,10 @@ from .llm import LLM, Completion, Sampling
 from .models import ModelInfo
 from .planner import SubQuestion, history_text, make_plan, reflect
 from .search import SearchBackend, SearchError
-from .text import chunk_text, near_duplicate
+from .text import near_duplicate
 from .writer import evidence_block, verify, writer_messages
 
-MAX_PAGE_CHARS = 200_000  # text kept per page; the rest of a huge page is not chunked
 MAX_LINKS = 30  # links offered to the planner for following
-CHUNK_CHARS = 900
-CHUNK_OVERLAP = 150
-SEARCH_CACHE_S = 24 * 3600
-PAGE_CACHE_S = 24 * 3600
 RRF_K = 10  # reciprocal-rank fusion: small, so the top few ranks of each query dominate
 QUESTION_WEIGHT = 2.0  # the user's own question outweighs any one sub-question
 
@@ -107,6 +103,9 @@ class Researcher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: asyncio.Queue | None = None
         self._fetch_slots = asyncio.Semaphore(settings.network.concurrency)
+        self.tool_context = tools.ToolContext(
+            store, self.fetcher, search, max_results=settings.search.max_results
+        )
 
     # -- public API ------------------------------------------------------------------------
 
@@ -406,53 +405,34 @@ class Researcher:
         self._emit(run, SearchIssued(sub.query, sub.tool, index))
         found = 0
         if sub.tool == "search_library":
-            found = self._search_library(run, index, sub)
+            found = await self._search_library(run, index, sub)
         elif sub.tool == "web_search":
             found = await self._search_web(run, index, sub)
         self._emit(run, SubquestionDone(index, sub.question, found))
 
-    def _search_library(self, run: _Run, index: int, sub: SubQuestion) -> int:
-        hits = self.store.search_chunks(
-            sub.query, kind="file", source_ids=run.library_sources, limit=20
-        )
-        sources = {}
-        for hit in hits:
-            run.pool.add(hit["source_id"])
-            sources.setdefault(hit["source_id"], hit)
-        results = [
-            {
-                "title": h["title"],
-                "uri": h["uri"],
-                "snippet": " ".join(h["text"].split())[:160],
-                "score": round(h["score"], 3),
-            }
-            for h in sources.values()
-        ]
-        self._emit(run, SearchDone(sub.query, sub.tool, index, results))
-        return len(results)
+    def _tool_failed(self, run: _Run, action: str, target: str, exc: Exception) -> int:
+        self._emit(run, StepFailed(action, target, str(exc)))
+        return 0
+
+    async def _search_library(self, run: _Run, index: int, sub: SubQuestion) -> int:
+        found = await tools.search_library(self.tool_context, sub.query, run.library_sources)
+        for result in found.results:
+            run.pool.add(result.pop("source_id"))
+        self._emit(run, SearchDone(sub.query, sub.tool, index, found.results))
+        return len(found.results)
 
     async def _search_web(self, run: _Run, index: int, sub: SubQuestion) -> int:
-        assert self.search is not None
-        max_results = self.settings.search.max_results
-        cached = self.store.cached_search(self.search.name, sub.query, SEARCH_CACHE_S)
-        if cached is not None:
-            results = cached
-        else:
-            try:
-                found = await self.search.search(sub.query, max_results)
-            except SearchError as exc:
-                self._emit(run, StepFailed("web_search", sub.query, str(exc)))
-                return 0
-            results = [r.as_dict() for r in found]
-            self.store.cache_search(self.search.name, sub.query, results)
-        self._emit(run, SearchDone(sub.query, sub.tool, index, results, cached=cached is not None))
+        try:
+            found = await tools.web_search(self.tool_context, sub.query)
+        except SearchError as exc:
+            return self._tool_failed(run, "web_search", sub.query, exc)
+        self._emit(run, SearchDone(sub.query, sub.tool, index, found.results, cached=found.cached))
         per_query = self.settings.research.pages_per_query
-        urls = [r["url"] for r in results if r["url"] not in run.seen_urls][:per_query]
-        outcomes = await asyncio.gather(*(self._fetch(run, url) for url in urls))
-        return sum(outcomes)
+        urls = [r["url"] for r in found.results if r["url"] not in run.seen_urls][:per_query]
+        return sum(await asyncio.gather(*(self._fetch(run, url) for url in urls)))
 
     async def _fetch(self, run: _Run, url: str, *, via: str = "search") -> int:
-        """Fetch one page into the pool; returns 1 when it was read."""
+        """Read one page into the run's pool (within the budgets); returns 1 when read."""
         if url in run.seen_urls:
             return 0
         run.seen_urls.add(url)
@@ -461,55 +441,24 @@ class Researcher:
         if run.budget.pages_left() <= 0:
             if not run.exhausted_reported:
                 run.exhausted_reported = True
-                self._emit(
-                    run, BudgetExhausted(f"page budget reached ({run.budget.max_pages} pages)")
-                )
+                reason = f"page budget reached ({run.budget.max_pages} pages)"
+                self._emit(run, BudgetExhausted(reason))
             return 0
         run.budget.charge_page()
         run.budget.charge_step()
-        async with self._fetch_slots:
-            cached = self.store.fresh_source(url, PAGE_CACHE_S)
-            if cached is not None:
-                run.pool.add(cached["id"])
-                self._add_links(run, cached.get("links") or [])
-                chunks = len(self.store.chunks(cached["id"]))
-                self._emit(
-                    run,
-                    PageFetched(
-                        url,
-                        cached["title"] or url,
-                        len(cached["text"]),
-                        chunks,
-                        cached["id"],
-                        cached=True,
-                        via=via,
-                    ),
-                )
-                return 1
-            try:
-                page = await self.fetcher.fetch(url)
-            except FetchError as exc:
-                self._emit(run, StepFailed("fetch", url, str(exc)))
-                return 0
-        text = page.text[:MAX_PAGE_CHARS]
-        chunks = await asyncio.to_thread(chunk_text, text, CHUNK_CHARS, CHUNK_OVERLAP)
-        source_id = self.store.save_source(
-            kind="web",
-            uri=url,
-            title=page.title,
-            text=text,
-            content_hash=_hash(text),
-            chunks=[(c.text, c.start, c.end) for c in chunks],
-            published=page.published,
-            content_type=page.content_type,
-            links=page.links,
-        )
-        run.pool.add(source_id)
-        self._add_links(run, page.links)
+        try:
+            async with self._fetch_slots:
+                read = await tools.fetch(self.tool_context, url)
+        except FetchError as exc:
+            return self._tool_failed(run, "fetch", url, exc)
+        run.pool.add(read.source_id)
+        self._add_links(run, read.links)
         self._emit(
             run,
-            PageFetched(url, page.title, page.size, len(chunks), source_id, via=via),
-            duration_ms=page.seconds * 1000,
+            PageFetched(
+                url, read.title, read.size, read.chunks, read.source_id, cached=read.cached, via=via
+            ),
+            duration_ms=read.seconds * 1000 if not read.cached else None,
         )
         return 1
 
@@ -658,9 +607,3 @@ def _evidence_summary(evidence: list[dict]) -> list[dict]:
 def _snippet(text: str) -> str:
     """The start of a passage as one line, without Markdown heading marks."""
     return " ".join(text.replace("#", " ").split())[:200]
-
-
-def _hash(text: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()

@@ -121,3 +121,21 @@ def test_unwritable_folder_is_reported(tmp_path):
     blocker.write_text("x")
     with pytest.raises(StoreError, match="Cannot create the folder"):
         Store.open(blocker / "sub" / "sleuth.db")
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        ("database or disk is full", "the disk is full"),
+        ("database is locked", "locked by another program"),
+        ("file is not a database", "corrupt or not a Sleuth database"),
+        ("database disk image is malformed", "corrupt"),
+        ("attempt to write a readonly database", "for writing"),
+    ],
+)
+def test_sqlite_errors_become_one_actionable_sentence(error, expected):
+    from sleuth.store.errors import translate
+
+    message = str(translate(sqlite3.OperationalError(error), "/home/me/sleuth.db"))
+    assert expected in message and "/home/me/sleuth.db" in message
+    assert message.count(".") >= 1 and "\n" not in message

@@ -1,0 +1,173 @@
+"""The research tools: typed functions with docstrings.
+
+Each does one thing and returns data; the research loop wraps them with budgets and events.
+Following a link is `fetch` of a link the reflection step chose by its number from the links
+found in pages already read (the model never writes a URL itself).
+The planner is offered the tools in PLANNER_TOOLS by name and docstring, and the JSON schema
+of their arguments comes from their signatures: every parameter after `ctx` without a
+default is one the model fills in (`query` below); parameters with defaults are the loop's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import inspect
+import re
+import typing
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from sleuth.store import Store
+
+from .fetch import Fetcher
+from .search import SearchBackend
+from .text import chunk_text
+
+SEARCH_CACHE_S = 24 * 3600
+PAGE_CACHE_S = 24 * 3600
+MAX_PAGE_CHARS = 200_000  # text kept per page; the rest of a huge page is not chunked
+CHUNK_CHARS = 900
+CHUNK_OVERLAP = 150
+
+
+@dataclass
+class ToolContext:
+    """What the tools work with."""
+
+    store: Store
+    fetcher: Fetcher
+    search: SearchBackend | None = None
+    max_results: int = 6
+
+
+@dataclass
+class Found:
+    """Search results: title, url or uri, snippet (and for the library, source_id and score)."""
+
+    results: list[dict]
+    cached: bool = False
+
+
+@dataclass
+class Read:
+    """A page or file now in the store, chunked for retrieval."""
+
+    url: str
+    source_id: int
+    title: str
+    size: int
+    chunks: int
+    links: list[str] = field(default_factory=list)
+    cached: bool = False
+    seconds: float = 0.0
+
+
+async def web_search(ctx: ToolContext, query: str) -> Found:
+    """Search the web.
+
+    query: a few keywords
+    """
+    assert ctx.search is not None, "web_search needs a search backend"
+    cached = ctx.store.cached_search(ctx.search.name, query, SEARCH_CACHE_S)
+    if cached is not None:
+        return Found(cached, cached=True)
+    results = [r.as_dict() for r in await ctx.search.search(query, ctx.max_results)]
+    ctx.store.cache_search(ctx.search.name, query, results)
+    return Found(results)
+
+
+async def search_library(
+    ctx: ToolContext, query: str, source_ids: list[int] | None = None
+) -> Found:
+    """Search the user's own files.
+
+    query: a few keywords
+    """
+    hits = ctx.store.search_chunks(query, kind="file", source_ids=source_ids, limit=20)
+    best: dict[int, dict] = {}
+    for hit in hits:  # one result per file, its best passage
+        best.setdefault(hit["source_id"], hit)
+    return Found(
+        [
+            {
+                "title": h["title"],
+                "uri": h["uri"],
+                "snippet": " ".join(h["text"].split())[:160],
+                "score": round(h["score"], 3),
+                "source_id": h["source_id"],
+            }
+            for h in best.values()
+        ]
+    )
+
+
+async def fetch(ctx: ToolContext, url: str) -> Read:
+    """Read a web page or a PDF at an http(s) URL (from the store when read recently).
+
+    url: the address to read
+    """
+    cached = ctx.store.fresh_source(url, PAGE_CACHE_S)
+    if cached is not None:
+        return Read(
+            url,
+            cached["id"],
+            cached["title"] or url,
+            len(cached["text"]),
+            len(ctx.store.chunks(cached["id"])),
+            cached.get("links") or [],
+            cached=True,
+        )
+    page = await ctx.fetcher.fetch(url)
+    text = page.text[:MAX_PAGE_CHARS]
+    chunks = await asyncio.to_thread(chunk_text, text, CHUNK_CHARS, CHUNK_OVERLAP)
+    source_id = ctx.store.save_source(
+        kind="web",
+        uri=url,
+        title=page.title,
+        text=text,
+        content_hash=hashlib.sha256(text.encode("utf-8", "replace")).hexdigest(),
+        chunks=[(c.text, c.start, c.end) for c in chunks],
+        published=page.published,
+        content_type=page.content_type,
+        links=page.links,
+    )
+    return Read(
+        url, source_id, page.title, page.size, len(chunks), page.links, seconds=page.seconds
+    )
+
+
+Tool = Callable[..., Awaitable[object]]
+PLANNER_TOOLS: dict[str, Tool] = {"web_search": web_search, "search_library": search_library}
+
+_JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean"}
+
+
+def parameters_schema(tool: Tool) -> dict:
+    """JSON schema of the arguments the model fills in, from the signature and docstring."""
+    hints = typing.get_type_hints(tool)
+    docs = dict(re.findall(r"^\s*(\w+): (.+)$", inspect.getdoc(tool) or "", re.M))
+    properties, required = {}, []
+    for name, parameter in list(inspect.signature(tool).parameters.items())[1:]:
+        if parameter.default is not inspect.Parameter.empty:
+            continue  # the loop's, not the model's
+        properties[name] = {"type": _JSON_TYPES[hints[name]]}
+        if name in docs:
+            properties[name]["description"] = docs[name]
+        required.append(name)
+    return {"type": "object", "properties": properties, "required": required}
+
+
+def describe(name: str) -> str:
+    """One line for the planner's prompt: the tool, what it does, what its arguments are."""
+    tool = PLANNER_TOOLS[name]
+    summary = (inspect.getdoc(tool) or "").splitlines()[0]
+    arguments = "; ".join(
+        f"the {arg} is {spec.get('description', spec['type'])}"
+        for arg, spec in parameters_schema(tool)["properties"].items()
+    )
+    return (
+        f"{name}: {summary} {arguments[0].upper() + arguments[1:]}."
+        if arguments
+        else f"{name}: {summary}"
+    )
