@@ -258,11 +258,9 @@ def train(
     softcap = getattr(model.config, "final_logit_softcapping", None)
     context = Context(model, tokenizer, chat, config, world, device, softcap)
     data = context.prepare(feedback)
-    head = (
-        context.preference_head(feedback)
-        if config.algo == "grpo" or feedback.heldout_prompts
-        else None
-    )
+    # The preference head shapes GRPO's rewards. Fitting it costs a forward pass per rated
+    # answer (minutes on a CPU), so the other algorithms are judged by the hard checks alone.
+    head = context.preference_head(feedback) if config.algo == "grpo" else None
     step_fn = {
         "sft": context.sft_step,
         "dpo": context.dpo_step,
