@@ -137,7 +137,8 @@ def index_file(store: Store, root: Path, path: Path) -> tuple[FileResult, int]:
             store, root, path, stat.st_size, stat.st_mtime, "", f"unreadable ({exc.strerror})"
         ), 0
     digest = hashlib.sha256(data).hexdigest()
-    if existing is not None and existing["status"] == "indexed" and existing["sha256"] == digest:
+
+    def indexed(source_id: int) -> None:
         store.save_document(
             path=key,
             root=str(root),
@@ -145,8 +146,11 @@ def index_file(store: Store, root: Path, path: Path) -> tuple[FileResult, int]:
             mtime=stat.st_mtime,
             sha256=digest,
             status="indexed",
-            source_id=existing["source_id"],
+            source_id=source_id,
         )
+
+    if existing is not None and existing["status"] == "indexed" and existing["sha256"] == digest:
+        indexed(existing["source_id"])  # touched, not changed: just the new mtime
         return FileResult(key, "unchanged"), stat.st_size
     try:
         title, text = read_text(path, data)
@@ -162,15 +166,7 @@ def index_file(store: Store, root: Path, path: Path) -> tuple[FileResult, int]:
         chunks=[(c.text, c.start, c.end) for c in chunks],
         content_type=path.suffix.lower().lstrip("."),
     )
-    store.save_document(
-        path=key,
-        root=str(root),
-        size=stat.st_size,
-        mtime=stat.st_mtime,
-        sha256=digest,
-        status="indexed",
-        source_id=source_id,
-    )
+    indexed(source_id)
     return FileResult(key, "indexed", chunks=len(chunks)), stat.st_size
 
 

@@ -184,6 +184,20 @@ def run_records(store: Store) -> Iterator[dict[str, Any]]:
 EXPORTERS = {"sft": sft_records, "dpo": dpo_records, "kto": kto_records, "runs": run_records}
 
 
+def describe_rating(rating: dict[str, Any] | None, *, comment: bool = True) -> str:
+    """A rating in words: "thumbs up, 4/5 stars, “a comment”" (or "not rated")."""
+    if not rating:
+        return "not rated"
+    parts = []
+    if rating.get("thumb"):
+        parts.append("thumbs up" if rating["thumb"] > 0 else "thumbs down")
+    if rating.get("stars"):
+        parts.append(f"{rating['stars']}/5 stars")
+    if comment and rating.get("comment"):
+        parts.append(f"“{rating['comment']}”")
+    return ", ".join(parts) or "not rated"
+
+
 def session_markdown(store: Store, session_id: int) -> str:
     """A readable report of a session: each question, its latest answer, and its sources."""
     session = store.session(session_id)
@@ -201,13 +215,12 @@ def session_markdown(store: Store, session_id: int) -> str:
             continue
         answer = answers[-1]
         lines += [answer["text"].strip(), ""]
-        rating = []
-        if answer.get("thumb"):
-            rating.append("thumbs up" if answer["thumb"] > 0 else "thumbs down")
-        if answer.get("stars"):
-            rating.append(f"{answer['stars']}/5 stars")
+        rating = describe_rating(answer, comment=False)
         meta = f"Answer {answer['id']} by {answer.get('model_name') or 'unknown model'}"
-        lines += [f"_{meta}{'; rated ' + ', '.join(rating) if rating else ''}._", ""]
+        lines += [
+            f"_{meta}{'; rated ' + rating if answer.get('thumb') or answer.get('stars') else ''}._",
+            "",
+        ]
         evidence = store.evidence(answer["run_id"])
         if evidence:
             lines += ["### Sources", ""]

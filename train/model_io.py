@@ -295,12 +295,7 @@ def write_gguf_adapter(
         tensor = gguf_tensor_name(module)
         writer.add_tensor(f"{tensor}.lora_a", np.ascontiguousarray(a_np, dtype=np.float32))
         writer.add_tensor(f"{tensor}.lora_b", np.ascontiguousarray(b_np, dtype=np.float32))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    os.replace(partial, path)
-    return path
+    return _finish(writer, partial, path)
 
 
 def write_gguf_model(
@@ -353,6 +348,11 @@ def write_gguf_model(
             elif module == "self_attn.k_proj":
                 weight = permute_rows(weight, heads, kv_heads)
             writer.add_tensor(f"blk.{layer}.{gguf_name}.weight", np.ascontiguousarray(weight))
+    return _finish(writer, partial, path)
+
+
+def _finish(writer, partial: Path, path: Path) -> Path:
+    """Write out a GGUFWriter's file and move it into place (readers never see half a file)."""
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()

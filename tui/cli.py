@@ -348,21 +348,10 @@ def cmd_rate(ctx: Context) -> int:
     if thumb is None and args.stars is None and args.comment is None:
         raise UsageError("Say how you rate it: --up, --down or --stars N (and --comment).")
     rating = ctx.store.rate(args.answer_id, thumb=thumb, stars=args.stars, comment=args.comment)
+    from sleuth.store.export import describe_rating
+
     print(f"answer {args.answer_id}: {describe_rating(rating)}")
     return 0
-
-
-def describe_rating(rating: dict[str, Any] | None) -> str:
-    if not rating:
-        return "not rated"
-    parts = []
-    if rating.get("thumb"):
-        parts.append("thumbs up" if rating["thumb"] > 0 else "thumbs down")
-    if rating.get("stars"):
-        parts.append(f"{rating['stars']}/5 stars")
-    if rating.get("comment"):
-        parts.append(f"“{rating['comment']}”")
-    return ", ".join(parts) or "not rated"
 
 
 def cmd_compare(ctx: Context) -> int:

@@ -33,6 +33,7 @@ from sleuth.agent.events import (
     Token,
 )
 from sleuth.store import StoreError
+from sleuth.store.export import describe_rating
 
 from ..widgets.activity_log import ActivityLog
 from ..widgets.answer_view import AnswerView
@@ -178,7 +179,7 @@ class ResearchScreen(Screen):
                     log.add(f"failed: {error}", failed=True)
                     self.notify(error or "The run failed.", severity="error", timeout=10)
                 else:
-                    log.add(f"done in {seconds:.1f} s")
+                    log.add("done")  # the elapsed time is in the status bar
 
     async def show_answer(self, done: AnswerDone) -> None:
         stored = self.app.store.answer(done.answer_id)
@@ -240,7 +241,7 @@ class ResearchScreen(Screen):
             self.notify(str(exc), severity="error", timeout=10)
             return
         self.refresh_rating()
-        self.notify(f"Saved: {describe(self.app.store.rating(answer_id))} (u undoes)")
+        self.notify(f"Saved: {describe_rating(self.app.store.rating(answer_id))} (u undoes)")
 
     @work(group="dialog")
     async def action_comment(self) -> None:
@@ -263,7 +264,7 @@ class ResearchScreen(Screen):
         if self.answer is None:
             return
         rating = self.app.store.rating(self.answer["id"])
-        text = f"answer {self.answer['id']}: {describe(rating)}"
+        text = f"answer {self.answer['id']}: {describe_rating(rating)}"
         hint = "  [dim]+/- thumbs  1-5 stars  c comment  u undo  g regenerate[/dim]"
         self.query_one("#rating", Static).update(text + hint)
 
@@ -363,16 +364,3 @@ class ResearchScreen(Screen):
 
     def action_focus_sources(self) -> None:
         self.query_one(SourcesPanel).focus()
-
-
-def describe(rating: dict | None) -> str:
-    if not rating:
-        return "not rated"
-    parts = []
-    if rating.get("thumb"):
-        parts.append("thumbs up" if rating["thumb"] > 0 else "thumbs down")
-    if rating.get("stars"):
-        parts.append("★" * rating["stars"] + "☆" * (5 - rating["stars"]))
-    if rating.get("comment"):
-        parts.append(f"“{rating['comment']}”")
-    return " ".join(parts) or "not rated"
