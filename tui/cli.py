@@ -159,6 +159,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-new-tokens", type=int, help="longest sampled answer (GRPO, evaluation)")
     p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default 10)")
     p.add_argument("--rollouts", choices=["llama.cpp", "transformers"], help="GRPO sampler")
+    p.add_argument(
+        "--no-gradient-checkpointing",
+        dest="gradient_checkpointing",
+        action="store_false",
+        default=None,
+        help="keep every layer's activations: faster, far more memory on long prompts",
+    )
     p.add_argument("--seed", type=int)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
     p.add_argument("--resume", type=int, metavar="RUN", help="continue a stopped training run")

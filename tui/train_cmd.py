@@ -79,6 +79,7 @@ def run_train(settings, dirs: Dirs, store: Store, args) -> int:
             "max_new_tokens",
             "checkpoint_every",
             "rollouts",
+            "gradient_checkpointing",
         )
         if getattr(args, key, None) is not None
     }

@@ -184,6 +184,41 @@ def test_ctrl_c_keeps_the_active_model_and_resume_matches_an_uninterrupted_run(e
     assert active_before["id"] == straight.model_id
 
 
+def test_gradient_checkpointing_recomputes_layers_without_changing_the_result(env, monkeypatch):
+    from sleuth.train import trainer as trainer_module
+
+    store, settings, dirs = env
+    layer_calls: list[int] = []
+
+    def counting_attach(model, *args):
+        calls = [0]
+        layer_calls.append(calls)
+        # A submodule: the recompute calls the layer's forward, not the layer itself.
+        attention = model.model.layers[0].self_attn
+        attention.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+        return attach_lora(model, *args)
+
+    attach_lora = trainer_module.attach_lora
+    monkeypatch.setattr(trainer_module, "attach_lora", counting_attach)
+    runs = [
+        train(
+            store,
+            settings,
+            dirs,
+            quick("dpo", steps=2, lr=1e-2, gradient_checkpointing=on),
+            Recorder(),
+        )
+        for on in (True, False)
+    ]
+    # Per DPO step: policy forward and reference forward, plus a recompute in the backward
+    # pass when checkpointing.
+    assert [calls[0] for calls in layer_calls] == [6, 4]
+    a, b = (LoraFactors.load(factors_path(r.adapter_path)) for r in runs)
+    assert any(float(a.delta(name).abs().max()) > 0 for name in a.modules)
+    for name in a.modules:
+        assert torch.allclose(a.delta(name), b.delta(name), atol=1e-6), name
+
+
 def test_a_child_adapter_carries_its_parent(env, tiny_gguf):
     store, settings, dirs = env
     first = train(store, settings, dirs, quick("sft", lr=1e-2), Recorder())
