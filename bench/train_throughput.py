@@ -69,12 +69,15 @@ def peak_rss_gb() -> float:
 
 
 def ours(model_path: str, cache: str, length: int, steps: int, device: str, queue) -> None:
+    """The trainer's own DPO step (Context.dpo_step) on the model `sleuth train` prepares."""
+    from types import SimpleNamespace
+
     import torch
 
     from sleuth.agent.llm import chat_formatter
-    from sleuth.train import losses
-    from sleuth.train.datasets import collate, encode
-    from sleuth.train.model_io import attach_lora, load_base
+    from sleuth.train.config import TrainConfig
+    from sleuth.train.model_io import load_base
+    from sleuth.train.trainer import Context, World, trainable
 
     torch.manual_seed(0)
     base = load_base(
@@ -87,32 +90,24 @@ def ours(model_path: str, cache: str, length: int, steps: int, device: str, queu
     chat = chat_formatter(
         base.chat_template, base.architecture, bos=tok.bos_token or "", eos=tok.eos_token or ""
     )
-    model = attach_lora(base.model, 8, 16)
+    config = TrainConfig(algo="dpo", lora_r=8, lora_alpha=16, lr=1e-4, beta=0.1, batch_size=2)
+    model = trainable(base.model, config)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=1e-4)
-    rows = conversations(tok, length)
-    encoded = [encode(tok, chat, r["prompt"], r["chosen"][0]["content"]) for r in rows]
-    encoded += [encode(tok, chat, r["prompt"], r["rejected"][0]["content"]) for r in rows]
-    batch = {k: v.to(device) for k, v in collate(encoded, tok.pad_token_id or 0).items()}
-    tokens = int(batch["attention_mask"].sum())
-    inner = model.get_base_model()
-
-    def logps(reference: bool):
-        def run():
-            hidden = inner.model(
-                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
-            ).last_hidden_state[:, :-1]
-            lp = losses.token_logprobs(hidden, inner.lm_head.weight, batch["targets"])
-            return losses.sequence_logprob(lp, batch["mask"])
-
-        if reference:
-            with torch.no_grad(), model.disable_adapter():
-                return run()
-        return run()
+    optimizer = torch.optim.AdamW(params, lr=config.lr)
+    softcap = getattr(model.config, "final_logit_softcapping", None)
+    context = Context(model, tok, chat, config, World(), device, softcap)
+    pairs = [
+        (
+            SimpleNamespace(messages=r["prompt"], text=r["chosen"][0]["content"]),
+            SimpleNamespace(messages=r["prompt"], text=r["rejected"][0]["content"]),
+        )
+        for r in conversations(tok, length)
+    ]
+    tokens = sum(len(context.encode(a.messages, a.text)) for pair in pairs for a in pair)
+    model.train()
 
     def step():
-        policy, ref = logps(False), logps(True)
-        loss, _, _ = losses.dpo_loss(policy[:2], policy[2:], ref[:2], ref[2:], beta=0.1)
+        loss, _ = context.dpo_step(pairs)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)

@@ -245,13 +245,7 @@ def train(
     if parent.get("adapter_path"):
         parent_factors = LoraFactors.load(factors_path(parent["adapter_path"]))
         merge_factors(base.model, parent_factors)
-    if config.gradient_checkpointing:
-        # Without it every layer keeps its (heads x T x T) attention for the backward pass:
-        # ~20 GB for a DPO batch of 1,500-token writer prompts on the 135M model.
-        base.model.gradient_checkpointing_enable(
-            gradient_checkpointing_kwargs={"use_reentrant": False}
-        )
-    model = attach_lora(base.model, config.lora_r, config.lora_alpha)
+    model = trainable(base.model, config)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     start = 0
@@ -407,6 +401,15 @@ def _factors_from_state(state: dict) -> LoraFactors:
 
 
 # -- the steps ---------------------------------------------------------------------------------
+
+
+def trainable(model, config: TrainConfig):
+    """The model with a fresh LoRA attached and, unless turned off, its layers recomputed in
+    the backward pass. Without that every layer keeps its (heads x T x T) attention for the
+    backward pass: ~20 GB for a DPO batch of 1,500-token writer prompts on the 135M model."""
+    if config.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    return attach_lora(model, config.lora_r, config.lora_alpha)
 
 
 class Context:
