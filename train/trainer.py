@@ -96,6 +96,8 @@ class World:
             return cls()
         import torch.distributed as dist
 
+        if device == "cuda":  # one GPU per process: "cuda" then means this process's own
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         if not dist.is_initialized():
             dist.init_process_group("nccl" if device == "cuda" else "gloo")
         return cls(rank=dist.get_rank(), size=size)
@@ -408,7 +410,11 @@ def trainable(model, config: TrainConfig):
     the backward pass. Without that every layer keeps its (heads x T x T) attention for the
     backward pass: ~20 GB for a DPO batch of 1,500-token writer prompts on the 135M model."""
     if config.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        kwargs = {"use_reentrant": False}
+        if hasattr(model, "activation_checkpointing_enable"):  # its name from transformers 5.x
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
     return attach_lora(model, config.lora_r, config.lora_alpha)
 
 
@@ -492,11 +498,11 @@ class Context:
             hidden = inner.model(
                 input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
             ).last_hidden_state[:, :-1]
-            lp = losses.token_logprobs(
-                hidden, inner.lm_head.weight, batch["targets"], softcap=self.softcap
+            lp = losses.completion_logprobs(
+                hidden, inner.lm_head.weight, batch["targets"], batch["mask"], softcap=self.softcap
             )
             pooled_hidden = pooled(hidden.float(), batch["mask"]) if features else None
-            return lp * batch["mask"], pooled_hidden
+            return lp, pooled_hidden
 
         if reference:
             with torch.no_grad(), self.model.disable_adapter():

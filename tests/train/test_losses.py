@@ -28,6 +28,23 @@ def test_token_logprobs_matches_full_log_softmax_and_its_gradient():
         assert torch.allclose(a, b, atol=1e-4)
 
 
+def test_completion_logprobs_equal_masked_token_logprobs_and_their_gradient():
+    torch.manual_seed(1)
+    hidden = torch.randn(3, 10, 6, requires_grad=True)
+    weight = torch.randn(40, 6)
+    targets = torch.randint(0, 40, (3, 10))
+    mask = torch.zeros(3, 10)
+    mask[0, 4:9] = 1
+    mask[1, 7:10] = 1  # row 2: no completion at all
+    expected = losses.token_logprobs(hidden, weight, targets, softcap=2.0) * mask
+    (grad_expected,) = torch.autograd.grad(expected.sum(), hidden)
+    ours = losses.completion_logprobs(hidden, weight, targets, mask, chunk=3, softcap=2.0)
+    (grad_ours,) = torch.autograd.grad(ours.sum(), hidden)
+    assert torch.allclose(ours, expected, atol=1e-6)
+    assert torch.allclose(grad_ours, grad_expected, atol=1e-6)
+    assert float(grad_ours[2].abs().sum()) == 0.0
+
+
 def test_token_logprobs_with_softcap():
     torch.manual_seed(1)
     hidden, weight = torch.randn(1, 5, 4), torch.randn(9, 4)
