@@ -68,6 +68,31 @@ def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # kB on Linux
 
 
+def timed(loss_of, optimizer, tokens: int, steps: int, device: str) -> dict:
+    """A warm-up step, then `steps` timed optimizer steps on `loss_of()`: speed and memory."""
+    import torch
+
+    def step():
+        loss_of().backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    step()  # warm-up
+    started = time.perf_counter()
+    for _ in range(steps):
+        step()
+    seconds = (time.perf_counter() - started) / steps
+    return {
+        "tokens_per_s": tokens / seconds,
+        "seconds": seconds,
+        "tokens": tokens,
+        "peak_rss_gb": peak_rss_gb(),
+        "gpu_gb": torch.cuda.max_memory_allocated() / 1e9 if device == "cuda" else None,
+    }
+
+
 def ours(model_path: str, cache: str, length: int, steps: int, device: str, queue) -> None:
     """The trainer's own DPO step (Context.dpo_step) on the model `sleuth train` prepares."""
     from types import SimpleNamespace
@@ -106,29 +131,7 @@ def ours(model_path: str, cache: str, length: int, steps: int, device: str, queu
     tokens = sum(len(context.encode(a.messages, a.text)) for pair in pairs for a in pair)
     model.train()
 
-    def step():
-        loss, _ = context.dpo_step(pairs)
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        if device == "cuda":
-            torch.cuda.synchronize()
-
-    step()  # warm-up
-    started = time.perf_counter()
-    for _ in range(steps):
-        step()
-    seconds = (time.perf_counter() - started) / steps
-    gpu = torch.cuda.max_memory_allocated() / 1e9 if device == "cuda" else None
-    queue.put(
-        {
-            "tokens_per_s": tokens / seconds,
-            "seconds": seconds,
-            "tokens": tokens,
-            "peak_rss_gb": peak_rss_gb(),
-            "gpu_gb": gpu,
-        }
-    )
+    queue.put(timed(lambda: context.dpo_step(pairs)[0], optimizer, tokens, steps, device))
 
 
 def trl(model_path: str, cache: str, length: int, steps: int, device: str, queue) -> None:
@@ -182,29 +185,7 @@ def trl(model_path: str, cache: str, length: int, steps: int, device: str, queue
     model.train()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
 
-    def step():
-        loss = trainer.compute_loss(model, batch)
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        if device == "cuda":
-            torch.cuda.synchronize()
-
-    step()
-    started = time.perf_counter()
-    for _ in range(steps):
-        step()
-    seconds = (time.perf_counter() - started) / steps
-    gpu = torch.cuda.max_memory_allocated() / 1e9 if device == "cuda" else None
-    queue.put(
-        {
-            "tokens_per_s": tokens / seconds,
-            "seconds": seconds,
-            "tokens": tokens,
-            "peak_rss_gb": peak_rss_gb(),
-            "gpu_gb": gpu,
-        }
-    )
+    queue.put(timed(lambda: trainer.compute_loss(model, batch), optimizer, tokens, steps, device))
 
 
 def rollouts(model_path: str, cache: str, device: str, queue) -> None:
