@@ -168,6 +168,33 @@ def _ours_per_token(model, input_ids, attention_mask, completion_mask):
     return losses.token_logprobs(hidden, model.lm_head.weight, input_ids[:, 1:]) * mask, mask
 
 
+def _trl_first_batch(trainer_cls, args, rows, tiny_policy):
+    """TRL's trainer on copies of the tiny models: its first batch and its loss on it."""
+    from datasets import Dataset
+
+    policy, reference, tokenizer = tiny_policy
+    trainer = trainer_cls(
+        model=copy.deepcopy(policy),
+        ref_model=copy.deepcopy(reference),
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+    )
+    batch = next(iter(trainer.get_train_dataloader()))
+    return batch, trainer.compute_loss(trainer.model, batch).item()
+
+
+def _ours_sequence_logprobs(tiny_policy, batch, prefix=""):
+    """Policy and reference sequence log-probs of the completions in TRL's batch (`prefix`
+    "KL_" picks KTO's mismatched pairs)."""
+    policy, reference, _ = tiny_policy
+    inputs = [batch[prefix + key] for key in ("input_ids", "attention_mask", "completion_mask")]
+    with torch.no_grad():
+        lp, mask = _ours_per_token(policy, *inputs)
+        ref_lp, _ = _ours_per_token(reference, *inputs)
+    return losses.sequence_logprob(lp, mask), losses.sequence_logprob(ref_lp, mask)
+
+
 def _quiet():
     os.environ.setdefault("WANDB_DISABLED", "true")
     warnings.filterwarnings("ignore")
@@ -185,11 +212,9 @@ CONVERSATIONS = [
 
 
 def test_dpo_loss_equals_trls_on_the_same_batch(tiny_policy, tmp_path):
-    from datasets import Dataset
     from trl import DPOConfig, DPOTrainer
 
     _quiet()
-    policy, reference, tokenizer = tiny_policy
     rows = [
         {
             "prompt": [{"role": "user", "content": q}],
@@ -208,24 +233,8 @@ def test_dpo_loss_equals_trls_on_the_same_batch(tiny_policy, tmp_path):
         use_cpu=True,
         bf16=False,
     )
-    trainer = DPOTrainer(
-        model=copy.deepcopy(policy),
-        ref_model=copy.deepcopy(reference),
-        args=args,
-        train_dataset=Dataset.from_list(rows),
-        processing_class=tokenizer,
-    )
-    batch = next(iter(trainer.get_train_dataloader()))
-    trl_loss = trainer.compute_loss(trainer.model, batch).item()
-
-    with torch.no_grad():
-        lp, mask = _ours_per_token(
-            policy, batch["input_ids"], batch["attention_mask"], batch["completion_mask"]
-        )
-        ref_lp, _ = _ours_per_token(
-            reference, batch["input_ids"], batch["attention_mask"], batch["completion_mask"]
-        )
-    seq, ref_seq = losses.sequence_logprob(lp, mask), losses.sequence_logprob(ref_lp, mask)
+    batch, trl_loss = _trl_first_batch(DPOTrainer, args, rows, tiny_policy)
+    seq, ref_seq = _ours_sequence_logprobs(tiny_policy, batch)
     n = len(rows)
     ours, _, _ = losses.dpo_loss(seq[:n], seq[n:], ref_seq[:n], ref_seq[n:], beta=0.3)
     assert ours.item() == pytest.approx(trl_loss, rel=1e-4)
@@ -233,11 +242,9 @@ def test_dpo_loss_equals_trls_on_the_same_batch(tiny_policy, tmp_path):
 
 
 def test_kto_loss_equals_trls_on_the_same_batch(tiny_policy, tmp_path):
-    from datasets import Dataset
     from trl import KTOConfig, KTOTrainer
 
     _quiet()
-    policy, reference, tokenizer = tiny_policy
     rows = []
     for q, good, bad in CONVERSATIONS:
         rows.append(
@@ -264,43 +271,11 @@ def test_kto_loss_equals_trls_on_the_same_batch(tiny_policy, tmp_path):
         disable_dropout=True,
         bf16=False,
     )
-    trainer = KTOTrainer(
-        model=copy.deepcopy(policy),
-        ref_model=copy.deepcopy(reference),
-        args=args,
-        train_dataset=Dataset.from_list(rows),
-        processing_class=tokenizer,
-    )
-    batch = next(iter(trainer.get_train_dataloader()))
-    trl_loss = trainer.compute_loss(trainer.model, batch).item()
-
-    with torch.no_grad():
-        lp, mask = _ours_per_token(
-            policy, batch["input_ids"], batch["attention_mask"], batch["completion_mask"]
-        )
-        ref_lp, _ = _ours_per_token(
-            reference, batch["input_ids"], batch["attention_mask"], batch["completion_mask"]
-        )
-        kl_lp, kl_mask = _ours_per_token(
-            policy, batch["KL_input_ids"], batch["KL_attention_mask"], batch["KL_completion_mask"]
-        )
-        kl_ref, _ = _ours_per_token(
-            reference,
-            batch["KL_input_ids"],
-            batch["KL_attention_mask"],
-            batch["KL_completion_mask"],
-        )
-    kl = losses.kto_kl_estimate(
-        losses.sequence_logprob(kl_lp, kl_mask), losses.sequence_logprob(kl_ref, kl_mask)
-    )
+    batch, trl_loss = _trl_first_batch(KTOTrainer, args, rows, tiny_policy)
+    seq, ref_seq = _ours_sequence_logprobs(tiny_policy, batch)
+    kl = losses.kto_kl_estimate(*_ours_sequence_logprobs(tiny_policy, batch, prefix="KL_"))
     labels = torch.as_tensor(batch["label"], dtype=torch.bool)
-    ours = losses.kto_loss(
-        losses.sequence_logprob(lp, mask),
-        losses.sequence_logprob(ref_lp, mask),
-        labels,
-        kl,
-        beta=0.2,
-    )
+    ours = losses.kto_loss(seq, ref_seq, labels, kl, beta=0.2)
     assert ours.item() == pytest.approx(trl_loss, rel=1e-4)
 
 
