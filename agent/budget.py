@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from .config import ResearchSettings
+from sleuth.store.settings import ResearchSettings
 
 
 @dataclass

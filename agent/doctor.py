@@ -9,8 +9,8 @@ from importlib import metadata
 from pathlib import Path
 
 from sleuth.store import SCHEMA_VERSION, Dirs, Store, StoreError
+from sleuth.store.settings import Settings
 
-from .config import Settings
 from .errors import AgentError
 from .llm import Sampling
 from .models import open_llm, resolve_model_path

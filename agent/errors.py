@@ -7,10 +7,6 @@ class AgentError(Exception):
     """Base of the errors a user can cause or fix (bad config, missing model, bad input)."""
 
 
-class ConfigError(AgentError):
-    """An unreadable config file, an unknown key, or a value of the wrong type."""
-
-
 class ModelError(AgentError):
     """A missing, corrupt or unloadable model, or an unreachable model server."""
 

@@ -21,7 +21,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from .config import NetworkSettings
+from sleuth.store.settings import NetworkSettings
 
 USER_AGENT = "Sleuth/0.1 (research assistant; +https://github.com/sleuth)"
 TEXT_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "text/markdown", "text/x-rst")

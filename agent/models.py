@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sleuth.store import Dirs, Store
+from sleuth.store.settings import Settings
 
-from .config import Settings
 from .errors import ModelError
 from .llm import LLM, LlamaCppLLM, OpenAILLM, check_gguf
 

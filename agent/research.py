@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sleuth.store import Store, StoreError
+from sleuth.store.settings import Settings
 
 from . import tools
 from .budget import Budget
-from .config import Settings
 from .errors import AgentError
 from .events import (
     AnswerDone,

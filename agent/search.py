@@ -12,8 +12,8 @@ from typing import Protocol
 
 import httpx
 
-from .config import Settings
-from .errors import ConfigError
+from sleuth.store import ConfigError
+from sleuth.store.settings import Settings
 
 
 class SearchError(Exception):

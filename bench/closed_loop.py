@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 from sleuth.agent import hotpot
-from sleuth.agent.config import load_settings
 from sleuth.agent.events import AnswerDone, EvidenceChosen, RunFinished
 from sleuth.agent.library import index_paths
 from sleuth.agent.llm import LlamaCppLLM, Sampling
@@ -32,6 +31,7 @@ from sleuth.agent.models import open_llm
 from sleuth.agent.research import Researcher
 from sleuth.store import Dirs, Store
 from sleuth.store.export import rated_answers
+from sleuth.store.settings import load_settings
 from sleuth.train.config import TrainConfig
 from sleuth.train.rewards import gated_reward, hard_checks
 from sleuth.train.trainer import train

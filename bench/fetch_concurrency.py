@@ -23,12 +23,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.webserver / fakes
 
-from sleuth.agent.config import NetworkSettings, load_settings  # noqa: E402
 from sleuth.agent.events import PageFetched  # noqa: E402
 from sleuth.agent.models import ModelInfo  # noqa: E402
 from sleuth.agent.research import Researcher  # noqa: E402
 from sleuth.agent.search import SearchResult  # noqa: E402
 from sleuth.store import Store  # noqa: E402
+from sleuth.store.settings import NetworkSettings, load_settings  # noqa: E402
 from tests.fakes import ScriptedLLM  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

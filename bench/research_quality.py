@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sleuth.agent import hotpot
-from sleuth.agent.config import load_settings
 from sleuth.agent.events import AnswerDone, EvidenceChosen, RunFinished
 from sleuth.agent.library import index_paths
 from sleuth.agent.llm import Sampling
@@ -35,6 +34,7 @@ from sleuth.agent.models import open_llm
 from sleuth.agent.research import Researcher
 from sleuth.agent.writer import verify, writer_messages
 from sleuth.store import Dirs, Store
+from sleuth.store.settings import load_settings
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "hotpotqa-dev-25.json"
 

@@ -23,12 +23,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests.fakes
 
-from sleuth.agent.config import load_settings  # noqa: E402
 from sleuth.agent.events import AnswerDone, Token  # noqa: E402
 from sleuth.agent.library import index_paths  # noqa: E402
 from sleuth.agent.models import ModelInfo  # noqa: E402
 from sleuth.agent.research import Researcher  # noqa: E402
 from sleuth.store import Dirs, Store  # noqa: E402
+from sleuth.store.settings import load_settings  # noqa: E402
 from tests.fakes import ScriptedLLM  # noqa: E402
 
 PLAN = {"subquestions": []}
@@ -37,7 +37,7 @@ import time
 started = time.perf_counter()
 import asyncio, sys, tempfile
 from pathlib import Path
-from sleuth.agent.config import load_settings
+from sleuth.store.settings import load_settings
 from sleuth.store import Dirs, Store
 from sleuth.tui.app import build_app
 

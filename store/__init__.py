@@ -1,7 +1,17 @@
-"""SQLite storage: schema, migrations, every SQL statement, exports. Imports nothing of Sleuth's."""
+"""User state: where it lives (paths), what the user chose (settings), and what happened (the
+SQLite database: schema, migrations, every SQL statement). Imports nothing of Sleuth's."""
 
 from .db import SCHEMA_VERSION, Store, now
-from .errors import NotFound, StoreError
+from .errors import ConfigError, NotFound, StoreError
 from .paths import Dirs, app_dirs
 
-__all__ = ["SCHEMA_VERSION", "Dirs", "NotFound", "Store", "StoreError", "app_dirs", "now"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "ConfigError",
+    "Dirs",
+    "NotFound",
+    "Store",
+    "StoreError",
+    "app_dirs",
+    "now",
+]

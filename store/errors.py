@@ -7,7 +7,12 @@ from pathlib import Path
 
 
 class StoreError(Exception):
-    """A problem with the database that the user can fix (locked, corrupt, newer, full disk)."""
+    """A problem with the user's stored state that they can fix: a locked, corrupt, newer or
+    unwritable database, or a bad config file or value."""
+
+
+class ConfigError(StoreError):
+    """An unreadable config file, an unknown key, or a value of the wrong type."""
 
 
 class NotFound(StoreError):

@@ -59,7 +59,7 @@ def web():
 @pytest.fixture
 def network():
     """Network settings as tests need them: the local server is a loopback address."""
-    from sleuth.agent.config import NetworkSettings
+    from sleuth.store.settings import NetworkSettings
 
     return NetworkSettings(allow_private_hosts=True, fetch_timeout_s=3.0)
 

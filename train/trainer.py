@@ -27,10 +27,10 @@ from typing import Any, Protocol
 
 import torch
 
-from sleuth.agent.config import Settings
 from sleuth.agent.llm import chat_formatter
 from sleuth.agent.models import fingerprint, resolve_model_path
 from sleuth.store import Dirs, Store
+from sleuth.store.settings import Settings
 
 from . import losses
 from .config import TrainConfig

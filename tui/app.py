@@ -17,10 +17,10 @@ from textual.binding import Binding
 from textual.reactive import reactive
 from textual.screen import Screen
 
-from sleuth.agent.config import Settings, load_settings
 from sleuth.agent.errors import AgentError
 from sleuth.agent.models import ModelInfo, open_llm
 from sleuth.store import Dirs, Store, StoreError
+from sleuth.store.settings import Settings, load_settings
 
 from .screens.history import HistoryScreen
 from .screens.library import LibraryScreen
@@ -166,7 +166,7 @@ class SleuthApp(App):
                     if self.search_factory
                     else make_search(self.settings)
                 )
-            except AgentError as exc:
+            except (AgentError, StoreError) as exc:
                 self.notify(str(exc), severity="error")
                 return None
             self.current_researcher = Researcher(
@@ -218,7 +218,7 @@ class SleuthApp(App):
         )
 
     def toggle_local_only(self) -> None:
-        from sleuth.agent.config import save_setting
+        from sleuth.store.settings import save_setting
 
         save_setting(
             self.dirs.config_file, "network.local_only", not self.settings.network.local_only
@@ -227,7 +227,7 @@ class SleuthApp(App):
         self.notify(f"local-only is {'on' if self.settings.network.local_only else 'off'}")
 
     def toggle_review(self) -> None:
-        from sleuth.agent.config import save_setting
+        from sleuth.store.settings import save_setting
 
         save_setting(
             self.dirs.config_file, "research.review_plan", not self.settings.research.review_plan

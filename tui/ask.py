@@ -14,7 +14,6 @@ import threading
 from pathlib import Path
 from typing import TextIO
 
-from sleuth.agent.config import Settings
 from sleuth.agent.errors import AgentError
 from sleuth.agent.events import (
     AnswerDone,
@@ -34,6 +33,7 @@ from sleuth.agent.models import open_llm
 from sleuth.agent.research import Researcher
 from sleuth.agent.search import make_search
 from sleuth.store import Dirs, Store
+from sleuth.store.settings import Settings
 
 BUDGET_KEYS = {
     "rounds": "research.max_rounds",

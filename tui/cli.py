@@ -16,9 +16,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from sleuth.agent.config import Settings, load_settings, save_setting, setting_help
 from sleuth.agent.errors import AgentError
 from sleuth.store import Dirs, Store, StoreError, app_dirs
+from sleuth.store.settings import Settings, load_settings, save_setting, setting_help
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130

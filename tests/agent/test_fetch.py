@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from sleuth.agent.config import NetworkSettings
 from sleuth.agent.fetch import Fetcher, FetchError, address_problem
+from sleuth.store.settings import NetworkSettings
 
 
 async def fetch(network: NetworkSettings, url: str):

@@ -6,11 +6,11 @@ import threading
 
 import pytest
 
-from sleuth.agent.config import load_settings
 from sleuth.agent.errors import ModelError
 from sleuth.agent.llm import LlamaCppLLM, Sampling, chat_json, json_schema_gbnf
 from sleuth.agent.models import fingerprint, gemma_model_path, open_llm, resolve_model_path
 from sleuth.store import Dirs, app_dirs
+from sleuth.store.settings import load_settings
 
 pytestmark = pytest.mark.slow
 

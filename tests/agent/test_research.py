@@ -7,7 +7,6 @@ import asyncio
 
 import pytest
 
-from sleuth.agent.config import load_settings
 from sleuth.agent.events import (
     AnswerDone,
     BudgetExhausted,
@@ -23,6 +22,7 @@ from sleuth.agent.library import index_paths
 from sleuth.agent.models import ModelInfo
 from sleuth.agent.research import Researcher
 from sleuth.agent.search import make_search
+from sleuth.store.settings import load_settings
 from tests.fakes import ScriptedLLM
 
 ENOUGH = {"enough": True, "new_queries": [], "follow_links": []}

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from sleuth.agent import hotpot
-from sleuth.agent.config import load_settings
 from sleuth.agent.events import AnswerDone, EvidenceChosen, PageFetched, RunFinished, StepFailed
 from sleuth.agent.library import index_paths
 from sleuth.agent.models import ModelInfo
 from sleuth.agent.research import Researcher
 from sleuth.agent.search import make_search
+from sleuth.store.settings import load_settings
 
 pytestmark = pytest.mark.slow
 

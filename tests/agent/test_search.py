@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from sleuth.agent.config import load_settings
-from sleuth.agent.errors import ConfigError
 from sleuth.agent.search import DdgsSearch, SearchError, SearxngSearch, make_search
+from sleuth.store import ConfigError
+from sleuth.store.settings import load_settings
 
 
 async def test_searxng_client_reads_the_json_api(web):

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import torch
 
-from sleuth.agent.config import load_settings
 from sleuth.agent.llm import LlamaCppLLM
 from sleuth.store import Dirs, Store
+from sleuth.store.settings import load_settings
 from sleuth.train.config import TrainConfig, TrainConfigError
 from sleuth.train.model_io import LoraFactors
 from sleuth.train.trainer import TrainError, factors_path, mark_stale_runs, train

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Input
 
-from sleuth.agent.config import load_settings
 from sleuth.agent.errors import ModelError
 from sleuth.agent.models import ModelInfo
 from sleuth.store import Dirs, Store
+from sleuth.store.settings import load_settings
 from sleuth.tui.app import build_app
 from sleuth.tui.screens.compare import CompareScreen
 from sleuth.tui.screens.dialogs import AskText, Confirm, Preview

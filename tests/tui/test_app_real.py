@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Input
 
-from sleuth.agent.config import load_settings
 from sleuth.store import Dirs, Store
+from sleuth.store.settings import load_settings
 from sleuth.tui.app import build_app
 from sleuth.tui.screens.compare import CompareScreen
 from tests.tui.test_app import until

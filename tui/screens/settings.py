@@ -8,7 +8,8 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, Select, Switch
 
-from sleuth.agent.config import ConfigError, save_setting, setting_help
+from sleuth.store import ConfigError
+from sleuth.store.settings import save_setting, setting_help
 
 from ..widgets.status_bar import StatusBar
 

@@ -7,8 +7,8 @@ from importlib import resources
 
 import pytest
 
-from sleuth.agent.config import Settings, env_name, keys, load_settings, save_setting
-from sleuth.agent.errors import ConfigError
+from sleuth.store import ConfigError
+from sleuth.store.settings import Settings, env_name, keys, load_settings, save_setting
 
 
 def test_layers_override_in_order_and_remember_their_origin(tmp_path):
