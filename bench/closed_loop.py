@@ -23,7 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from sleuth.agent import hotpot
+import hotpot
+
 from sleuth.agent.events import AnswerDone, EvidenceChosen, RunFinished
 from sleuth.agent.library import index_paths
 from sleuth.agent.llm import LlamaCppLLM, Sampling
@@ -35,8 +36,6 @@ from sleuth.store.settings import load_settings
 from sleuth.train.config import TrainConfig
 from sleuth.train.rewards import gated_reward, hard_checks
 from sleuth.train.trainer import train
-
-DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "hotpotqa-dev-25.json"
 
 
 class Quiet:
@@ -121,7 +120,7 @@ def main() -> None:
         "--workdir", help="keep the work here; a second run reuses its asked and rated answers"
     )
     args = parser.parse_args()
-    questions = hotpot.load(DATA)
+    questions = hotpot.load(hotpot.DEV25)
     train_q, held_q = questions[: args.train], questions[args.train :]
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:

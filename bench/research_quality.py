@@ -26,7 +26,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sleuth.agent import hotpot
+import hotpot
+
 from sleuth.agent.events import AnswerDone, EvidenceChosen, RunFinished
 from sleuth.agent.library import index_paths
 from sleuth.agent.llm import Sampling
@@ -35,8 +36,6 @@ from sleuth.agent.research import Researcher
 from sleuth.agent.writer import verify, writer_messages
 from sleuth.store import Dirs, Store
 from sleuth.store.settings import load_settings
-
-DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "hotpotqa-dev-25.json"
 
 
 @dataclass
@@ -97,10 +96,10 @@ async def main() -> None:
     parser.add_argument("--questions", type=int, default=25)
     parser.add_argument("--model", default="", help="GGUF path or alias (default: SmolLM2)")
     args = parser.parse_args()
-    questions = hotpot.load(DATA)[: args.questions]
+    questions = hotpot.load(hotpot.DEV25)[: args.questions]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        paths = hotpot.write_library(hotpot.load(DATA), root / "library")
+        paths = hotpot.write_library(hotpot.load(hotpot.DEV25), root / "library")
         title_of = {str(p.resolve()): t for t, p in paths.items()}
         store = Store.open(root / "bench.db")
         index_paths(store, [root / "library"])

@@ -27,14 +27,13 @@ import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "tests" / "data" / "hotpotqa-dev-25.json"
 
 
 def conversations(tokenizer, length: int) -> list[dict]:
     """Two prompt/chosen/rejected triples whose prompts fill about `length` tokens."""
-    from sleuth.agent import hotpot
+    import hotpot
 
-    questions = hotpot.load(DATA)
+    questions = hotpot.load(hotpot.DEV25)
     rows = []
     for question in questions[:2]:
         evidence, used = [], 0

@@ -77,7 +77,7 @@ def tiny_gguf(tmp_path_factory, model_path) -> Path:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from sleuth.train.model_io import write_gguf_model
+    from tests.builders import write_gguf_model
 
     torch.manual_seed(0)
     config = LlamaConfig(

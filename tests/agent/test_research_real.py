@@ -3,11 +3,9 @@ library, and over the HotpotQA multi-hop library."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from sleuth.agent import hotpot
+from bench import hotpot
 from sleuth.agent.events import AnswerDone, EvidenceChosen, PageFetched, RunFinished, StepFailed
 from sleuth.agent.library import index_paths
 from sleuth.agent.models import ModelInfo
@@ -16,8 +14,6 @@ from sleuth.agent.search import make_search
 from sleuth.store.settings import load_settings
 
 pytestmark = pytest.mark.slow
-
-HOTPOT = Path(__file__).resolve().parents[1] / "data" / "hotpotqa-dev-25.json"
 
 
 def agent_for(store, llm, **flags):
@@ -77,7 +73,7 @@ async def test_real_model_researches_an_indexed_library(store, real_llm, tmp_pat
 
 
 async def test_multi_hop_questions_find_both_supporting_paragraphs(store, real_llm, tmp_path):
-    questions = hotpot.load(HOTPOT)
+    questions = hotpot.load(hotpot.DEV25)
     paths = hotpot.write_library(questions, tmp_path / "hotpot")
     report = index_paths(store, [tmp_path / "hotpot"])
     assert report.indexed == len(paths) == 249

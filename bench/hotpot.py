@@ -1,7 +1,8 @@
 """HotpotQA as a local library, and its official answer metrics (EM and token F1).
 
-Used by the multi-hop library tests, `bench/research_quality.py` and `bench/closed_loop.py`.
-The data file is `../shared/data/hotpotqa-dev-25.json` (25 dev questions, CC BY-SA 4.0).
+A benchmark helper, not part of the installed package: the bench scripts import it as
+`hotpot` (they run from this folder), the tests as `bench.hotpot`. The data file is
+`tests/data/hotpotqa-dev-25.json` (25 dev questions, CC BY-SA 4.0; see its README).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import string
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+
+DEV25 = Path(__file__).resolve().parents[1] / "tests" / "data" / "hotpotqa-dev-25.json"
 
 
 @dataclass
