@@ -17,7 +17,9 @@ from sleuth.store import Dirs, Store
 from sleuth.store.settings import Settings
 
 from .errors import ModelError
-from .llm import LLM, LlamaCppLLM, OpenAILLM, check_gguf
+from .http_llm import OpenAILLM
+from .llama import LlamaCppLLM, check_gguf
+from .llm import LLM
 
 log = logging.getLogger(__name__)
 

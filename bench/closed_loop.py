@@ -27,7 +27,8 @@ import hotpot
 
 from sleuth.agent.events import AnswerDone, EvidenceChosen, RunFinished
 from sleuth.agent.library import index_paths
-from sleuth.agent.llm import LlamaCppLLM, Sampling
+from sleuth.agent.llama import LlamaCppLLM
+from sleuth.agent.llm import Sampling
 from sleuth.agent.models import open_llm
 from sleuth.agent.research import Researcher
 from sleuth.store import Dirs, Store

@@ -18,7 +18,8 @@ import platform
 import statistics
 import time
 
-from sleuth.agent.llm import LlamaCppLLM, Sampling
+from sleuth.agent.llama import LlamaCppLLM
+from sleuth.agent.llm import Sampling
 from sleuth.agent.models import default_model_path
 
 QUESTION = "Explain in detail how a river delta forms, step by step, for a curious student."

@@ -98,7 +98,7 @@ def ours(model_path: str, cache: str, length: int, steps: int, device: str, queu
 
     import torch
 
-    from sleuth.agent.llm import chat_formatter
+    from sleuth.agent.chat_format import chat_formatter
     from sleuth.train.config import TrainConfig
     from sleuth.train.model_io import load_base
     from sleuth.train.trainer import Context, World, trainable
@@ -152,9 +152,9 @@ def trl(model_path: str, cache: str, length: int, steps: int, device: str, queue
     converted = Path(cache) / "hf" / fingerprint(Path(model_path))
     tok = AutoTokenizer.from_pretrained(str(converted))
     if tok.chat_template is None:  # Gemma's base GGUF has none: use the one Sleuth uses
-        from sleuth.agent.llm import _template
+        from sleuth.agent.chat_format import bundled_template
 
-        tok.chat_template = _template("gemma.jinja")
+        tok.chat_template = bundled_template("gemma.jinja")
     model = AutoModelForCausalLM.from_pretrained(
         str(converted), dtype=torch.bfloat16 if device == "cuda" else torch.float32
     ).to(device)
@@ -189,7 +189,7 @@ def trl(model_path: str, cache: str, length: int, steps: int, device: str, queue
 
 def rollouts(model_path: str, cache: str, device: str, queue) -> None:
     """G=4 answers of up to 128 tokens to one prompt: llama.cpp vs transformers generate."""
-    from sleuth.agent.llm import chat_formatter
+    from sleuth.agent.chat_format import chat_formatter
     from sleuth.train.model_io import attach_lora, factors_from_peft, load_base, write_gguf_adapter
     from sleuth.train.rollouts import LlamaRollouts, TransformersRollouts
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sleuth.agent.llm import LlamaCppLLM
+from sleuth.agent.llama import LlamaCppLLM
 from sleuth.agent.models import default_model_path
 from sleuth.store import Store
 

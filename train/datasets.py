@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from sleuth.agent.llm import ChatFormat
+from sleuth.agent.chat_format import ChatFormat
 from sleuth.store import Store
 from sleuth.store.export import RatedAnswer, preference_pairs, rated_answers
 

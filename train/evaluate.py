@@ -11,7 +11,8 @@ import statistics
 from collections.abc import Callable
 from pathlib import Path
 
-from sleuth.agent.llm import LlamaCppLLM, Sampling
+from sleuth.agent.llama import LlamaCppLLM
+from sleuth.agent.llm import Sampling
 
 from .datasets import Prompt
 from .rewards import CHECKS, gated_reward, hard_checks

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import torch
 
-from sleuth.agent.llm import ChatFormat, LlamaCppLLM, Sampling
+from sleuth.agent.chat_format import ChatFormat
+from sleuth.agent.llama import LlamaCppLLM
+from sleuth.agent.llm import Sampling
 
 
 @dataclass

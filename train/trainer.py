@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 import torch
 
-from sleuth.agent.llm import chat_formatter
+from sleuth.agent.chat_format import chat_formatter
 from sleuth.agent.models import fingerprint, resolve_model_path
 from sleuth.store import Dirs, Store
 from sleuth.store.settings import Settings

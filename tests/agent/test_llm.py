@@ -7,7 +7,8 @@ import threading
 import pytest
 
 from sleuth.agent.errors import ModelError
-from sleuth.agent.llm import LlamaCppLLM, Sampling, chat_json, json_schema_gbnf
+from sleuth.agent.llama import LlamaCppLLM, json_schema_gbnf
+from sleuth.agent.llm import Sampling, chat_json
 from sleuth.agent.models import fingerprint, gemma_model_path, open_llm, resolve_model_path
 from sleuth.store import Dirs, app_dirs
 from sleuth.store.settings import load_settings

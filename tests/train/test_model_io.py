@@ -8,7 +8,7 @@ import pytest
 import torch
 from gguf import GGUFReader
 
-from sleuth.agent.llm import LlamaCppLLM
+from sleuth.agent.llama import LlamaCppLLM
 from sleuth.agent.models import gemma_model_path
 from sleuth.store import Dirs
 from sleuth.train.model_io import (

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from sleuth.agent.llm import LlamaCppLLM
+from sleuth.agent.llama import LlamaCppLLM
 from sleuth.store import Dirs, Store
 from sleuth.store.settings import load_settings
 from sleuth.train.config import TrainConfig, TrainConfigError

@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from sleuth.agent.errors import ModelError
-from sleuth.agent.llm import OpenAILLM, Sampling, chat_json
+from sleuth.agent.http_llm import OpenAILLM
+from sleuth.agent.llm import Sampling, chat_json
 from tests.agent.test_llm import PLAN_SCHEMA
 
 pytestmark = pytest.mark.slow
