@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .citations import MARKER, strip_citations
+
 STOPWORDS = frozenset(
     """a about above after again against all also am an and any are as at be because been before
     being below between both but by can could did do does doing down during each few for from
@@ -16,7 +18,8 @@ STOPWORDS = frozenset(
 )
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
-_SENTENCE_END = re.compile(r"(?<=[.!?])(?:\s*\[\d+(?:\s*,\s*\d+)*\])*\s+(?=[A-Z0-9\"'(\[])")
+# A sentence ends at . ! or ? and keeps the citation markers that follow it.
+_SENTENCE_END = re.compile(rf"(?<=[.!?])(?:\s*{MARKER})*\s+(?=[A-Z0-9\"'(\[])")
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,7 @@ def near_duplicate(a: str, b: str, threshold: float = 0.8) -> bool:
 def support(claim: str, evidence: str) -> float:
     """How much of a claim's content is found in the evidence: the share of the claim's
     content words that appear there (0..1). Citation markers are ignored."""
-    claim_words = content_words(re.sub(r"\[\d{1,3}(?:\s*,\s*\d{1,3})*\]", " ", claim))
+    claim_words = content_words(strip_citations(claim))
     if not claim_words:
         return 1.0  # nothing to support ("See [1].")
     return len(claim_words & content_words(evidence)) / len(claim_words)

@@ -10,24 +10,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .citations import CITATION, cited_numbers, numbers_in, repair
 from .prompts import render
 from .text import sentences, support
 
 SUPPORT_MIN = 0.5  # share of a sentence's content words that its cited evidence must contain
 EVIDENCE_CHARS = 1200  # longest passage shown to the writer
-
-_REPAIRS = [
-    # [Source 1], [source: 2], [Evidence 3], [ref. 4], [Doc 5] -> [n]
-    (
-        re.compile(r"\[(?:source|evidence|ref|reference|doc|document)s?\.?:?\s*(\d+)\]", re.I),
-        r"[\1]",
-    ),
-    # 【1】 (full-width brackets some models emit)
-    (re.compile(r"【(\d+)】"), r"[\1]"),
-]
-# [n] or [n, m]; four digits are a year in brackets, not a citation.
-_CITATION = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
-
 
 @dataclass
 class Verified:
@@ -66,29 +54,24 @@ def writer_messages(question: str, evidence: list[dict], history_text: str = "")
 
 def verify(text: str, evidence: list[dict]) -> Verified:
     """Repair, check and score the citations of an answer against its evidence."""
-    repaired = 0
-    for pattern, replacement in _REPAIRS:
-        text, count = pattern.subn(replacement, text)
-        repaired += count
+    text, repaired = repair(text)
     valid = set(range(1, len(evidence) + 1))
     dangling = 0
 
     def keep_valid(match: re.Match) -> str:
         nonlocal dangling
-        numbers = [int(n) for n in re.split(r"\s*,\s*", match.group(1))]
+        numbers = numbers_in(match.group(1))
         kept = [n for n in numbers if n in valid]
         dangling += len(numbers) - len(kept)
         return "".join(f"[{n}]" for n in kept)
 
-    text = _CITATION.sub(keep_valid, text)
+    text = CITATION.sub(keep_valid, text)
     text = re.sub(r"[ \t]+([.,;:!?])", r"\1", text).strip()
 
     citations, unsupported, cited_sentences = [], [], 0
     all_sentences = sentences(text)
     for index, sentence in enumerate(all_sentences):
-        numbers = sorted(
-            {int(n) for group in _CITATION.findall(sentence) for n in group.split(",")}
-        )
+        numbers = sorted(set(cited_numbers(sentence)))
         if not numbers:
             continue
         cited_sentences += 1

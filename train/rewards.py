@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from sleuth.agent.citations import MARKER, cited_numbers
 from sleuth.agent.writer import verify
 
 from .losses import bradley_terry_loss
@@ -28,9 +29,8 @@ MAX_WORDS = 250
 FAIL_CAP = 0.4  # the most a failing answer can score; a passing one scores 0.5 to 1.0
 CHECKS = ("cites", "grounded", "format", "length")
 
-_EVIDENCE_HEADER = re.compile(r"^\s*\[\d{1,3}\]\s+\S")  # "[3] Some title" at a line start
+_EVIDENCE_HEADER = re.compile(rf"^\s*{MARKER}\s+\S")  # "[3] Some title" at a line start
 _PROMPT_ECHO = re.compile(r"^\s*(question|evidence|answer the question)\s*:", re.I | re.M)
-_CITATION = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
 
 
 @dataclass
@@ -48,7 +48,7 @@ class Checked:
 
 def cites(text: str, n_evidence: int) -> bool:
     """At least one citation, and none pointing past the evidence."""
-    numbers = [int(n) for group in _CITATION.findall(text) for n in group.split(",")]
+    numbers = cited_numbers(text)
     return bool(numbers) and all(1 <= n <= n_evidence for n in numbers)
 
 

@@ -3,19 +3,19 @@ linked to the sources panel and unsupported claims flagged."""
 
 from __future__ import annotations
 
-import re
-
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Markdown
 from textual.widgets.markdown import MarkdownStream
 
-_CITATION = re.compile(r"\[(\d{1,3})\]")
+from sleuth.agent.citations import CITATION, numbers_in
 
 
 def linked(text: str) -> str:
-    """[n] -> a link the app resolves to source n."""
-    return _CITATION.sub(lambda m: f"[\\[{m.group(1)}\\]](source:{m.group(1)})", text)
+    """[n] (and each number of [n, m]) -> a link the app resolves to source n."""
+    return CITATION.sub(
+        lambda m: "".join(f"[\\[{n}\\]](source:{n})" for n in numbers_in(m.group(1))), text
+    )
 
 
 class AnswerView(VerticalScroll, can_focus=True):
