@@ -23,8 +23,6 @@ from .text import chunk_text
 SUPPORTED = {".md", ".markdown", ".txt", ".text", ".rst", ".html", ".htm", ".pdf"}
 SKIP_DIRS = {".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv", ".tox"}
 MAX_FILE_BYTES = 50_000_000
-CHUNK_CHARS = 900
-CHUNK_OVERLAP = 150
 
 
 class LibraryError(Exception):
@@ -156,7 +154,7 @@ def index_file(store: Store, root: Path, path: Path) -> tuple[FileResult, int]:
         title, text = read_text(path, data)
     except FetchError as exc:
         return _failed(store, root, path, stat.st_size, stat.st_mtime, digest, str(exc)), 0
-    chunks = chunk_text(text, CHUNK_CHARS, CHUNK_OVERLAP)
+    chunks = chunk_text(text)
     source_id = store.save_source(
         kind="file",
         uri=key,

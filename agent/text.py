@@ -46,7 +46,11 @@ def content_words(text: str) -> set[str]:
     return out
 
 
-def chunk_text(text: str, size: int = 900, overlap: int = 150) -> list[Chunk]:
+CHUNK_CHARS = 900  # a chunk: a paragraph or two, small enough that BM25 ranks passages, not pages
+CHUNK_OVERLAP = 150  # so a sentence cut at a boundary is whole in one of the two chunks
+
+
+def chunk_text(text: str, size: int = CHUNK_CHARS, overlap: int = CHUNK_OVERLAP) -> list[Chunk]:
     """Split `text` into chunks of about `size` characters that overlap by about `overlap`.
 
     Cuts prefer a paragraph break, then a sentence end, then a space, so a chunk rarely splits

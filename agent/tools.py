@@ -27,8 +27,6 @@ from .text import chunk_text
 SEARCH_CACHE_S = 24 * 3600
 PAGE_CACHE_S = 24 * 3600
 MAX_PAGE_CHARS = 200_000  # text kept per page; the rest of a huge page is not chunked
-CHUNK_CHARS = 900
-CHUNK_OVERLAP = 150
 
 
 @dataclass
@@ -120,7 +118,7 @@ async def fetch(ctx: ToolContext, url: str) -> Read:
         )
     page = await ctx.fetcher.fetch(url)
     text = page.text[:MAX_PAGE_CHARS]
-    chunks = await asyncio.to_thread(chunk_text, text, CHUNK_CHARS, CHUNK_OVERLAP)
+    chunks = await asyncio.to_thread(chunk_text, text)
     source_id = ctx.store.save_source(
         kind="web",
         uri=url,

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sleuth.agent.library import CHUNK_CHARS, CHUNK_OVERLAP, index_paths
+from sleuth.agent.library import index_paths
 from sleuth.agent.text import chunk_text
 from sleuth.store import Store
 
@@ -86,7 +86,7 @@ def main() -> None:
         folder.mkdir()
         write_corpus(folder, 1, words_per_file, vocab, random.Random(1))
         per_file = len(
-            chunk_text((folder / "doc000000.md").read_text(), CHUNK_CHARS, CHUNK_OVERLAP)
+            chunk_text((folder / "doc000000.md").read_text())
         )
         (folder / "doc000000.md").unlink()
         files = max(1, round(args.chunks / per_file))
