@@ -1,4 +1,9 @@
-"""Every limit on a research run, counted and checked in one place."""
+"""Every limit on a research run, counted and checked in one place.
+
+`Limits` are what the settings allow (fixed for a run); `Budget` counts what a run has used
+against them. The loop asks the budget before each search, fetch, round and model call, and
+takes its sizes (sub-questions, pages per query, evidence, answer length) from the limits.
+"""
 
 from __future__ import annotations
 
@@ -8,34 +13,50 @@ from dataclasses import dataclass, field
 from sleuth.store.settings import ResearchSettings
 
 
+@dataclass(frozen=True)
+class Limits:
+    max_rounds: int = 2
+    max_subquestions: int = 4
+    max_steps: int = 60  # searches, fetches and reads
+    max_pages: int = 12
+    pages_per_query: int = 3
+    max_links: int = 30  # links offered to the planner for following
+    max_seconds: float = 300.0
+    max_llm_tokens: int = 30_000
+    evidence_k: int = 8
+    evidence_tokens: int = 1500
+    answer_tokens: int = 512
+
+    @classmethod
+    def from_settings(cls, research: ResearchSettings) -> Limits:
+        return cls(
+            max_rounds=research.max_rounds,
+            max_subquestions=research.max_subquestions,
+            max_steps=research.max_steps,
+            max_pages=research.max_pages,
+            pages_per_query=research.pages_per_query,
+            max_seconds=research.max_seconds,
+            max_llm_tokens=research.max_llm_tokens,
+            evidence_k=research.evidence_k,
+            evidence_tokens=research.evidence_tokens,
+            answer_tokens=research.answer_tokens,
+        )
+
+
 @dataclass
 class Budget:
-    """Limits on steps (searches, fetches, reads), pages, model tokens and wall-clock time.
+    """What one run has used of its limits.
 
-    Research stops issuing new work when any limit is reached; the writer still runs on what
+    Research stops issuing new work when a limit is reached; the writer still runs on what
     was found, so a run that hits its budget still ends in an answer.
     """
 
-    max_steps: int
-    max_pages: int
-    max_llm_tokens: int
-    max_seconds: float
-    max_rounds: int
+    limits: Limits
     steps: int = 0
     pages: int = 0
     llm_tokens: int = 0
     llm_calls: int = 0
     started: float = field(default_factory=time.monotonic)
-
-    @classmethod
-    def from_settings(cls, research: ResearchSettings) -> Budget:
-        return cls(
-            max_steps=research.max_steps,
-            max_pages=research.max_pages,
-            max_llm_tokens=research.max_llm_tokens,
-            max_seconds=research.max_seconds,
-            max_rounds=research.max_rounds,
-        )
 
     @property
     def elapsed(self) -> float:
@@ -46,6 +67,7 @@ class Budget:
 
     def charge_page(self) -> None:
         self.pages += 1
+        self.steps += 1
 
     def charge_llm(self, prompt_tokens: int, completion_tokens: int) -> None:
         self.llm_calls += 1
@@ -53,15 +75,24 @@ class Budget:
 
     def exhausted(self) -> str | None:
         """Why no more research may start, or None while it may."""
-        if self.steps >= self.max_steps:
+        limits = self.limits
+        if self.steps >= limits.max_steps:
             return (
-                f"step budget reached ({self.steps}/{self.max_steps} searches, fetches and reads)"
+                f"step budget reached ({self.steps}/{limits.max_steps} searches, fetches and "
+                "reads)"
             )
-        if self.elapsed >= self.max_seconds:
-            return f"time budget reached ({self.elapsed:.0f}/{self.max_seconds:.0f} s)"
-        if self.llm_tokens >= self.max_llm_tokens:
-            return f"token budget reached ({self.llm_tokens}/{self.max_llm_tokens} tokens)"
+        if self.elapsed >= limits.max_seconds:
+            return f"time budget reached ({self.elapsed:.0f}/{limits.max_seconds:.0f} s)"
+        if self.llm_tokens >= limits.max_llm_tokens:
+            return f"token budget reached ({self.llm_tokens}/{limits.max_llm_tokens} tokens)"
         return None
 
-    def pages_left(self) -> int:
-        return max(0, self.max_pages - self.pages)
+    def fetch_refused(self) -> str | None:
+        """Why no more pages may be read, or None while one may."""
+        if self.pages >= self.limits.max_pages:
+            return f"page budget reached ({self.limits.max_pages} pages)"
+        return self.exhausted()
+
+    def another_round(self, finished_round: int) -> bool:
+        """Whether a reflection round may follow round `finished_round`."""
+        return finished_round < self.limits.max_rounds and self.exhausted() is None

@@ -1,5 +1,10 @@
 """The research loop's events: one typed stream that the app renders, the CLI prints and the
-store persists (every event but Token becomes a step row as it happens)."""
+recorder persists (every event but Token becomes a step row as it happens).
+
+The loop knows nothing of the database: it describes what happened. Ids the database assigns
+(run, session, turn, answer) are filled in by the recorder (`agent/recorder.py`) as it stores
+each event, so what consumers receive carries them.
+"""
 
 from __future__ import annotations
 
@@ -19,12 +24,24 @@ class Event:
 
 @dataclass
 class RunStarted(Event):
+    """A run begins: a new question (or a follow-up in `session_id`), or a regenerate."""
+
     kind = "run_started"
-    run_id: int
-    session_id: int
-    turn_id: int
     question: str
     model: str
+    settings: dict[str, Any] = field(default_factory=dict)  # stored with the run, not the step
+    session_id: int | None = None  # the session a follow-up continues; None starts one
+    regenerates: int | None = None  # the run whose turn and evidence a regenerate reuses
+    model_id: int | None = None  # the active registry row; None: the bare base model
+    base_path: str | None = None
+    base_fingerprint: str | None = None
+    run_id: int | None = None  # filled in by the recorder
+    turn_id: int | None = None  # filled in by the recorder
+
+    def data(self) -> dict[str, Any]:
+        data = asdict(self)
+        del data["settings"]
+        return data
 
 
 @dataclass
@@ -33,6 +50,14 @@ class PlanReady(Event):
     round: int
     subquestions: list[dict[str, str]]  # question, tool, query
     fallback: bool = False  # the model's plan was unusable; the question itself is searched
+
+
+@dataclass
+class PlanReviewed(Event):
+    """The user edited the plan before it ran; these searches replace round 1's."""
+
+    kind = "plan_reviewed"
+    subquestions: list[dict[str, str]]
 
 
 @dataclass
@@ -63,6 +88,7 @@ class PageFetched(Event):
     source_id: int
     cached: bool = False
     via: str = "search"  # search or follow_link
+    seconds: float = 0.0
 
 
 @dataclass
@@ -84,11 +110,18 @@ class SubquestionDone(Event):
 
 @dataclass
 class EvidenceChosen(Event):
+    """The numbered passages the writer sees, whole (the step row keeps a summary)."""
+
     kind = "evidence_chosen"
-    items: list[dict[str, Any]]  # number, title, uri, subquestion, score
+    items: list[dict[str, Any]]  # number, title, uri, text, snippet, source_id, chunk_id, ...
     dropped_duplicates: int = 0
     tokens: int = 0
     reused_from_run: int | None = None
+
+    def data(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["items"] = [{k: v for k, v in i.items() if k != "text"} for i in self.items]
+        return data
 
 
 @dataclass
@@ -123,24 +156,49 @@ class Token(Event):
 
 
 @dataclass
+class AnswerCancelled(Event):
+    """The writer was stopped mid-answer: kept for the record, never as an answer (a cut-off
+    text would teach the trainer to stop mid-sentence)."""
+
+    kind = "answer_cancelled"
+    text: str
+
+
+@dataclass
 class AnswerDone(Event):
+    """The verified answer, with what is stored beside it so training can replay it."""
+
     kind = "answer_done"
-    answer_id: int
     text: str
     citations: list[dict[str, Any]]
     verification: dict[str, Any]
     sources: list[dict[str, Any]] = field(default_factory=list)  # number, title, uri
+    messages: list[dict[str, str]] = field(default_factory=list)  # exactly what the writer saw
+    sampling: dict[str, Any] = field(default_factory=dict)
+    model_name: str = ""
+    base_path: str | None = None
+    adapter_path: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    answer_id: int | None = None  # filled in by the recorder
+    run_id: int | None = None  # filled in by the recorder
+
+    def data(self) -> dict[str, Any]:
+        data = asdict(self)
+        del data["messages"], data["sampling"]  # the answer row has them
+        return data
 
 
 @dataclass
 class RunFinished(Event):
     kind = "run_finished"
-    run_id: int
     status: str  # done, cancelled, failed
     seconds: float
     llm_calls: int
     tokens: int
     pages: int
     steps: int
-    answer_id: int | None = None
     error: str | None = None
+    answer_id: int | None = None  # filled in by the recorder
+    run_id: int | None = None  # filled in by the recorder

@@ -93,10 +93,10 @@ def index_paths(
             raise LibraryError(f"{raw} is not a supported file ({', '.join(sorted(SUPPORTED))}).")
         files = list(discover(root))
         present = {str(f) for f in files}
-        for document in store.documents(root=str(root)):
-            if document["path"] not in present:
-                store.delete_document(document["path"])
-                report.add(FileResult(document["path"], "removed"))
+        for document in store.library.documents(root=str(root)):
+            if document.path not in present:
+                store.library.delete_document(document.path)
+                report.add(FileResult(document.path, "removed"))
         plan.extend((root, f) for f in files)
     total = len(plan)
     for done, (root, path) in enumerate(plan, start=1):
@@ -118,12 +118,12 @@ def index_file(store: Store, root: Path, path: Path) -> tuple[FileResult, int]:
         stat = path.stat()
     except OSError as exc:
         return _failed(store, root, path, 0, 0.0, "", f"unreadable ({exc.strerror})"), 0
-    existing = store.document(key)
+    existing = store.library.document(key)
     if (
         existing is not None
-        and existing["status"] == "indexed"
-        and existing["size"] == stat.st_size
-        and existing["mtime"] == stat.st_mtime
+        and existing.status == "indexed"
+        and existing.size == stat.st_size
+        and existing.mtime == stat.st_mtime
     ):
         return FileResult(key, "unchanged"), stat.st_size
     if stat.st_size > MAX_FILE_BYTES:
@@ -137,7 +137,7 @@ def index_file(store: Store, root: Path, path: Path) -> tuple[FileResult, int]:
     digest = hashlib.sha256(data).hexdigest()
 
     def indexed(source_id: int) -> None:
-        store.save_document(
+        store.library.save_document(
             path=key,
             root=str(root),
             size=stat.st_size,
@@ -147,15 +147,15 @@ def index_file(store: Store, root: Path, path: Path) -> tuple[FileResult, int]:
             source_id=source_id,
         )
 
-    if existing is not None and existing["status"] == "indexed" and existing["sha256"] == digest:
-        indexed(existing["source_id"])  # touched, not changed: just the new mtime
+    if existing is not None and existing.status == "indexed" and existing.sha256 == digest:
+        indexed(existing.source_id)  # touched, not changed: just the new mtime
         return FileResult(key, "unchanged"), stat.st_size
     try:
         title, text = read_text(path, data)
     except FetchError as exc:
         return _failed(store, root, path, stat.st_size, stat.st_mtime, digest, str(exc)), 0
     chunks = chunk_text(text)
-    source_id = store.save_source(
+    source_id = store.library.save_source(
         kind="file",
         uri=key,
         title=title,
@@ -169,10 +169,10 @@ def index_file(store: Store, root: Path, path: Path) -> tuple[FileResult, int]:
 
 
 def _failed(store: Store, root: Path, path: Path, size: int, mtime: float, digest: str, error: str):
-    previous = store.document(str(path))
-    if previous is not None and previous["source_id"] is not None:
-        store.delete_source(previous["source_id"])  # stale text must not be searched
-    store.save_document(
+    previous = store.library.document(str(path))
+    if previous is not None and previous.source_id is not None:
+        store.library.delete_source(previous.source_id)  # stale text must not be searched
+    store.library.save_document(
         path=str(path),
         root=str(root),
         size=size,

@@ -114,8 +114,8 @@ def open_llm(
     *,
     use_adapter: bool = True,
 ) -> tuple[LLM, ModelInfo]:
-    """Open the configured model. With a store, the base is registered and the active adapter
-    (if any) is loaded over it."""
+    """Open the configured model. With a store, the active adapter (if any) is loaded over the
+    base; nothing is written to the registry."""
     ms = settings.model
     if ms.backend == "openai":
         if not ms.endpoint:
@@ -128,21 +128,23 @@ def open_llm(
     info = ModelInfo(name=base.stem, backend="llama.cpp", base_path=str(base))
     info.base_fingerprint = fingerprint(base)
     adapter: Path | None = None
-    if store is not None:
-        row = store.base_model(info.base_fingerprint, str(base), base.stem)
-        info.model_id = row["id"]
-        active = store.active_model(info.base_fingerprint)
-        if use_adapter and active is not None and active["adapter_path"]:
-            candidate = Path(active["adapter_path"])
-            if candidate.exists():
-                adapter, info.model_id = candidate, active["id"]
-                info.adapter_path = str(candidate)
-                info.name = f"{base.stem} + {active['name']}"
-            else:
-                info.warnings.append(
-                    f"The active adapter {candidate} is missing; using the base model "
-                    "(`sleuth models rollback` clears it)."
-                )
+    active = store.registry.active(info.base_fingerprint) if store is not None else None
+    if active is not None:
+        info.model_id = active.id
+    if use_adapter and active is not None and active.adapter_path:
+        from .registry import ModelRegistry, RegistryError
+
+        try:
+            ModelRegistry(store).check(active, info.base_fingerprint)
+        except RegistryError as exc:
+            info.model_id = None
+            info.warnings.append(
+                f"{exc} Using the base model (`sleuth models rollback` clears it)."
+            )
+        else:
+            adapter = Path(active.adapter_path)
+            info.adapter_path = str(adapter)
+            info.name = f"{base.stem} + {active.name}"
     llm = LlamaCppLLM(
         base,
         adapter_path=adapter,

@@ -34,6 +34,12 @@ def words(text: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(text)]
 
 
+def search_terms(text: str) -> list[str]:
+    """The words of `text` worth searching for, in order, once each: no stopwords (the
+    full-text index does its own stemming)."""
+    return list(dict.fromkeys(w for w in words(text) if w not in STOPWORDS))
+
+
 def content_words(text: str) -> set[str]:
     """Words that carry meaning: no stopwords, no one-letter tokens, crude plural folding."""
     out = set()

@@ -15,25 +15,46 @@ import hashlib
 import inspect
 import re
 import typing
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-from sleuth.store import Store
+from sleuth.store.rows import ChunkHit, Source
 
 from .fetch import Fetcher
 from .search import SearchBackend
-from .text import chunk_text
+from .text import chunk_text, search_terms
 
 SEARCH_CACHE_S = 24 * 3600
 PAGE_CACHE_S = 24 * 3600
 MAX_PAGE_CHARS = 200_000  # text kept per page; the rest of a huge page is not chunked
 
 
+class Corpus(Protocol):
+    """Where the tools keep and search what they read: the store's library (sources, chunks,
+    the search cache). A Protocol so the research loop can hold one without the store."""
+
+    def has_documents(self) -> bool: ...
+    def search_chunks(
+        self,
+        words: Sequence[str],
+        *,
+        source_ids: Sequence[int] | None = None,
+        kind: str | None = None,
+        limit: int = 20,
+    ) -> list[ChunkHit]: ...
+    def cached_search(self, backend: str, query: str, max_age_s: float) -> list | None: ...
+    def cache_search(self, backend: str, query: str, results: list) -> None: ...
+    def fresh_source(self, uri: str, max_age_s: float) -> Source | None: ...
+    def chunk_count(self, source_id: int) -> int: ...
+    def save_source(self, **fields: Any) -> int: ...
+
+
 @dataclass
 class ToolContext:
     """What the tools work with."""
 
-    store: Store
+    library: Corpus
     fetcher: Fetcher
     search: SearchBackend | None = None
     max_results: int = 6
@@ -67,11 +88,11 @@ async def web_search(ctx: ToolContext, query: str) -> Found:
     query: a few keywords
     """
     assert ctx.search is not None, "web_search needs a search backend"
-    cached = ctx.store.cached_search(ctx.search.name, query, SEARCH_CACHE_S)
+    cached = ctx.library.cached_search(ctx.search.name, query, SEARCH_CACHE_S)
     if cached is not None:
         return Found(cached, cached=True)
     results = [r.as_dict() for r in await ctx.search.search(query, ctx.max_results)]
-    ctx.store.cache_search(ctx.search.name, query, results)
+    ctx.library.cache_search(ctx.search.name, query, results)
     return Found(results)
 
 
@@ -82,18 +103,20 @@ async def search_library(
 
     query: a few keywords
     """
-    hits = ctx.store.search_chunks(query, kind="file", source_ids=source_ids, limit=20)
-    best: dict[int, dict] = {}
+    hits = ctx.library.search_chunks(
+        search_terms(query), kind="file", source_ids=source_ids, limit=20
+    )
+    best: dict[int, ChunkHit] = {}
     for hit in hits:  # one result per file, its best passage
-        best.setdefault(hit["source_id"], hit)
+        best.setdefault(hit.source_id, hit)
     return Found(
         [
             {
-                "title": h["title"],
-                "uri": h["uri"],
-                "snippet": " ".join(h["text"].split())[:160],
-                "score": round(h["score"], 3),
-                "source_id": h["source_id"],
+                "title": h.title,
+                "uri": h.uri,
+                "snippet": " ".join(h.text.split())[:160],
+                "score": round(h.score, 3),
+                "source_id": h.source_id,
             }
             for h in best.values()
         ]
@@ -105,21 +128,21 @@ async def fetch(ctx: ToolContext, url: str) -> Read:
 
     url: the address to read
     """
-    cached = ctx.store.fresh_source(url, PAGE_CACHE_S)
+    cached = ctx.library.fresh_source(url, PAGE_CACHE_S)
     if cached is not None:
         return Read(
             url,
-            cached["id"],
-            cached["title"] or url,
-            len(cached["text"]),
-            len(ctx.store.chunks(cached["id"])),
-            cached.get("links") or [],
+            cached.id,
+            cached.title or url,
+            len(cached.text),
+            ctx.library.chunk_count(cached.id),
+            cached.links or [],
             cached=True,
         )
     page = await ctx.fetcher.fetch(url)
     text = page.text[:MAX_PAGE_CHARS]
     chunks = await asyncio.to_thread(chunk_text, text)
-    source_id = ctx.store.save_source(
+    source_id = ctx.library.save_source(
         kind="web",
         uri=url,
         title=page.title,

@@ -21,18 +21,18 @@ import shutil
 import statistics
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import hotpot
 
+from sleuth.agent.assistant import Assistant
 from sleuth.agent.events import AnswerDone, EvidenceChosen, RunFinished
 from sleuth.agent.library import index_paths
 from sleuth.agent.llama import LlamaCppLLM
 from sleuth.agent.llm import Sampling
 from sleuth.agent.models import open_llm
-from sleuth.agent.research import Researcher
 from sleuth.store import Dirs, Store
-from sleuth.store.export import rated_answers
 from sleuth.store.settings import load_settings
 from sleuth.train.config import TrainConfig
 from sleuth.train.rewards import gated_reward, hard_checks
@@ -70,7 +70,7 @@ def rate(text: str, evidence: list[dict], gold: str) -> tuple[int, int]:
     return stars, (1 if stars >= 3 else -1)
 
 
-async def collect(agent: Researcher, stream):
+async def collect(agent: Assistant, stream):
     evidence = answer = finished = None
     async for event in stream:
         if isinstance(event, EvidenceChosen):
@@ -140,9 +140,9 @@ def main() -> None:
         index_paths(store, [root / "library"])
         index_paths(held_store, [root / "library"])
         llm, info = open_llm(settings, dirs, store)
-        agent = Researcher(store, llm, info, settings)
+        agent = Assistant(store, llm, info, settings)
         # The held-out store has its own (empty) registry: attribute its answers to no row.
-        held_agent = Researcher(held_store, llm, dataclasses.replace(info, model_id=None), settings)
+        held_agent = Assistant(held_store, llm, dataclasses.replace(info, model_id=None), settings)
 
         print(f"1. feedback: {len(train_q)} questions x {1 + args.regenerate} answers", flush=True)
         rated = []
@@ -158,17 +158,18 @@ def main() -> None:
                 run_ids.append(again.run_id)
             stars_of = {}
             for run_id in run_ids:
-                stored = store.answer_for_run(run_id)
+                stored = store.runs.answer_for_run(run_id)
                 if stored is None:
                     continue
-                evidence = store.evidence(run_id)
-                stars, thumb = rate(stored["text"], evidence, question.answer)
-                store.rate(stored["id"], stars=stars, thumb=thumb)
-                stars_of[stored["id"]] = stars
-                rated.append((stored["text"], evidence, question.answer))
+                evidence = store.runs.evidence(run_id)
+                evidence = [asdict(e) for e in evidence]
+                stars, thumb = rate(stored.text, evidence, question.answer)
+                store.feedback.rate(stored.id, stars=stars, thumb=thumb)
+                stars_of[stored.id] = stars
+                rated.append((stored.text, evidence, question.answer))
             best, worst = max(stars_of, key=stars_of.get), min(stars_of, key=stars_of.get)
             if stars_of[best] > stars_of[worst]:
-                store.compare(best, worst)
+                store.feedback.compare(best, worst)
             print(
                 f"  {number}/{len(train_q)} stars {sorted(stars_of.values(), reverse=True)}",
                 flush=True,
@@ -176,11 +177,11 @@ def main() -> None:
         (root / "feedback.done").touch()
         if reuse:  # the rated answers of the earlier run
             gold = {" ".join(q.question.split()): q.answer for q in train_q}
-            for item in rated_answers(store):
-                run_id = store.answer(item.answer_id)["run_id"]
-                question = store.turn(store.run(run_id)["turn_id"])["question"]
-                rated.append((item.text, store.evidence(run_id), gold[" ".join(question.split())]))
-        counts = store.feedback_counts()
+            for item in store.feedback.rated_answers():
+                question = store.runs.answer(item.answer_id).question
+                evidence = [asdict(e) for e in store.runs.evidence(item.run_id)]
+                rated.append((item.text, evidence, gold[" ".join(question.split())]))
+        counts = store.feedback.counts()
         print(f"  feedback: {counts}")
 
         print(
@@ -194,10 +195,9 @@ def main() -> None:
             if turn is None:
                 await_(collect(held_agent, held_agent.ask(question.question, seed=number)))
                 turn = _find_turn(held_store, asked)
-            stored = held_store.answers_for_turn(turn["id"])[0]
-            held.append(
-                (stored["messages"], held_store.evidence(stored["run_id"]), question.answer)
-            )
+            stored = held_store.runs.answers_for_turn(turn.id)[0]
+            evidence = [asdict(e) for e in held_store.runs.evidence(stored.run_id)]
+            held.append((stored.messages, evidence, question.answer))
         llm.close()
 
         print("3. training", flush=True)
@@ -208,7 +208,7 @@ def main() -> None:
             TrainConfig(algo="sft", steps=args.sft_steps, eval_limit=4),
             Quiet("sft"),
         )
-        store.activate_model(sft.model_id)
+        store.registry.activate(sft.model_id)
         dpo = train(
             store,
             settings,
@@ -216,7 +216,7 @@ def main() -> None:
             TrainConfig(algo="dpo", steps=args.dpo_steps, eval_limit=4),
             Quiet("dpo"),
         )
-        store.activate_model(store.model(sft.model_id)["parent_id"])
+        store.registry.activate(store.registry.model(sft.model_id).parent_id)
 
         print("4. evaluation on held-out prompts", flush=True)
         base_path = Path(info.base_path)
@@ -263,17 +263,16 @@ def main() -> None:
         )
     print(
         "trainer's own verdicts (store held-out split): "
-        f"sft improved={sft.evaluation.get('improved')} "
-        f"(n={sft.evaluation.get('n')}), dpo improved={dpo.evaluation.get('improved')} "
-        f"(n={dpo.evaluation.get('n')})"
+        f"sft improved={sft.evaluation.improved} (n={sft.evaluation.n}), "
+        f"dpo improved={dpo.evaluation.improved} (n={dpo.evaluation.n})"
     )
     print(f"total {time.perf_counter() - started:.0f} s")
 
 
-def _find_turn(store: Store, question: str) -> dict | None:
-    for session in store.history(limit=1000):
-        for turn in session["turns"]:
-            if turn["question"] == question:
+def _find_turn(store: Store, question: str):
+    for session in store.runs.history(limit=1000):
+        for turn in session.turns:
+            if turn.question == question:
                 return turn
     return None
 

@@ -23,9 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.webserver / fakes
 
+from sleuth.agent.assistant import Assistant  # noqa: E402
 from sleuth.agent.events import PageFetched  # noqa: E402
 from sleuth.agent.models import ModelInfo  # noqa: E402
-from sleuth.agent.research import Researcher  # noqa: E402
 from sleuth.agent.search import SearchResult  # noqa: E402
 from sleuth.store import Store  # noqa: E402
 from sleuth.store.settings import NetworkSettings, load_settings  # noqa: E402
@@ -83,7 +83,7 @@ async def one_run(server, delays_ms: list[int], concurrency: int) -> tuple[float
             return [SearchResult(f"page {i}", url, "") for i, url in enumerate(urls)]
 
     llm = ScriptedLLM([{"subquestions": []}, "Done [1]."])
-    agent = Researcher(store, llm, ModelInfo("scripted", "test"), settings, search=Search())
+    agent = Assistant(store, llm, ModelInfo("scripted", "test"), settings, search=Search())
     fetched = 0
     first: float | None = None
     last = 0.0

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from sleuth.agent.library import index_paths
-from sleuth.agent.text import chunk_text
+from sleuth.agent.text import chunk_text, search_terms
 from sleuth.store import Store
 
 SYLLABLES = [
@@ -111,7 +111,7 @@ def main() -> None:
         ours_ms, theirs_ms, overlap = [], [], []
         for query in queries:
             t0 = time.perf_counter()
-            hits = store.search_chunks(query, limit=10)
+            hits = store.library.search_chunks(search_terms(query), limit=10)
             ours_ms.append((time.perf_counter() - t0) * 1000)
             t0 = time.perf_counter()
             found, _ = retriever.retrieve(
@@ -121,7 +121,7 @@ def main() -> None:
             )
             theirs_ms.append((time.perf_counter() - t0) * 1000)
             theirs = {ids[i] for i in found[0]}
-            overlap.append(len({h["id"] for h in hits} & theirs) / 10)
+            overlap.append(len({h.id for h in hits} & theirs) / 10)
         store.close()
 
     p50, p95 = percentiles(ours_ms)

@@ -28,11 +28,12 @@ from pathlib import Path
 
 import hotpot
 
+from sleuth.agent.assistant import Assistant
 from sleuth.agent.events import AnswerDone, EvidenceChosen, RunFinished
 from sleuth.agent.library import index_paths
 from sleuth.agent.llm import Sampling
 from sleuth.agent.models import open_llm
-from sleuth.agent.research import Researcher
+from sleuth.agent.text import search_terms
 from sleuth.agent.writer import verify, writer_messages
 from sleuth.store import Dirs, Store
 from sleuth.store.settings import load_settings
@@ -107,7 +108,7 @@ async def main() -> None:
             None, env={}, flags={"search.backend": "none", "model.path": args.model}
         )
         llm, info = open_llm(settings, Dirs(root, root, root), store)
-        agent = Researcher(store, llm, info, settings)
+        agent = Assistant(store, llm, info, settings)
         research = settings.research
         sleuth, baseline = Scores(), Scores()
         print(f"model {info.name}; {len(questions)} questions; library of {len(paths)} paragraphs")
@@ -135,11 +136,13 @@ async def main() -> None:
 
             # One-shot baseline: the question's BM25 top-k under the same evidence budget.
             started = time.perf_counter()
-            hits = store.search_chunks(question.question, kind="file", limit=research.evidence_k)
+            hits = store.library.search_chunks(
+                search_terms(question.question), kind="file", limit=research.evidence_k
+            )
             evidence, tokens = [], 0
             for hit in hits:
-                item = {"uri": hit["uri"], "title": hit["title"], "text": hit["text"]}
-                cost = llm.count_tokens(hit["text"]) + 12
+                item = {"uri": hit.uri, "title": hit.title, "text": hit.text}
+                cost = llm.count_tokens(hit.text) + 12
                 if tokens + cost <= research.evidence_tokens:
                     evidence.append(item)
                     tokens += cost

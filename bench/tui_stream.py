@@ -23,10 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests.fakes
 
+from sleuth.agent.assistant import Assistant  # noqa: E402
 from sleuth.agent.events import AnswerDone, Token  # noqa: E402
 from sleuth.agent.library import index_paths  # noqa: E402
 from sleuth.agent.models import ModelInfo  # noqa: E402
-from sleuth.agent.research import Researcher  # noqa: E402
 from sleuth.store import Dirs, Store  # noqa: E402
 from sleuth.store.settings import load_settings  # noqa: E402
 from tests.fakes import ScriptedLLM  # noqa: E402
@@ -77,7 +77,7 @@ def setup(tmp: Path, tokens: int):
 async def raw_rate(tokens: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         store, settings, dirs, text = setup(Path(tmp), tokens)
-        agent = Researcher(store, ScriptedLLM([PLAN, text]), ModelInfo("s", "test"), settings)
+        agent = Assistant(store, ScriptedLLM([PLAN, text]), ModelInfo("s", "test"), settings)
         first = last = None
         count = 0
         async for event in agent.ask("question"):

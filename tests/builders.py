@@ -61,3 +61,17 @@ def write_gguf_model(
                 weight = permute_rows(weight, heads, kv_heads)
             writer.add_tensor(f"blk.{layer}.{gguf_name}.weight", np.ascontiguousarray(weight))
     return finish_gguf(writer, partial, path)
+
+
+def write_adapter(path: Path, *, hidden: int = 64, rank: int = 2, seed: int = 0) -> Path:
+    """A small LoRA adapter GGUF (layer 0's q_proj) for a llama model of width `hidden`, such
+    as the tiny test model: a real file that llama.cpp and the registry's checks read."""
+    from sleuth.train.model_io import LoraFactors, write_gguf_adapter
+
+    generator = torch.Generator().manual_seed(seed)
+    a = torch.randn(rank, hidden, generator=generator) * 0.01
+    b = torch.randn(hidden, rank, generator=generator) * 0.01
+    factors = LoraFactors({"model.layers.0.self_attn.q_proj": (a, b, 1.0)})
+    return write_gguf_adapter(
+        factors, path, architecture="llama", n_head=4, n_head_kv=2, name=path.stem
+    )

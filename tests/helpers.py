@@ -31,10 +31,10 @@ def add_run_with_answer(
     evidence=EVIDENCE,
 ) -> int:
     """A finished run of `turn_id` with evidence and an answer; returns the answer id."""
-    run_id = store.start_run(turn_id, {"research": {"max_rounds": 1}})
-    store.add_step(run_id, "plan_ready", {"subquestions": [question]})
-    store.add_evidence(run_id, evidence)
-    answer_id = store.add_answer(
+    run_id = store.runs.start_run(turn_id, {"research": {"max_rounds": 1}})
+    store.runs.add_step(run_id, "plan_ready", {"subquestions": [question]})
+    store.runs.add_evidence(run_id, evidence)
+    answer_id = store.runs.add_answer(
         run_id,
         text=text,
         messages=writer_messages(question, evidence),
@@ -44,13 +44,13 @@ def add_run_with_answer(
         prompt_tokens=40,
         completion_tokens=len(text.split()),
     )
-    store.finish_run(run_id, "done")
+    store.runs.finish_run(run_id, "done")
     return answer_id
 
 
 def ask(store: Store, question: str, *answers: str) -> tuple[int, int, list[int]]:
     """A session with one turn and one run per answer text; returns (session, turn, answer ids)."""
-    session_id = store.new_session(question)
-    turn_id = store.add_turn(session_id, question)
+    session_id = store.runs.new_session(question)
+    turn_id = store.runs.add_turn(session_id, question)
     ids = [add_run_with_answer(store, turn_id, text, question=question) for text in answers]
     return session_id, turn_id, ids

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
+from .errors import TrainConfigError
+
 ALGORITHMS = ("sft", "dpo", "kto", "grpo")
 DEFAULT_LR = {"sft": 2e-4, "dpo": 1e-4, "kto": 1e-4, "grpo": 5e-5}
 DEFAULT_BETA = {"sft": 0.0, "dpo": 0.1, "kto": 0.1, "grpo": 0.04}
-
-
-class TrainConfigError(ValueError):
-    """A configuration value that cannot work; the message names it."""
 
 
 def _field(default, help: str):

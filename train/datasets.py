@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import torch
 
 from sleuth.agent.chat_format import ChatFormat
 from sleuth.store import Store
-from sleuth.store.export import RatedAnswer, preference_pairs, rated_answers
+from sleuth.store.rows import RatedAnswer
+
+from .feedback import label, preference_pairs
 
 HELDOUT_FRACTION = 0.2
 
@@ -81,7 +83,7 @@ class Feedback:
         """Why there is too little data for `algo`, or None when there is enough."""
         have, need = self.count(algo), MINIMUM[algo]
         if algo == "kto" and have >= need:
-            labels = {a.label for a in self.kto}
+            labels = {label(a) for a in self.kto}
             if labels != {True, False}:
                 return "KTO needs both good and bad answers; all rated answers have one label."
         if have >= need:
@@ -95,17 +97,17 @@ class Feedback:
 
 def load_feedback(store: Store, fraction: float = HELDOUT_FRACTION) -> Feedback:
     """Read all feedback and split it."""
-    answers = rated_answers(store)
+    answers = store.feedback.rated_answers()
     pairs, _ = preference_pairs(store)
-    sft_all = [a for a in answers if a.label is True]
-    kto_all = [a for a in answers if a.label is not None]
+    sft_all = [a for a in answers if label(a) is True]
+    kto_all = [a for a in answers if label(a) is not None]
     pair_all = [(p.chosen, p.rejected) for p in pairs]
     prompts: dict[str, Prompt] = {}
     for answer in answers:
         key = json.dumps(answer.messages, sort_keys=True)
         if key not in prompts:
-            run_id = store.answer(answer.answer_id)["run_id"]
-            prompts[key] = Prompt(answer.messages, store.evidence(run_id))
+            evidence = [asdict(row) for row in store.runs.evidence(answer.run_id)]
+            prompts[key] = Prompt(answer.messages, evidence)
         prompts[key].answer_ids.append(answer.answer_id)
 
     def split(items, messages_of):

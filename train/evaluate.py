@@ -16,6 +16,7 @@ from sleuth.agent.llm import Sampling
 
 from .datasets import Prompt
 from .rewards import CHECKS, gated_reward, hard_checks
+from .verdict import Evaluation, Scores
 
 Scorer = Callable[[list[dict], str], float | None]  # (messages, answer) -> preference in 0..1
 
@@ -70,14 +71,14 @@ def compare(
     n_ctx: int,
     max_new_tokens: int,
     seed: int = 0,
-) -> dict:
+) -> Evaluation:
     """Parent vs new on the same prompts; the result is stored with the training run."""
     if not prompts:
-        return {
-            "n": 0,
-            "improved": False,
-            "note": "no held-out prompts yet: ask more questions to measure improvement",
-        }
+        return Evaluation(
+            n=0,
+            improved=False,
+            note="no held-out prompts yet: ask more questions to measure improvement",
+        )
     kwargs = dict(n_ctx=n_ctx, max_new_tokens=max_new_tokens, seed=seed)
     parent_answers = answer_all(base_path, parent_adapter, prompts, **kwargs)
     new_answers = answer_all(base_path, new_adapter, prompts, **kwargs)
@@ -89,17 +90,17 @@ def compare(
     )
     win_rate = wins / len(prompts)
     improved = new["reward"] > parent["reward"] and win_rate >= 0.5
-    return {
-        "n": len(prompts),
-        "parent": {k: v for k, v in parent.items() if k != "rewards"},
-        "new": {k: v for k, v in new.items() if k != "rewards"},
-        "win_rate": win_rate,
-        "improved": improved,
-        "examples": [
+    return Evaluation(
+        n=len(prompts),
+        parent=Scores(parent["reward"], parent["pass_rate"], parent["check_rates"]),
+        new=Scores(new["reward"], new["pass_rate"], new["check_rates"]),
+        win_rate=win_rate,
+        improved=improved,
+        examples=[
             {"question": _question(p), "parent": a[:400], "new": b[:400]}
             for p, a, b in list(zip(prompts, parent_answers, new_answers, strict=True))[:3]
         ],
-    }
+    )
 
 
 def _question(prompt: Prompt) -> str:

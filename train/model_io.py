@@ -26,6 +26,8 @@ import torch
 
 from sleuth.agent.models import fingerprint
 
+from .errors import ModelIOError
+
 log = logging.getLogger(__name__)
 
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -44,10 +46,6 @@ SUPPORTED_ARCHITECTURES = {
     "qwen2": False,
     "qwen3": False,
 }  # -> permute q/k
-
-
-class ModelIOError(Exception):
-    """A model or adapter that cannot be loaded or written; the message says what to do."""
 
 
 @dataclass

@@ -21,21 +21,24 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import torch
 
 from sleuth.agent.chat_format import chat_formatter
 from sleuth.agent.models import fingerprint, resolve_model_path
+from sleuth.agent.registry import ModelRegistry
 from sleuth.store import Dirs, Store
 from sleuth.store.settings import Settings
 
 from . import losses
 from .config import TrainConfig
 from .datasets import Encoded, Feedback, Prompt, collate, encode, load_feedback, question_of
+from .errors import TrainError
 from .evaluate import compare
+from .feedback import label
 from .model_io import (
     LoraFactors,
     attach_lora,
@@ -47,12 +50,9 @@ from .model_io import (
 )
 from .rewards import PreferenceHead, gated_reward, hard_checks, pooled, train_preference_head
 from .rollouts import LlamaRollouts, TransformersRollouts
+from .verdict import Evaluation
 
 log = logging.getLogger(__name__)
-
-
-class TrainError(Exception):
-    """Training cannot start or go on (too little data, no CUDA, nothing to resume)."""
 
 
 class Logger(Protocol):
@@ -75,7 +75,7 @@ class TrainResult:
     steps_done: int
     model_id: int | None = None
     adapter_path: str | None = None
-    evaluation: dict = field(default_factory=dict)
+    evaluation: Evaluation | None = None
     main: bool = True  # False in the other processes of a torchrun job
 
 
@@ -139,13 +139,13 @@ def resolve_device(choice: str) -> str:
 
 def mark_stale_runs(store: Store) -> None:
     """A run still 'running' whose process is gone was killed: say so (it can be resumed)."""
-    for run in store.training_runs():
-        if run["status"] == "running" and run.get("pid") and not _alive(run["pid"]):
-            store.finish_training_run(
-                run["id"],
+    for run in store.training.runs():
+        if run.status == "running" and run.pid and not _alive(run.pid):
+            store.training.finish(
+                run.id,
                 "failed",
                 error="the training process stopped unexpectedly (killed?); "
-                f"resume with `sleuth train --resume {run['id']}`",
+                f"resume with `sleuth train --resume {run.id}`",
             )
 
 
@@ -190,24 +190,27 @@ def train(
     # What we train on, and over which model.
     base_path = resolve_model_path(settings.model.path, dirs)
     base_fp = fingerprint(base_path)
+    registry = ModelRegistry(store)
     checkpoint = None
     if resume is not None:
-        run_row = store.training_run(resume)
-        if run_row["status"] == "done":
+        run_row = store.training.run(resume)
+        if run_row.status == "done":
             raise TrainError(f"Training run {resume} already finished; there is nothing to resume.")
-        if not run_row.get("checkpoint") or not Path(run_row["checkpoint"]).exists():
+        if not run_row.checkpoint or not Path(run_row.checkpoint).exists():
             raise TrainError(f"Training run {resume} has no checkpoint to resume from.")
         # A resumed run keeps its own configuration; only more steps may be asked for.
-        stored = TrainConfig(**run_row["config"])
+        stored = TrainConfig(**run_row.config)
         if steps is not None and steps > stored.steps:
             stored.steps = steps
         config = stored
-        parent = store.model(run_row["parent_model_id"])
-        checkpoint = torch.load(run_row["checkpoint"], weights_only=False)
+        parent = store.registry.model(run_row.parent_model_id)
+        checkpoint = torch.load(run_row.checkpoint, weights_only=False)
     else:
-        parent = store.active_model(base_fp) or store.base_model(
-            base_fp, str(base_path), base_path.stem
-        )
+        # Only the main process may register the base: two would race to create its row.
+        parent = registry.active(base_fp)
+        if parent is None and world.main:
+            parent = registry.ensure_base(base_path, base_fp)
+    parent_adapter = parent.adapter_path if parent is not None else None
     feedback = load_feedback(store)
     shortfall = feedback.shortfall(config.algo)
     if shortfall:
@@ -220,10 +223,10 @@ def train(
     if world.main:
         if checkpoint is not None:
             run_id = resume
-            store.resume_training_run(run_id, os.getpid())
+            store.training.resume(run_id, os.getpid())
         else:
-            run_id = store.start_training_run(
-                config.algo, config.as_dict(), parent["id"], os.getpid()
+            run_id = store.training.start(
+                config.algo, config.as_dict(), parent.id, os.getpid()
             )
     else:
         run_id = resume or 0
@@ -244,8 +247,8 @@ def train(
         eos=tokenizer.eos_token or "",
     )
     parent_factors = None
-    if parent.get("adapter_path"):
-        parent_factors = LoraFactors.load(factors_path(parent["adapter_path"]))
+    if parent_adapter:
+        parent_factors = LoraFactors.load(factors_path(parent_adapter))
         merge_factors(base.model, parent_factors)
     model = trainable(base.model, config)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -293,7 +296,7 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             metrics["seconds"] = time.perf_counter() - started
             if world.main:
-                store.log_training_metrics(run_id, step, metrics)
+                store.training.log_metrics(run_id, step, metrics)
                 logger.step(step, config.steps, metrics)
                 if step % config.checkpoint_every == 0 and step < config.steps:
                     _save_checkpoint(store, dirs, run_id, step, model, optimizer)
@@ -302,7 +305,7 @@ def train(
         if world.main:
             if completed > start:
                 _save_checkpoint(store, dirs, run_id, completed, model, optimizer)
-            store.finish_training_run(
+            store.training.finish(
                 run_id,
                 "cancelled",
                 error=f"stopped at step {completed}; resume with `sleuth train --resume {run_id}`",
@@ -332,11 +335,11 @@ def train(
         n_head_kv=base.n_head_kv,
         name=name,
     )
-    logger.info(f"wrote {adapter}; evaluating against {parent['name']} on held-out prompts…")
+    logger.info(f"wrote {adapter}; evaluating against {parent.name} on held-out prompts…")
 
     evaluation = compare(
         base_path,
-        Path(parent["adapter_path"]) if parent.get("adapter_path") else None,
+        Path(parent_adapter) if parent_adapter else None,
         adapter,
         feedback.heldout_prompts[: config.eval_limit],
         preference=context.scorer(head) if head is not None else None,
@@ -344,19 +347,18 @@ def train(
         max_new_tokens=config.max_new_tokens,
         seed=config.seed,
     )
-    model_id = store.register_model(
+    model_id = registry.register_adapter(
         name=name,
-        base_path=str(base_path),
-        base_fingerprint=base_fp,
-        adapter_path=str(adapter),
-        parent_id=parent["id"],
+        base_path=base_path,
+        adapter_path=adapter,
+        parent_id=parent.id,
         training_run_id=run_id,
-        evaluation=evaluation,
-    )
-    store.finish_training_run(
+        evaluation=evaluation.as_dict(),
+    ).id
+    store.training.finish(
         run_id,
         "done",
-        evaluation=evaluation,
+        evaluation=evaluation.as_dict(),
         output_model_id=model_id,
         summary={
             "steps": config.steps,
@@ -395,7 +397,7 @@ def _save_checkpoint(store: Store, dirs: Dirs, run_id: int, step: int, model, op
         partial,
     )
     os.replace(partial, path)
-    store.record_checkpoint(run_id, step, str(path))
+    store.training.record_checkpoint(run_id, step, str(path))
 
 
 def _factors_from_state(state: dict) -> LoraFactors:
@@ -565,7 +567,7 @@ class Context:
         ref_kl = losses.sequence_logprob(self.logprobs(kl_batch, reference=True), kl_batch["mask"])
         local_kl = (policy_kl - ref_kl).sum()
         kl = (self.world.sum_(local_kl) / len(global_batch)).clamp(min=0)
-        labels = torch.tensor([bool(a.label) for a in answers], device=self.device)
+        labels = torch.tensor([bool(label(a)) for a in answers], device=self.device)
         loss = losses.kto_loss(policy, ref, labels, kl, self.config.beta)
         loss = loss * self.share(len(answers), len(global_batch))
         return loss, {"loss": float(self.world.sum_(loss.detach().clone())), "kl": float(kl)}
@@ -675,7 +677,7 @@ class Context:
             (self.features(c.messages, c.text), self.features(r.messages, r.text))
             for c, r in feedback.dpo
         ]
-        labeled = [(self.features(a.messages, a.text), bool(a.label)) for a in feedback.kto]
+        labeled = [(self.features(a.messages, a.text), bool(label(a))) for a in feedback.kto]
         if len(pairs) + len(labeled) < 4 or (not pairs and len({y for _, y in labeled}) < 2):
             return None
         hidden = (pairs[0][0] if pairs else labeled[0][0]).shape[-1]
@@ -699,9 +701,3 @@ def _unfinished(tokenizer, chat, messages, text: str) -> Encoded:
 def _architecture(model) -> str:
     model_type = model.config.model_type
     return {"gemma3_text": "gemma3"}.get(model_type, model_type)
-
-
-def describe(metrics: dict[str, Any]) -> str:
-    """A short line of a step's metrics for progress output."""
-    keys = ["loss", "reward", "pass_rate", "reward_margin", "accuracy", "kl", "diversity"]
-    return "  ".join(f"{k} {metrics[k]:.3f}" for k in keys if k in metrics)

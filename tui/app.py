@@ -75,7 +75,7 @@ class SleuthApp(App):
         self.llm = None
         self.model_info: ModelInfo | None = None
         self.model_error: str | None = None
-        self.current_researcher = None
+        self.current_assistant = None
 
     def on_mount(self) -> None:
         self.apply_keymap()
@@ -117,7 +117,7 @@ class SleuthApp(App):
     def _model_ready(self, llm, info: ModelInfo) -> None:
         old = self.llm
         self.llm, self.model_info, self.model_error = llm, info, None
-        self.current_researcher = None
+        self.current_assistant = None
         if old is not None and old is not llm and hasattr(old, "close"):
             old.close()
         for warning in info.warnings:
@@ -148,16 +148,17 @@ class SleuthApp(App):
                 device = "server"
             self.model_state = (info.name.split(" + ")[0], adapter, device, note)
 
-    def researcher(self):
-        """The research agent over the loaded model, or None (with a notice) when not ready."""
+    def assistant(self):
+        """The research assistant over the loaded model, or None (with a notice) when not
+        ready."""
         if self.model_error:
             self.notify(f"{self.model_error}", title="No model", severity="error", timeout=10)
             return None
         if self.llm is None:
             self.notify("The model is still loading; ask again in a moment.", severity="warning")
             return None
-        if self.current_researcher is None:
-            from sleuth.agent.research import Researcher
+        if self.current_assistant is None:
+            from sleuth.agent.assistant import Assistant
             from sleuth.agent.search import make_search
 
             try:
@@ -169,20 +170,43 @@ class SleuthApp(App):
             except (AgentError, StoreError) as exc:
                 self.notify(str(exc), severity="error")
                 return None
-            self.current_researcher = Researcher(
+            self.current_assistant = Assistant(
                 self.store, self.llm, self.model_info, self.settings, search=search
             )
-        return self.current_researcher
+        return self.current_assistant
 
     def activate_model(self, model_id: int) -> None:
-        """Make a registry row active and switch the running model to it (no restart)."""
-        row = self.store.activate_model(model_id)
-        self.notify(f"Activating {row['name']}…")
+        """Make a registry row active and switch the running model to it (no restart); says
+        why not when the row does not fit the running base or its file is gone."""
+        self._switch_model(lambda registry, base: registry.activate(model_id, base))
+
+    def rollback_model(self) -> None:
+        """Make the active adapter's parent active again and switch to it."""
+        self._switch_model(lambda registry, base: registry.rollback(base))
+
+    def _switch_model(self, change) -> None:
+        from pathlib import Path
+
+        from sleuth.agent.registry import ModelRegistry
+
+        info = self.model_info
+        if info is None or info.base_path is None:
+            self.notify("The model is not loaded (or runs on a server).", severity="warning")
+            return
+        try:
+            row = change(ModelRegistry(self.store), Path(info.base_path))
+        except (AgentError, StoreError) as exc:
+            self.notify(str(exc), severity="error", timeout=10)
+            return
+        if row is None:
+            self.notify("The base model is already active.")
+            return
+        self.notify(f"Activating {row.name}…")
         self.load_model()
 
     def reload_settings(self, *, reload_model: bool) -> None:
         self.settings = load_settings(self.dirs.config_file)
-        self.current_researcher = None
+        self.current_assistant = None
         if reload_model:
             self.load_model()
         self.refresh_status()
@@ -236,8 +260,8 @@ class SleuthApp(App):
         self.notify(f"plan review is {'on' if self.settings.research.review_plan else 'off'}")
 
     async def on_unmount(self) -> None:
-        if self.current_researcher is not None:
-            await self.current_researcher.aclose()
+        if self.current_assistant is not None:
+            await self.current_assistant.aclose()
         if self.llm is not None and hasattr(self.llm, "close"):
             self.llm.close()
 

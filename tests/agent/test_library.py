@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from sleuth.agent.library import LibraryError, index_paths
+from sleuth.agent.text import search_terms
 from tests.webserver import make_pdf
 
 
@@ -32,6 +33,11 @@ def library(tmp_path):
     return root
 
 
+
+def find(store, text: str):
+    """The library's chunks for `text`, best first."""
+    return store.library.search_chunks(search_terms(text), kind="file")
+
 def test_every_supported_format_is_indexed_with_a_title(store, library):
     events = []
     report = index_paths(
@@ -39,18 +45,18 @@ def test_every_supported_format_is_indexed_with_a_title(store, library):
     )
     assert (report.indexed, report.failed, report.unchanged) == (5, 0, 0)
     assert [e[0] for e in events] == [1, 2, 3, 4, 5] and events[-1][1] == 5
-    titles = {store.source(d["source_id"])["title"] for d in store.documents()}
+    titles = {store.library.source(d.source_id).title for d in store.library.documents()}
     assert titles == {"Lyon", "rivers", "Eiffel guide", "Bridges", "Tides"}
     assert report.chunks >= 5 and report.bytes > 0
 
 
 def test_search_ranks_the_relevant_file_first(store, library):
     index_paths(store, [library])
-    hits = store.search_chunks("When was the tower completed?", kind="file")
-    assert hits[0]["uri"].endswith("guide.rst")
-    hits = store.search_chunks("bridges rivers Lyon", kind="file")
-    assert hits[0]["title"] == "Bridges"
-    assert store.search_chunks("Moon tides", kind="file")[0]["uri"].endswith("report.pdf")
+    hits = find(store, "When was the tower completed?")
+    assert hits[0].uri.endswith("guide.rst")
+    hits = find(store, "bridges rivers Lyon")
+    assert hits[0].title == "Bridges"
+    assert find(store, "Moon tides")[0].uri.endswith("report.pdf")
 
 
 def test_second_run_skips_unchanged_files_and_picks_up_changes(store, library):
@@ -65,10 +71,10 @@ def test_second_run_skips_unchanged_files_and_picks_up_changes(store, library):
     (library / "new.md").write_text("# New\n\nVolcanoes are mountains that erupt.")
     report = index_paths(store, [library])
     assert (report.indexed, report.unchanged, report.removed) == (2, 3, 1)
-    assert store.search_chunks("slower", kind="file")[0]["uri"].endswith("rivers.txt")
-    assert store.search_chunks("Confluence", kind="file") == []  # old text gone
-    assert store.search_chunks("Moon tides", kind="file") == []  # deleted file pruned
-    assert store.search_chunks("volcanoes", kind="file")[0]["title"] == "New"
+    assert find(store, "slower")[0].uri.endswith("rivers.txt")
+    assert find(store, "Confluence") == []  # old text gone
+    assert find(store, "Moon tides") == []  # deleted file pruned
+    assert find(store, "volcanoes")[0].title == "New"
 
 
 def test_corrupt_and_binary_files_are_recorded_as_failed_and_the_rest_indexed(store, library):
@@ -79,16 +85,16 @@ def test_corrupt_and_binary_files_are_recorded_as_failed_and_the_rest_indexed(st
     failures = dict(report.failures)
     assert "corrupt PDF" in failures[str(library / "broken.pdf")]
     assert "binary" in failures[str(library / "binary.txt")]
-    assert store.document(str(library / "broken.pdf"))["status"] == "failed"
-    summary = store.library_summary()[0]
-    assert (summary["files"], summary["indexed"], summary["failed"]) == (7, 5, 2)
+    assert store.library.document(str(library / "broken.pdf")).status == "failed"
+    summary = store.library.summary()[0]
+    assert (summary.files, summary.indexed, summary.failed) == (7, 5, 2)
 
 
 def test_a_file_that_becomes_corrupt_stops_being_searched(store, library):
     index_paths(store, [library])
     (library / "sub" / "report.pdf").write_bytes(b"%PDF-1.4 truncated")
     index_paths(store, [library])
-    assert store.search_chunks("Moon tides", kind="file") == []
+    assert find(store, "Moon tides") == []
 
 
 def test_single_files_and_bad_paths(store, library, tmp_path):
@@ -115,6 +121,7 @@ def test_cancel_stops_between_files_and_keeps_what_was_done(store, library):
 
 def test_removing_a_folder_forgets_its_files_but_not_the_files(store, library):
     index_paths(store, [library])
-    assert store.remove_root(str(library.resolve())) == 5
-    assert store.documents() == [] and store.search_chunks("Lyon", kind="file") == []
+    assert store.library.remove_root(str(library.resolve())) == 5
+    assert store.library.documents() == []
+    assert find(store, "Lyon") == []
     assert (library / "lyon.md").exists()

@@ -10,6 +10,7 @@ from sleuth.agent.errors import ModelError
 from sleuth.agent.llama import LlamaCppLLM, json_schema_gbnf
 from sleuth.agent.llm import Sampling, chat_json
 from sleuth.agent.models import fingerprint, gemma_model_path, open_llm, resolve_model_path
+from sleuth.agent.registry import ModelRegistry
 from sleuth.store import Dirs, app_dirs
 from sleuth.store.settings import load_settings
 
@@ -134,28 +135,29 @@ def test_corrupt_adapter_is_refused_and_the_base_keeps_working(model_path, tmp_p
     llm.close()
 
 
-def test_open_llm_registers_the_base_model(store, model_path):
+def test_open_llm_loads_the_base_and_writes_nothing(store, model_path):
     settings = load_settings(None, env={})
     llm, info = open_llm(settings, app_dirs(), store)
-    assert info.base_path == str(model_path)
-    assert info.model_id == store.base_model(fingerprint(model_path), str(model_path), "x")["id"]
+    assert info.base_path == str(model_path) and info.base_fingerprint == fingerprint(model_path)
+    assert info.model_id is None  # nothing activated: the bare base runs
     assert info.adapter_path is None and not info.warnings
+    assert store.registry.models() == []  # loading a model is not a registry write
     llm.close()
 
 
 def test_missing_active_adapter_falls_back_to_the_base_with_a_warning(store, model_path, tmp_path):
     fp = fingerprint(model_path)
-    base = store.base_model(fp, str(model_path), "base")
-    gone = store.register_model(
+    base = ModelRegistry(store).ensure_base(model_path, fp)
+    gone = store.registry.register(
         name="lost",
         base_path=str(model_path),
         base_fingerprint=fp,
         adapter_path=str(tmp_path / "deleted.gguf"),
-        parent_id=base["id"],
+        parent_id=base.id,
     )
-    store.activate_model(gone)
+    store.registry.activate(gone)
     llm, info = open_llm(load_settings(None, env={}), app_dirs(), store)
-    assert info.adapter_path is None and info.model_id == base["id"]
+    assert info.adapter_path is None and info.model_id is None
     assert "missing" in info.warnings[0]
     llm.close()
 

@@ -1,5 +1,6 @@
-"""The research loop's logic with a scripted LLM, over a real local HTTP server and store:
-plans, budgets, failures, cancel, reflection, citation repair, sessions, regenerate, security."""
+"""The research loop's logic with a scripted LLM, over a real local HTTP server and store (the
+recorder stores what it emits): plans, budgets, failures, cancel, reflection, citation repair,
+sessions, regenerate, security."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 
 import pytest
 
+from sleuth.agent.assistant import Assistant
 from sleuth.agent.events import (
     AnswerDone,
     BudgetExhausted,
@@ -20,7 +22,6 @@ from sleuth.agent.events import (
 )
 from sleuth.agent.library import index_paths
 from sleuth.agent.models import ModelInfo
-from sleuth.agent.research import Researcher
 from sleuth.agent.search import make_search
 from sleuth.store.settings import load_settings
 from tests.fakes import ScriptedLLM
@@ -45,8 +46,9 @@ def settings_for(web, **flags):
     return load_settings(None, env={}, flags=base)
 
 
-def researcher(store, llm, settings):
-    return Researcher(
+def assistant_for(store, llm, settings):
+    """The research loop over a scripted model, recorded into `store`."""
+    return Assistant(
         store,
         llm,
         ModelInfo(name="scripted", backend="test"),
@@ -67,7 +69,7 @@ async def test_a_run_plans_searches_reads_and_writes_a_cited_answer(store, web):
     llm = ScriptedLLM(
         [PLAN, "Lyon was founded by Lucius Munatius Plancus in 43 BC [1]. See also [12]."]
     )
-    agent = researcher(store, llm, settings_for(web))
+    agent = assistant_for(store, llm, settings_for(web))
     events = await collect(agent.ask("Who founded the city of Lyon?", seed=5))
     await agent.aclose()
 
@@ -91,21 +93,22 @@ async def test_a_run_plans_searches_reads_and_writes_a_cited_answer(store, web):
     assert finished.status == "done" and finished.answer_id == answer.answer_id
 
     # Everything was persisted: the answer with the exact writer messages, the evidence it saw.
-    stored = store.answer(answer.answer_id)
-    assert stored["messages"] == llm.calls[-1]["messages"]
-    assert stored["sampling"]["seed"] == 5
-    evidence = store.evidence(finished.run_id)
+    stored = store.runs.answer(answer.answer_id)
+    assert stored.messages == llm.calls[-1]["messages"]
+    assert stored.sampling["seed"] == 5
+    evidence = store.runs.evidence(finished.run_id)
     assert len(evidence) == len(of(events, EvidenceChosen)[0].items) > 0
-    assert evidence[0]["title"] in stored["messages"][1]["content"]
-    steps = store.steps(finished.run_id)
-    assert [s["kind"] for s in steps] == [k for k in kinds if k != "token"]
-    assert store.run(finished.run_id)["plan"]["subquestions"][1]["query"] == "Lyon founder Plancus"
+    assert evidence[0].title in stored.messages[1]["content"]
+    steps = store.runs.steps(finished.run_id)
+    assert [s.kind for s in steps] == [k for k in kinds if k != "token"]
+    plan = store.runs.run(finished.run_id).plan
+    assert plan["subquestions"][1]["query"] == "Lyon founder Plancus"
 
 
 async def test_failures_are_recorded_and_the_run_goes_on(store, web):
     llm = ScriptedLLM([PLAN, "Lyon was founded by Plancus [1]."])
     flags = {"network.fetch_timeout_s": 0.5, "research.pages_per_query": 4}
-    agent = researcher(store, llm, settings_for(web, **flags))
+    agent = assistant_for(store, llm, settings_for(web, **flags))
     agent.search.search = _results(
         web, ["/status/404", "/delay/3000/lyon", "/articles/lyon.html", "/loop/a"]
     )
@@ -113,11 +116,9 @@ async def test_failures_are_recorded_and_the_run_goes_on(store, web):
     failures = {e.target.rsplit("/", 1)[-1]: e.error for e in of(events, StepFailed)}
     assert failures == {"404": "HTTP 404", "lyon": "timed out after 0.5 s", "a": "redirect loop"}
     assert of(events, RunFinished)[0].status == "done"
-    assert store.steps(of(events, RunFinished)[0].run_id)[-1]["kind"] == "run_finished"
-    assert (
-        sum(1 for s in store.steps(of(events, RunFinished)[0].run_id) if s["status"] == "failed")
-        == 3
-    )
+    steps = store.runs.steps(of(events, RunFinished)[0].run_id)
+    assert steps[-1].kind == "run_finished"
+    assert sum(1 for s in steps if s.status == "failed") == 3
 
 
 def _results(web, paths):
@@ -131,7 +132,7 @@ def _results(web, paths):
 
 async def test_page_budget_stops_fetching_but_the_answer_is_still_written(store, web):
     llm = ScriptedLLM([PLAN, "Plancus [1]."])
-    agent = researcher(store, llm, settings_for(web, **{"research.max_pages": 2}))
+    agent = assistant_for(store, llm, settings_for(web, **{"research.max_pages": 2}))
     events = await collect(agent.ask("Who founded Lyon and where does the Rhône flow?"))
     assert len(of(events, PageFetched)) == 2
     assert "page budget" in of(events, BudgetExhausted)[0].reason
@@ -140,7 +141,7 @@ async def test_page_budget_stops_fetching_but_the_answer_is_still_written(store,
 
 async def test_time_budget_skips_research_and_writes_with_nothing(store, web):
     llm = ScriptedLLM([PLAN, "The evidence does not answer the question."])
-    agent = researcher(store, llm, settings_for(web, **{"research.max_seconds": 0.001}))
+    agent = assistant_for(store, llm, settings_for(web, **{"research.max_seconds": 0.001}))
     events = await collect(agent.ask("Who founded Lyon?"))
     assert "time budget" in of(events, BudgetExhausted)[0].reason
     assert of(events, PageFetched) == [] and web.seen() == []
@@ -150,7 +151,7 @@ async def test_time_budget_skips_research_and_writes_with_nothing(store, web):
 
 async def test_unusable_plan_falls_back_to_searching_the_question(store, web):
     llm = ScriptedLLM(["this is not json", "Plancus founded Lyon [1]."])
-    agent = researcher(store, llm, settings_for(web))
+    agent = assistant_for(store, llm, settings_for(web))
     events = await collect(agent.ask("Who founded Lyon?"))
     plan = of(events, PlanReady)[0]
     assert plan.fallback and [s["query"] for s in plan.subquestions] == ["Who founded Lyon?"]
@@ -165,7 +166,7 @@ async def test_reflection_adds_queries_and_follows_links_found_in_pages(store, w
         "follow_links": [1],
     }
     llm = ScriptedLLM([PLAN, reflection, "Plancus founded Lyon [1]."])
-    agent = researcher(
+    agent = assistant_for(
         store, llm, settings_for(web, **{"research.max_rounds": 2, "research.pages_per_query": 1})
     )
     agent.search.search = _results(web, ["/articles/lyon.html"])
@@ -186,7 +187,7 @@ async def test_injected_instructions_in_a_page_change_nothing_the_agent_may_do(s
         return {"enough": False, "new_queries": [], "follow_links": [number]}
 
     llm = ScriptedLLM([PLAN, obey, "Lyon was founded by Plancus [1]."])
-    agent = researcher(store, llm, settings_for(web, **{"research.max_rounds": 2}))
+    agent = assistant_for(store, llm, settings_for(web, **{"research.max_rounds": 2}))
     agent.search.search = _results(web, ["/injection.html"])
     events = await collect(agent.ask("Who founded Lyon?"))
     refused = [e for e in of(events, StepFailed) if "169.254.169.254" in e.target]
@@ -203,7 +204,7 @@ async def test_local_only_sends_nothing_off_the_machine(store, web, tmp_path):
     (notes / "lyon.md").write_text("# Lyon\n\nLyon was founded by Plancus.")
     index_paths(store, [notes])
     llm = ScriptedLLM([PLAN, "Plancus [1]."])
-    agent = researcher(store, llm, settings_for(web, **{"network.local_only": True}))
+    agent = assistant_for(store, llm, settings_for(web, **{"network.local_only": True}))
     events = await collect(agent.ask("Who founded Lyon?"))
     assert web.seen() == []
     plan = of(events, PlanReady)[0]
@@ -212,16 +213,16 @@ async def test_local_only_sends_nothing_off_the_machine(store, web, tmp_path):
 
 
 async def test_nothing_to_search_fails_with_a_clear_message(store, web):
-    agent = researcher(store, ScriptedLLM([]), settings_for(web, **{"search.backend": "none"}))
+    agent = assistant_for(store, ScriptedLLM([]), settings_for(web, **{"search.backend": "none"}))
     events = await collect(agent.ask("Who founded Lyon?"))
     finished = of(events, RunFinished)[0]
     assert finished.status == "failed" and "Nothing to search" in finished.error
-    assert store.run(finished.run_id)["status"] == "failed"
+    assert store.runs.run(finished.run_id).status == "failed"
 
 
 async def test_cancel_stops_quickly_and_keeps_what_was_found(store, web):
     llm = ScriptedLLM([PLAN])
-    agent = researcher(store, llm, settings_for(web, **{"network.fetch_timeout_s": 30}))
+    agent = assistant_for(store, llm, settings_for(web, **{"network.fetch_timeout_s": 30}))
     agent.search.search = _results(web, ["/articles/lyon.html", "/delay/20000/rhone"])
     events = []
     async for event in agent.ask("Who founded Lyon?"):
@@ -230,42 +231,42 @@ async def test_cancel_stops_quickly_and_keeps_what_was_found(store, web):
             agent.cancel()
     finished = of(events, RunFinished)[0]
     assert finished.status == "cancelled" and finished.seconds < 10
-    assert store.run(finished.run_id)["status"] == "cancelled"
-    assert store.source_by_uri(web.url("/articles/lyon.html")) is not None
-    assert store.answer_for_run(finished.run_id) is None
+    assert store.runs.run(finished.run_id).status == "cancelled"
+    assert store.library.source_by_uri(web.url("/articles/lyon.html")) is not None
+    assert store.runs.answer_for_run(finished.run_id) is None
 
 
 async def test_cancel_while_writing_keeps_the_partial_text_out_of_the_answers(store, web):
     llm = ScriptedLLM([PLAN, ScriptedLLM.UNTIL_CANCELLED])
-    agent = researcher(store, llm, settings_for(web))
+    agent = assistant_for(store, llm, settings_for(web))
     events = []
     async for event in agent.ask("Who founded Lyon?"):
         events.append(event)
         if isinstance(event, Token):
             agent.cancel()
     finished = of(events, RunFinished)[0]
-    assert finished.status == "cancelled" and store.answer_for_run(finished.run_id) is None
-    partial = store.steps(finished.run_id)[-2]
-    assert partial["kind"] == "answer_cancelled" and partial["data"]["text"].startswith("word")
+    assert finished.status == "cancelled" and store.runs.answer_for_run(finished.run_id) is None
+    partial = store.runs.steps(finished.run_id)[-2]
+    assert partial.kind == "answer_cancelled" and partial.data["text"].startswith("word")
 
 
 async def test_a_consumer_that_stops_listening_cancels_the_run(store, web):
-    agent = researcher(store, ScriptedLLM([PLAN]), settings_for(web))
+    agent = assistant_for(store, ScriptedLLM([PLAN]), settings_for(web))
     stream = agent.ask("Who founded Lyon?")
     async for event in stream:
         if isinstance(event, SearchDone):
             break
     await stream.aclose()
-    run = store.runs(store.turns(store.history()[0]["id"])[0]["id"])[0]
-    assert run["status"] == "cancelled"
+    run = store.runs.runs(store.runs.turns(store.runs.history()[0].id)[0].id)[0]
+    assert run.status == "cancelled"
 
 
 async def test_follow_up_questions_see_the_session_and_repeat_runs_use_the_cache(store, web):
     llm = ScriptedLLM([PLAN, "Lyon was founded by Plancus [1].", PLAN, "It was 43 BC [1]."])
-    agent = researcher(store, llm, settings_for(web))
+    agent = assistant_for(store, llm, settings_for(web))
     first = await collect(agent.ask("Who founded Lyon?"))
-    session_id = store.run(of(first, RunFinished)[0].run_id)
-    session_id = store.turn(session_id["turn_id"])["session_id"]
+    session_id = store.runs.run(of(first, RunFinished)[0].run_id)
+    session_id = store.runs.turn(session_id.turn_id).session_id
     requests_before = len(web.seen())
     second = await collect(agent.ask("Who founded Lyon?", session_id=session_id))
     assert (
@@ -275,26 +276,26 @@ async def test_follow_up_questions_see_the_session_and_repeat_runs_use_the_cache
     assert all(e.cached for e in of(second, PageFetched)) and of(second, PageFetched)
     assert all(e.cached for e in of(second, SearchDone) if e.tool == "web_search")
     assert len(web.seen()) == requests_before  # nothing fetched or searched again
-    assert [t["position"] for t in store.turns(session_id)] == [1, 2]
+    assert [t.position for t in store.runs.turns(session_id)] == [1, 2]
 
 
 async def test_regenerate_writes_a_new_answer_from_the_same_prompt(store, web):
     llm = ScriptedLLM([PLAN, "Plancus founded Lyon [1].", "Lyon's founder was Plancus [1]."])
-    agent = researcher(store, llm, settings_for(web))
+    agent = assistant_for(store, llm, settings_for(web))
     first = of(await collect(agent.ask("Who founded Lyon?", seed=1)), AnswerDone)[0]
-    old_run = store.answer(first.answer_id)["run_id"]
+    old_run = store.runs.answer(first.answer_id).run_id
     events = await collect(agent.regenerate(old_run, seed=2))
     second = of(events, AnswerDone)[0]
     assert of(events, EvidenceChosen)[0].reused_from_run == old_run
-    a, b = store.answer(first.answer_id), store.answer(second.answer_id)
-    assert a["messages"] == b["messages"] and a["run_id"] != b["run_id"]
-    assert store.run(a["run_id"])["turn_id"] == store.run(b["run_id"])["turn_id"]
-    assert (a["sampling"]["seed"], b["sampling"]["seed"]) == (1, 2)
+    a, b = store.runs.answer(first.answer_id), store.runs.answer(second.answer_id)
+    assert a.messages == b.messages and a.run_id != b.run_id
+    assert store.runs.run(a.run_id).turn_id == store.runs.run(b.run_id).turn_id
+    assert (a.sampling["seed"], b.sampling["seed"]) == (1, 2)
     assert len(llm.calls) == 3  # no new planning or searching
 
 
 async def test_empty_question_is_refused(store, web):
-    agent = researcher(store, ScriptedLLM([]), settings_for(web))
+    agent = assistant_for(store, ScriptedLLM([]), settings_for(web))
     with pytest.raises(Exception, match="question was empty"):
         await collect(agent.ask("   "))
 
@@ -307,7 +308,7 @@ async def test_library_restricted_to_given_roots(store, web, tmp_path):
     (b / "y.md").write_text("# Beta\n\nLyon rivers beta.")
     index_paths(store, [a, b])
     llm = ScriptedLLM([{"subquestions": []}, "Alpha [1]."])
-    agent = researcher(store, llm, settings_for(web, **{"search.backend": "none"}))
+    agent = assistant_for(store, llm, settings_for(web, **{"search.backend": "none"}))
     events = await collect(agent.ask("Lyon rivers", library_roots=[str(a.resolve())]))
     uris = {r["uri"] for e in of(events, SearchDone) for r in e.results}
     assert uris == {str((a / "x.md").resolve())}
@@ -315,7 +316,7 @@ async def test_library_restricted_to_given_roots(store, web, tmp_path):
 
 async def test_fetches_run_concurrently(store, web):
     llm = ScriptedLLM([PLAN, "Plancus [1]."])
-    agent = researcher(store, llm, settings_for(web, **{"research.pages_per_query": 4}))
+    agent = assistant_for(store, llm, settings_for(web, **{"research.pages_per_query": 4}))
     agent.search.search = _results(
         web, [f"/delay/600/{s}" for s in ("lyon", "rhone", "eiffel", "plancus")]
     )
@@ -339,7 +340,7 @@ async def test_evidence_is_fused_best_first_with_the_question_weighing_most(stor
             {"question": "bread flour", "tool": "search_library", "query": "bread flour"},
         ]
     }
-    agent = researcher(
+    agent = assistant_for(
         store, ScriptedLLM([plan, "Plancus [1]."]), settings_for(web, **{"search.backend": "none"})
     )
     events = await collect(agent.ask("Who founded Lyon?"))

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from bench import hotpot
+from sleuth.agent.assistant import Assistant
 from sleuth.agent.events import AnswerDone, EvidenceChosen, PageFetched, RunFinished, StepFailed
 from sleuth.agent.library import index_paths
 from sleuth.agent.models import ModelInfo
-from sleuth.agent.research import Researcher
 from sleuth.agent.search import make_search
 from sleuth.store.settings import load_settings
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 def agent_for(store, llm, **flags):
     settings = load_settings(None, env={}, flags=flags)
     info = ModelInfo(name=llm.name, backend="llama.cpp", base_path=str(llm.model_path))
-    return Researcher(store, llm, info, settings, search=make_search(settings))
+    return Assistant(store, llm, info, settings, search=make_search(settings))
 
 
 async def run(agent, question, **kwargs):
@@ -46,9 +46,9 @@ async def test_real_model_researches_the_web_server(store, web, real_llm):
     assert web.url("/articles/lyon.html") in fetched
     answer = next(e for e in events if isinstance(e, AnswerDone))
     assert answer.text.strip()
-    stored = store.answer(answer.answer_id)
-    assert stored["completion_tokens"] > 0 and stored["model_name"] == real_llm.name
-    assert "Lucius Munatius Plancus" in stored["messages"][1]["content"]  # evidence reached it
+    stored = store.runs.answer(answer.answer_id)
+    assert stored.completion_tokens > 0 and stored.model_name == real_llm.name
+    assert "Lucius Munatius Plancus" in stored.messages[1]["content"]  # evidence reached it
     # Every citation left in the text points at real evidence.
     numbers = {n for c in answer.citations for n in c["numbers"]}
     assert numbers <= set(range(1, len(answer.sources) + 1))

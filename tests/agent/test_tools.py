@@ -24,7 +24,7 @@ def test_the_planner_sees_each_tool_by_its_docstring_and_signature():
 
 @pytest.fixture
 def context(store, web, network):
-    ctx = tools.ToolContext(store, Fetcher(network), SearxngSearch(web.base), max_results=3)
+    ctx = tools.ToolContext(store.library, Fetcher(network), SearxngSearch(web.base), max_results=3)
     yield ctx
 
 
@@ -34,19 +34,19 @@ async def test_web_search_and_fetch_are_cached_in_the_store(context, web):
     assert not first.cached and again.cached and again.results == first.results
     url = first.results[0]["url"]
     read = await tools.fetch(context, url)
-    assert read.chunks >= 1 and context.store.source(read.source_id)["uri"] == url
+    assert read.chunks >= 1 and context.library.source(read.source_id).uri == url
     before = len(web.seen())
     cached = await tools.fetch(context, url)
     assert cached.cached and cached.source_id == read.source_id and len(web.seen()) == before
     await context.fetcher.aclose()
 
 
-async def test_search_library_gives_one_result_per_file(context, tmp_path):
+async def test_search_library_gives_one_result_per_file(context, store, tmp_path):
     notes = tmp_path / "notes"
     notes.mkdir()
     (notes / "long.md").write_text("# Rivers\n\n" + "The Rhône is a river. " * 200)
     (notes / "short.md").write_text("# Saône\n\nThe Saône is a river too.")
-    index_paths(context.store, [notes])
+    index_paths(store, [notes])
     found = await tools.search_library(context, "river")
     assert sorted(r["title"] for r in found.results) == ["Rivers", "Saône"]
     only = await tools.search_library(context, "river", source_ids=[found.results[0]["source_id"]])

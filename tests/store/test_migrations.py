@@ -61,9 +61,9 @@ def test_database_at_oldest_schema_is_migrated_and_keeps_its_rows(tmp_path):
 
     store = Store.open(path)
     assert store.schema_version == SCHEMA_VERSION
-    assert store.turn(1)["question"] == "Which river flows through Paris?"
+    assert store.runs.turn(1).question == "Which river flows through Paris?"
     # The full-text index added later covers rows written before it existed.
-    assert [s["id"] for s in store.history(query="river")] == [1]
+    assert [s.id for s in store.runs.history(query="river")] == [1]
 
 
 def test_newer_database_is_refused_and_left_unchanged(tmp_path):
@@ -104,16 +104,16 @@ def test_someone_elses_sqlite_file_is_refused(tmp_path):
 def test_locked_database_gives_one_clear_sentence_and_loses_nothing(tmp_path):
     path = tmp_path / "locked.db"
     first = Store.open(path)
-    session_id = first.new_session("kept")
+    session_id = first.runs.new_session("kept")
     other = sqlite3.connect(path, timeout=0)
     other.execute("BEGIN EXCLUSIVE")  # another Sleuth in the middle of a write
     second = Store.open(path, busy_timeout=0.2)
     with pytest.raises(StoreError, match="locked by another program"):
-        second.new_session("blocked")
+        second.runs.new_session("blocked")
     other.rollback()
     other.close()
-    assert second.new_session("after") > session_id
-    assert first.session(session_id)["title"] == "kept"
+    assert second.runs.new_session("after") > session_id
+    assert first.runs.session(session_id).title == "kept"
 
 
 def test_unwritable_folder_is_reported(tmp_path):

@@ -25,9 +25,9 @@ def test_the_split_is_stable_and_keeps_a_question_on_one_side():
 def test_feedback_goes_to_the_right_algorithm_and_split(store):
     for q in QUESTIONS[:20]:
         _, _, (good, bad) = ask(store, q, "Good [1].", "Bad.")
-        store.rate(good, thumb=1)
-        store.rate(bad, stars=1)
-        store.compare(good, bad)
+        store.feedback.rate(good, thumb=1)
+        store.feedback.rate(bad, stars=1)
+        store.feedback.compare(good, bad)
     feedback = load_feedback(store)
     held = sum(is_heldout(writer_messages(q)) for q in QUESTIONS[:20])
     assert len(feedback.sft) == 20 - held and feedback.heldout_counts["sft"] == held
@@ -40,12 +40,12 @@ def test_feedback_goes_to_the_right_algorithm_and_split(store):
 
 def test_too_little_data_says_how_much_exists_and_is_needed(store):
     _, _, (a,) = ask(store, QUESTIONS[0], "Good [1].")
-    store.rate(a, thumb=1)
+    store.feedback.rate(a, thumb=1)
     message = load_feedback(store).shortfall("dpo")
     assert message.startswith("DPO needs at least 4 preference pairs") and "there are 0" in message
     for q in QUESTIONS[1:6]:
         _, _, (good,) = ask(store, q, "Good [1].")
-        store.rate(good, thumb=1)
+        store.feedback.rate(good, thumb=1)
     assert "both good and bad" in load_feedback(store).shortfall("kto")
 
 

@@ -65,9 +65,9 @@ def env(tmp_path, tiny_gguf, train_cache):
         _, _, (good, bad) = ask(
             store, question, "Paris is the capital of France [1].", "I do not know."
         )
-        store.rate(good, thumb=1)
-        store.rate(bad, thumb=-1)
-        store.compare(good, bad)
+        store.feedback.rate(good, thumb=1)
+        store.feedback.rate(bad, thumb=-1)
+        store.feedback.compare(good, bad)
     settings = load_settings(None, env={}, flags={"model.path": str(tiny_gguf)})
     yield store, settings, dirs
     store.close()
@@ -109,13 +109,13 @@ def test_sft_changes_the_adapter_moves_the_loss_and_registers_a_loadable_gguf(en
     factors = LoraFactors.load(factors_path(result.adapter_path))
     assert any(float(b.abs().max()) > 0 for _, b, _ in factors.modules.values())  # B started at 0
 
-    model = store.model(result.model_id)
-    assert model["adapter_path"] == result.adapter_path and model["active"] == 0
-    assert model["parent_id"] == store.base_model(model["base_fingerprint"], "", "")["id"]
-    run = store.training_run(result.training_run_id)
-    assert run["status"] == "done" and run["output_model_id"] == result.model_id
-    assert [m["step"] for m in store.training_metrics(result.training_run_id)] == list(range(1, 9))
-    assert "n" in run["evaluation"] and "win_rate" in run["evaluation"]
+    model = store.registry.model(result.model_id)
+    assert model.adapter_path == result.adapter_path and model.active == 0
+    assert model.parent_id == store.registry.base(model.base_fingerprint).id
+    run = store.training.run(result.training_run_id)
+    assert run.status == "done" and run.output_model_id == result.model_id
+    assert [m.step for m in store.training.metrics(result.training_run_id)] == list(range(1, 9))
+    assert "n" in run.evaluation and "win_rate" in run.evaluation
     # llama.cpp loads the adapter over the untouched base, and it changes the model's output.
     ids = list(range(100, 120))
     assert not np.allclose(
@@ -160,20 +160,21 @@ def test_ctrl_c_keeps_the_active_model_and_resume_matches_an_uninterrupted_run(e
     store, settings, dirs = env
     config = quick("sft", steps=6, batch_size=2, lr=1e-2, checkpoint_every=2)
     straight = train(store, settings, dirs, config, Recorder())
-    store.activate_model(straight.model_id)
-    active_before = store.active_model(store.model(straight.model_id)["base_fingerprint"])
+    store.registry.activate(straight.model_id)
+    fp = store.registry.model(straight.model_id).base_fingerprint
+    active_before = store.registry.active(fp)
 
     # Second run over the same parent, stopped after step 3, then resumed.
-    store.activate_model(store.model(straight.model_id)["parent_id"])
-    parent = store.model(store.model(straight.model_id)["parent_id"])
+    store.registry.activate(store.registry.model(straight.model_id).parent_id)
+    parent = store.registry.model(store.registry.model(straight.model_id).parent_id)
     cancel = threading.Event()
     stopped = train(
         store, settings, dirs, config, Recorder(stop_at=3, cancel=cancel), cancel=cancel
     )
     assert stopped.status == "cancelled" and stopped.steps_done == 3
-    row = store.training_run(stopped.training_run_id)
-    assert row["status"] == "cancelled" and row["step"] == 3 and "--resume" in row["error"]
-    assert store.active_model(parent["base_fingerprint"])["id"] == parent["id"]  # untouched
+    row = store.training.run(stopped.training_run_id)
+    assert row.status == "cancelled" and row.step == 3 and "--resume" in row.error
+    assert store.registry.active(parent.base_fingerprint).id == parent.id  # untouched
 
     resumed = train(store, settings, dirs, quick("sft"), Recorder(), resume=stopped.training_run_id)
     assert resumed.status == "done" and resumed.training_run_id == stopped.training_run_id
@@ -181,7 +182,7 @@ def test_ctrl_c_keeps_the_active_model_and_resume_matches_an_uninterrupted_run(e
     b = LoraFactors.load(factors_path(resumed.adapter_path))
     for name in a.modules:
         assert torch.allclose(a.delta(name), b.delta(name), atol=1e-5), name
-    assert active_before["id"] == straight.model_id
+    assert active_before.id == straight.model_id
 
 
 def test_gradient_checkpointing_recomputes_layers_without_changing_the_result(env, monkeypatch):
@@ -222,9 +223,9 @@ def test_gradient_checkpointing_recomputes_layers_without_changing_the_result(en
 def test_a_child_adapter_carries_its_parent(env, tiny_gguf):
     store, settings, dirs = env
     first = train(store, settings, dirs, quick("sft", lr=1e-2), Recorder())
-    store.activate_model(first.model_id)
+    store.registry.activate(first.model_id)
     second = train(store, settings, dirs, quick("dpo", lr=1e-2, batch_size=4), Recorder())
-    assert store.model(second.model_id)["parent_id"] == first.model_id
+    assert store.registry.model(second.model_id).parent_id == first.model_id
     parent, child = (
         LoraFactors.load(factors_path(first.adapter_path)),
         LoraFactors.load(factors_path(second.adapter_path)),
@@ -245,7 +246,7 @@ def test_too_little_data_and_bad_settings_are_refused_before_any_work(
     settings = load_settings(None, env={}, flags={"model.path": str(tiny_gguf)})
     with pytest.raises(TrainError, match="needs at least 4"):
         train(store, settings, dirs, quick("sft"), Recorder())
-    assert store.training_runs() == []  # nothing started
+    assert store.training.runs() == []  # nothing started
     with pytest.raises(TrainConfigError, match="--algo"):
         TrainConfig(algo="ppo")
     with pytest.raises(TrainConfigError, match="--group-size"):
@@ -259,10 +260,10 @@ def test_a_killed_training_run_is_noticed(env):
     store, _, _ = env
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    run_id = store.start_training_run("sft", {"algo": "sft"}, None, pid=dead.pid)
+    run_id = store.training.start("sft", {"algo": "sft"}, None, pid=dead.pid)
     mark_stale_runs(store)
-    row = store.training_run(run_id)
-    assert row["status"] == "failed" and "stopped unexpectedly" in row["error"]
+    row = store.training.run(run_id)
+    assert row.status == "failed" and "stopped unexpectedly" in row.error
 
 
 SLEUTH = str(Path(sys.executable).parent / "sleuth")
@@ -281,8 +282,8 @@ def seed_home(home: Path) -> None:
     store = Store.open(home / "data" / "sleuth.db")
     for question in QUESTIONS:
         _, _, (good, bad) = ask(store, question, "Paris is the capital of France [1].", "No idea.")
-        store.rate(good, thumb=1)
-        store.rate(bad, thumb=-1)
+        store.feedback.rate(good, thumb=1)
+        store.feedback.rate(bad, thumb=-1)
     store.close()
 
 

@@ -12,7 +12,8 @@ import pytest
 from textual.widgets import DataTable, Input
 
 from sleuth.agent.errors import ModelError
-from sleuth.agent.models import ModelInfo
+from sleuth.agent.models import ModelInfo, fingerprint
+from sleuth.agent.registry import ModelRegistry
 from sleuth.store import Dirs, Store
 from sleuth.store.settings import load_settings
 from sleuth.tui.app import build_app
@@ -21,6 +22,7 @@ from sleuth.tui.screens.dialogs import AskText, Confirm, Preview
 from sleuth.tui.screens.plan_review import PlanReview
 from sleuth.tui.widgets.answer_view import AnswerView
 from sleuth.tui.widgets.status_bar import StatusBar
+from tests.builders import write_adapter
 from tests.fakes import ScriptedLLM
 from tests.helpers import ask
 
@@ -110,27 +112,27 @@ async def test_ask_stream_rate_regenerate_compare_then_history(env):
 
         await pilot.press("plus")
         await pilot.press("4")
-        rating = store.rating(answer_id)
-        assert (rating["thumb"], rating["stars"]) == (1, 4)
+        rating = store.feedback.rating(answer_id)
+        assert (rating.thumb, rating.stars) == (1, 4)
         assert any("Saved" in m for m in messages(app))
         await pilot.press("c")
         await until(pilot, lambda: isinstance(app.screen, AskText))
         await pilot.press(*"cites the right page", "enter")
-        await until(pilot, lambda: (store.rating(answer_id) or {}).get("comment"))
-        assert store.rating(answer_id)["comment"] == "cites the right page"
+        await until(pilot, lambda: getattr(store.feedback.rating(answer_id), "comment", None))
+        assert store.feedback.rating(answer_id).comment == "cites the right page"
         await pilot.press("minus")
-        assert store.rating(answer_id)["thumb"] == -1  # changeable
+        assert store.feedback.rating(answer_id).thumb == -1  # changeable
         await pilot.press("u")
-        assert store.rating(answer_id) is None  # undo
+        assert store.feedback.rating(answer_id) is None  # undo
 
         await pilot.press("g")
         await until(pilot, lambda: isinstance(app.screen, CompareScreen))
         await pilot.press("a")
         await until(pilot, lambda: not isinstance(app.screen, CompareScreen))
-        (comparison,) = store.comparisons()
-        assert comparison["winner_id"] == answer_id and comparison["tie"] == 0
-        first, second = store.answer(answer_id), store.answer(comparison["loser_id"])
-        assert first["messages"] == second["messages"]  # same prompt: a clean DPO pair
+        (comparison,) = store.feedback.comparisons()
+        assert comparison.winner_id == answer_id and comparison.tie == 0
+        first, second = store.runs.answer(answer_id), store.runs.answer(comparison.loser_id)
+        assert first.messages == second.messages  # same prompt: a clean DPO pair
 
         await pilot.press("f2")
         await until(pilot, lambda: app.screen.__class__.__name__ == "HistoryScreen")
@@ -150,15 +152,15 @@ async def test_follow_ups_continue_the_session_and_ctrl_n_starts_a_new_one(env):
         await until(
             pilot,
             lambda: (
-                len(store.history()) == 1
-                and len(store.history()[0]["turns"]) == 2
+                len(store.runs.history()) == 1
+                and len(store.runs.history()[0].turns) == 2
                 and not app.screen.running
             ),
         )
         assert "Earlier in this conversation" in llm.calls[3]["messages"][1]["content"]
         await pilot.press("ctrl+n")
         await ask_question(pilot, "Capital of France?")
-        await until(pilot, lambda: len(store.history()) == 2 and not app.screen.running)
+        await until(pilot, lambda: len(store.runs.history()) == 2 and not app.screen.running)
 
 
 async def test_empty_question_and_missing_model_are_notices_and_the_app_stays_up(env):
@@ -302,43 +304,46 @@ async def test_library_add_reindex_and_remove_with_confirmation(env, tmp_path):
         await pilot.press("a")
         await until(pilot, lambda: isinstance(app.screen, AskText))
         await pilot.press(*str(notes), "enter")
-        await until(pilot, lambda: len(store.documents()) == 2)
+        await until(pilot, lambda: len(store.library.documents()) == 2)
         table = app.screen.query_one(DataTable)
         await until(pilot, lambda: table.row_count == 1)
         assert app.screen.query_one("ProgressBar").progress == 2
         (notes / "c.md").write_text("# C\n\nGamma.")
         await pilot.press("r")
-        await until(pilot, lambda: len(store.documents()) == 3)
+        await until(pilot, lambda: len(store.library.documents()) == 3)
         await pilot.press("d")
         await until(pilot, lambda: isinstance(app.screen, Confirm))
         await pilot.press("n")  # declined: nothing happens
-        assert len(store.documents()) == 3
+        assert len(store.library.documents()) == 3
         await pilot.press("d")
         await until(pilot, lambda: isinstance(app.screen, Confirm))
         await pilot.press("y")
-        await until(pilot, lambda: store.documents() == [])
+        await until(pilot, lambda: store.library.documents() == [])
         assert (notes / "a.md").exists()
 
 
-async def test_models_activate_and_roll_back_without_restarting(env):
+async def test_models_activate_and_roll_back_without_restarting(env, tiny_gguf, tmp_path):
     store = env[0]
     loads = []
 
-    def loader(s, d, st):  # the scripted model stands for a base file with fingerprint "fp"
+    fp = fingerprint(tiny_gguf)
+
+    def loader(s, d, st):  # the scripted model stands for the tiny base file
         loads.append(1)
-        return ScriptedLLM([]), ModelInfo("scripted", "test", base_fingerprint="fp")
+        info = ModelInfo("scripted", "test", base_path=str(tiny_gguf), base_fingerprint=fp)
+        return ScriptedLLM([]), info
 
     app = make_app(env, loader=loader)
     app.loads = loads
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.llm is not None)
-        base = store.base_model("fp", "/m/base.gguf", "base")
-        adapter = store.register_model(
+        registry = ModelRegistry(store)
+        base = registry.ensure_base(tiny_gguf)
+        adapter = registry.register_adapter(
             name="sft-1",
-            base_path="/m/base.gguf",
-            base_fingerprint="fp",
-            adapter_path="/m/sft-1.gguf",
-            parent_id=base["id"],
+            base_path=tiny_gguf,
+            adapter_path=write_adapter(tmp_path / "sft-1.gguf"),
+            parent_id=base.id,
             training_run_id=None,
             evaluation={
                 "n": 3,
@@ -357,10 +362,16 @@ async def test_models_activate_and_roll_back_without_restarting(env):
         assert "better than its parent" in str(app.screen.query_one("#model-evaluation").render())
         loaded_before = len(app.loads)
         await pilot.press("a")
-        assert store.active_model("fp")["id"] == adapter
+        assert store.registry.active(fp).id == adapter.id
         await until(pilot, lambda: len(app.loads) > loaded_before)  # reloaded, no restart
         await pilot.press("r")
-        assert store.active_model("fp")["id"] == base["id"]
+        assert store.registry.active(fp).id == base.id
+        # An adapter whose file is gone is refused with a notice; nothing changes.
+        (tmp_path / "sft-1.gguf").unlink()
+        table.move_cursor(row=1)
+        await pilot.press("a")
+        assert store.registry.active(fp).id == base.id
+        assert any("is missing" in m for m in messages(app))
 
 
 async def test_settings_are_saved_validated_and_applied(env):
@@ -392,7 +403,7 @@ async def test_keys_are_remapped_from_config(env):
 async def test_train_screen_counts_feedback_and_reports_a_failed_training_process(env, monkeypatch):
     store = env[0]
     _, _, (a,) = ask(store, "Who founded Lyon?", "Plancus [1].")
-    store.rate(a, thumb=1)
+    store.feedback.rate(a, thumb=1)
     monkeypatch.setenv("SLEUTH_HOME", str(env[2].data.parent))
     app = make_app(env, ScriptedLLM([]))
     async with app.run_test(size=SIZE) as pilot:
@@ -415,7 +426,7 @@ async def test_train_screen_runs_training_in_a_separate_process(
     store, settings, dirs = env
     for question in [f"Question {i} about Lyon?" for i in range(12)]:
         _, _, (good,) = ask(store, question, "Plancus founded Lyon [1].")
-        store.rate(good, thumb=1)
+        store.feedback.rate(good, thumb=1)
     home = dirs.data.parent
     shutil.copytree(train_cache / "hf", dirs.cache / "hf", dirs_exist_ok=True)
     monkeypatch.setenv("SLEUTH_HOME", str(home))
@@ -431,7 +442,7 @@ async def test_train_screen_runs_training_in_a_separate_process(
         await until(pilot, lambda: app.screen.result is not None, timeout=300)
         assert app.screen.result["status"] == "done"
         assert [s for s, _ in app.screen.losses] == [1, 2, 3]
-        assert store.training_run(app.screen.result["training_run_id"])["status"] == "done"
+        assert store.training.run(app.screen.result["training_run_id"]).status == "done"
 
 
 def test_first_frame_is_fast(env):

@@ -46,17 +46,17 @@ async def test_real_model_end_to_end_in_the_app(tmp_path, web):
         await until(pilot, lambda: not isinstance(app.screen, CompareScreen))
 
     # What the user did is in the database, ready for the trainer.
-    answer = store.answer(answer_id)
-    assert answer["model_name"].startswith("SmolLM2") and answer["completion_tokens"] > 0
-    assert any(m["role"] == "system" for m in answer["messages"])
-    assert store.rating(answer_id)["thumb"] == 1
-    (comparison,) = store.comparisons()
-    assert comparison["loser_id"] == answer_id
-    winner = store.answer(comparison["winner_id"])
-    assert winner["messages"] == answer["messages"]
-    run = store.run(answer["run_id"])
-    assert run["status"] == "done" and run["plan"]["subquestions"]
-    kinds = {s["kind"] for s in store.steps(run["id"])}
+    answer = store.runs.answer(answer_id)
+    assert answer.model_name.startswith("SmolLM2") and answer.completion_tokens > 0
+    assert any(m["role"] == "system" for m in answer.messages)
+    assert store.feedback.rating(answer_id).thumb == 1
+    (comparison,) = store.feedback.comparisons()
+    assert comparison.loser_id == answer_id
+    winner = store.runs.answer(comparison.winner_id)
+    assert winner.messages == answer.messages
+    run = store.runs.run(answer.run_id)
+    assert run.status == "done" and run.plan["subquestions"]
+    kinds = {s.kind for s in store.runs.steps(run.id)}
     assert {
         "run_started",
         "plan_ready",
@@ -65,7 +65,7 @@ async def test_real_model_end_to_end_in_the_app(tmp_path, web):
         "answer_done",
         "run_finished",
     } <= kinds
-    assert web.url("/articles/lyon.html") in {e["uri"] for e in store.evidence(run["id"])} | {
-        s["data"].get("url") for s in store.steps(run["id"]) if s["kind"] == "page_fetched"
+    assert web.url("/articles/lyon.html") in {e.uri for e in store.runs.evidence(run.id)} | {
+        s.data.get("url") for s in store.runs.steps(run.id) if s.kind == "page_fetched"
     }
     store.close()

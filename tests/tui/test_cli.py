@@ -98,9 +98,10 @@ def test_rate_and_compare_write_to_the_database(seeded):
         sleuth("compare", str(a), str(b)).stdout.strip() == f"answer {a} is better than answer {b}"
     )
     store = Store.open(app_dirs().database)
-    assert store.rating(a)["comment"] == "cites its source"
-    assert store.rating(b)["stars"] == 2
-    assert (store.comparisons()[0]["winner_id"], store.comparisons()[0]["loser_id"]) == (a, b)
+    assert store.feedback.rating(a).comment == "cites its source"
+    assert store.feedback.rating(b).stars == 2
+    (comparison,) = store.feedback.comparisons()
+    assert (comparison.winner_id, comparison.loser_id) == (a, b)
     store.close()
     assert sleuth("rate", str(a), "--clear").returncode == 0
 
@@ -112,7 +113,7 @@ def test_rating_mistakes_are_one_sentence_and_change_nothing(seeded):
     assert_one_line_error(sleuth("rate", str(a)), "--up, --down or --stars")
     assert_one_line_error(sleuth("compare", str(a), str(a)), "two different answers")
     store = Store.open(app_dirs().database)
-    assert store.rating(a) is None and store.comparisons() == []
+    assert store.feedback.rating(a) is None and store.feedback.comparisons() == []
     store.close()
 
 

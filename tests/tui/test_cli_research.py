@@ -79,8 +79,8 @@ def test_ask_json_over_a_library_then_a_follow_up(notes):
     assert follow.returncode == 0, follow.stderr
     assert "Sources:" in follow.stdout and "sleuth rate" in follow.stdout
     store = Store.open(app_dirs().database)
-    turns = store.turns(data["session_id"])
-    assert [t["question"] for t in turns] == ["What causes tides?", "And what is bread made of?"]
+    turns = store.runs.turns(data["session_id"])
+    assert [t.question for t in turns] == ["What causes tides?", "And what is bread made of?"]
     store.close()
 
 
@@ -114,7 +114,7 @@ def test_ctrl_c_cancels_cleanly_and_keeps_what_was_found(web):
     assert time.monotonic() - sent < 20
     assert "cancelled" in rest and "Traceback" not in rest
     store = Store.open(app_dirs().database)
-    run = store.runs(store.turns(store.history()[0]["id"])[0]["id"])[0]
-    assert run["status"] == "cancelled"
-    assert store.steps(run["id"])  # the steps before Ctrl-C were kept
+    run = store.runs.runs(store.runs.turns(store.runs.history()[0].id)[0].id)[0]
+    assert run.status == "cancelled"
+    assert store.runs.steps(run.id)  # the steps before Ctrl-C were kept
     store.close()

@@ -32,9 +32,6 @@ PLAN = {
 
 @pytest.fixture
 def snap_env(tmp_path, monkeypatch):
-    import sleuth.store.db as db
-
-    monkeypatch.setattr(db, "now", lambda: "2026-11-22T10:00:00.000+00:00")
     shutil.rmtree(NOTES, ignore_errors=True)
     NOTES.mkdir(parents=True)
     (NOTES / "lyon.md").write_text(
@@ -46,6 +43,7 @@ def snap_env(tmp_path, monkeypatch):
     )
     dirs = Dirs(tmp_path / "data", tmp_path / "config", tmp_path / "cache")
     store = Store.open(dirs.database)
+    store.database.clock = lambda: "2026-11-22T10:00:00.000+00:00"  # stable screenshots
     index_paths(store, [NOTES])
     settings = load_settings(
         None, env={}, flags={"search.backend": "none", "research.max_rounds": 1}
@@ -57,7 +55,12 @@ def snap_env(tmp_path, monkeypatch):
 
 def app_for(env, llm=None):
     store, settings, dirs = env
-    info = ModelInfo("SmolLM2-135M-Instruct.Q4_1", "llama.cpp", base_fingerprint="fp")
+    info = ModelInfo(
+        "SmolLM2-135M-Instruct.Q4_1",
+        "llama.cpp",
+        base_path="/models/base.gguf",
+        base_fingerprint="fp",
+    )
     return build_app(
         settings, dirs, store, model_loader=lambda s, d, st: (llm or ScriptedLLM([]), info)
     )
@@ -114,7 +117,7 @@ def test_compare_screen(snap_compare, snap_env):
 def test_history_screen(snap_compare, snap_env):
     store = snap_env[0]
     _, _, (a, b) = ask(store, "Who founded Lyon?", "Plancus founded Lyon [1].", "Nobody knows.")
-    store.rate(a, thumb=1, stars=5)
+    store.feedback.rate(a, thumb=1, stars=5)
     ask(store, "Where does the Rhône flow?", "To the Mediterranean [2].")
     app = app_for(snap_env)
 
@@ -146,13 +149,15 @@ def test_library_screen(snap_compare, snap_env):
 
 def test_models_screen(snap_compare, snap_env):
     store = snap_env[0]
-    base = store.base_model("fp", "/models/base.gguf", "SmolLM2-135M-Instruct.Q4_1")
-    adapter = store.register_model(
+    base = store.registry.register(
+        name="SmolLM2-135M-Instruct.Q4_1", base_path="/models/base.gguf", base_fingerprint="fp"
+    )
+    adapter = store.registry.register(
         name="sft-1",
         base_path="/models/base.gguf",
         base_fingerprint="fp",
         adapter_path="/adapters/sft-1.gguf",
-        parent_id=base["id"],
+        parent_id=base,
         training_run_id=None,
         evaluation={
             "n": 5,
@@ -170,7 +175,7 @@ def test_models_screen(snap_compare, snap_env):
             },
         },
     )
-    store.activate_model(adapter)
+    store.registry.activate(adapter)
     app = app_for(snap_env)
 
     async def run_before(pilot):

@@ -44,7 +44,7 @@ class CompareScreen(ModalScreen[str | None]):
     def action_pick(self, verdict: str) -> None:
         winner, loser = (self.a_id, self.b_id) if verdict != "b" else (self.b_id, self.a_id)
         try:
-            self.app.store.compare(winner, loser, tie=verdict == "tie")
+            self.app.store.feedback.compare(winner, loser, tie=verdict == "tie")
         except StoreError as exc:
             self.notify(str(exc), severity="error")
             return

@@ -10,8 +10,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Markdown
 
 from sleuth.store import StoreError
-from sleuth.store.export import session_markdown
 
+from ..render import session_markdown
 from ..widgets.status_bar import StatusBar
 
 
@@ -43,19 +43,19 @@ class HistoryScreen(Screen):
         table = self.query_one(DataTable)
         table.clear()
         try:
-            sessions = self.app.store.history(limit=200, query=query)
+            sessions = self.app.store.runs.history(limit=200, query=query)
         except StoreError as exc:
             self.notify(str(exc), severity="error")
             return
         for session in sessions:
-            answers = sum(len(t["answer_ids"]) for t in session["turns"])
+            answers = sum(len(t.answer_ids) for t in session.turns)
             table.add_row(
-                str(session["id"]),
-                session["updated_at"][:16].replace("T", " "),
-                str(len(session["turns"])),
+                str(session.id),
+                session.updated_at[:16].replace("T", " "),
+                str(len(session.turns)),
                 str(answers),
-                session["title"][:80],
-                key=str(session["id"]),
+                session.title[:80],
+                key=str(session.id),
             )
         if query and not sessions:
             self.notify("Nothing matches.")

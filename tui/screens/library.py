@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Footer, Label, ProgressBar, RichLog
 from sleuth.agent.library import LibraryError, index_paths
 from sleuth.store import StoreError
 
+from ..render import index_summary
 from ..widgets.status_bar import StatusBar
 from .dialogs import AskText, Confirm
 
@@ -53,15 +54,15 @@ class LibraryScreen(Screen):
     def refresh_roots(self) -> None:
         table = self.query_one(DataTable)
         table.clear()
-        for root in self.app.store.library_summary():
+        for root in self.app.store.library.summary():
             table.add_row(
-                root["root"],
-                str(root["indexed"]),
-                str(root["failed"]),
-                str(root["chunks"]),
-                f"{(root['bytes'] or 0) / 1e6:.1f}",
-                root["indexed_at"][:16].replace("T", " "),
-                key=root["root"],
+                root.root,
+                str(root.indexed),
+                str(root.failed),
+                str(root.chunks),
+                f"{root.bytes / 1e6:.1f}",
+                root.indexed_at[:16].replace("T", " "),
+                key=root.root,
             )
         if table.row_count == 0:
             self.query_one("#library-progress-label", Label).update(
@@ -99,7 +100,7 @@ class LibraryScreen(Screen):
                 "re-adding the folder brings it back.)"
             )
         ):
-            count = self.app.store.remove_root(root)
+            count = self.app.store.library.remove_root(root)
             self.notify(f"Forgot {count} file(s) under {root}.")
             self.refresh_roots()
 
@@ -133,8 +134,6 @@ class LibraryScreen(Screen):
             return
         finally:
             self.indexing = False
-        from sleuth.tui.ask import summary
-
-        self.app.call_from_thread(log.write, summary(report))
-        self.app.call_from_thread(self.notify, summary(report))
+        self.app.call_from_thread(log.write, index_summary(report))
+        self.app.call_from_thread(self.notify, index_summary(report))
         self.app.call_from_thread(self.refresh_roots)

@@ -8,6 +8,7 @@ and keeps what was found. With the answer focused, one key rates it.
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 
 from textual import work
 from textual.app import ComposeResult
@@ -19,22 +20,19 @@ from textual.widgets import Footer, Input, Markdown, Static
 from sleuth.agent.errors import AgentError
 from sleuth.agent.events import (
     AnswerDone,
-    BudgetExhausted,
     EvidenceChosen,
-    PageFetched,
     PlanReady,
-    Reflected,
+    PlanReviewed,
     RunFinished,
     RunStarted,
-    SearchDone,
     SearchIssued,
-    StepFailed,
     SubquestionDone,
     Token,
 )
+from sleuth.agent.evidence import snippet
 from sleuth.store import StoreError
-from sleuth.store.export import describe_rating
 
+from ..render import describe, describe_rating, is_trouble
 from ..widgets.activity_log import ActivityLog
 from ..widgets.answer_view import AnswerView
 from ..widgets.plan_panel import PlanPanel
@@ -57,6 +55,7 @@ class ResearchScreen(Screen):
         super().__init__()
         self.session_id: int | None = None
         self.answer: dict | None = None  # the answer shown: id, run_id, text
+        self.evidence: list[dict] = []  # what the writer of that answer saw, numbered
         self.running = False
         self.tokens = 0
         self.first_token: float | None = None
@@ -94,11 +93,11 @@ class ResearchScreen(Screen):
         if self.running:
             self.notify("A run is in progress: escape cancels it.", severity="warning")
             return
-        researcher = self.app.researcher()
-        if researcher is None:
+        assistant = self.app.assistant()
+        if assistant is None:
             return  # the app has said why (model loading or missing)
         event.input.value = ""
-        self.run_research(researcher, question)
+        self.run_research(assistant, question)
 
     async def _reset(self, question: str) -> None:
         self.query_one(PlanPanel).clear()
@@ -110,12 +109,12 @@ class ResearchScreen(Screen):
         self.tokens, self.first_token, self.started = 0, None, time.monotonic()
 
     @work(exclusive=True, group="research")
-    async def run_research(self, researcher, question: str) -> None:
+    async def run_research(self, assistant, question: str) -> None:
         self.running = True
         await self._reset(question)
         review = self.review_plan if self.app.settings.research.review_plan else None
         try:
-            async for event in researcher.ask(question, session_id=self.session_id, review=review):
+            async for event in assistant.ask(question, session_id=self.session_id, review=review):
                 await self.handle(event)
         except (AgentError, StoreError) as exc:
             self.notify(str(exc), severity="error", timeout=10)
@@ -126,41 +125,25 @@ class ResearchScreen(Screen):
     async def review_plan(self, plan):
         return await self.app.push_screen_wait(PlanReview(plan, sorted({s.tool for s in plan})))
 
-    async def handle(self, event) -> None:  # noqa: C901 - one arm per event type reads best
-        log = self.query_one(ActivityLog)
+    async def handle(self, event) -> None:
+        line = describe(event, timing=False)  # the status bar shows the time
+        if line:
+            self.query_one(ActivityLog).add(
+                line, failed=is_trouble(event), dim=isinstance(event, SearchIssued)
+            )
         status = self.query_one(StatusBar)
         match event:
             case RunStarted(session_id=session_id):
                 self.session_id = session_id
             case PlanReady(subquestions=subs, round=round_number, fallback=fallback):
                 self.query_one(PlanPanel).add_round(subs, round_number, fallback)
-                log.add(
-                    f"plan: {len(subs)} search(es)"
-                    + (f" (round {round_number})" if round_number > 1 else "")
-                )
-            case SearchIssued(query=query, tool=tool):
-                where = "the library" if tool == "search_library" else "the web"
-                log.add(f"searching {where}: {query}", dim=True)
-            case SearchDone(query=query, results=results, cached=cached):
-                log.add(f"{len(results)} result(s) for {query!r}{' (cached)' if cached else ''}")
-            case PageFetched(title=title, url=url, cached=cached, via=via):
-                how = "cached" if cached else ("followed" if via == "follow_link" else "read")
-                log.add(f"{how}: {title} — {url}")
-            case StepFailed(action=action, target=target, error=error):
-                log.add(f"{action} {target}: {error}", failed=True)
+            case PlanReviewed(subquestions=subs):
+                self.query_one(PlanPanel).replace_first_round(subs)
             case SubquestionDone(index=index, sources=sources):
                 self.query_one(PlanPanel).done(index, sources)
-            case Reflected(enough=enough, new_queries=queries, follow_links=links):
-                log.add(
-                    "reflection: enough to answer"
-                    if enough or not (queries or links)
-                    else f"reflection: {len(queries)} more search(es), {len(links)} link(s)"
-                )
-            case BudgetExhausted(reason=reason):
-                log.add(f"budget: {reason}", failed=True)
             case EvidenceChosen(items=items):
+                self.evidence = items
                 self.query_one(SourcesPanel).show(items)
-                log.add(f"evidence: {len(items)} passage(s); writing…")
             case Token(text=text):
                 now = time.monotonic()
                 self.first_token = self.first_token or now
@@ -173,17 +156,12 @@ class ResearchScreen(Screen):
             case RunFinished(status=final, seconds=seconds, error=error):
                 status.elapsed = f"{seconds:.1f} s"
                 if final == "cancelled":
-                    log.add("cancelled: what was found is kept", failed=True)
                     self.notify("Run cancelled; its steps and sources are kept.")
                 elif final == "failed":
-                    log.add(f"failed: {error}", failed=True)
                     self.notify(error or "The run failed.", severity="error", timeout=10)
-                else:
-                    log.add("done")  # the elapsed time is in the status bar
 
     async def show_answer(self, done: AnswerDone) -> None:
-        stored = self.app.store.answer(done.answer_id)
-        self.answer = {"id": done.answer_id, "run_id": stored["run_id"], "text": done.text}
+        self.answer = {"id": done.answer_id, "run_id": done.run_id, "text": done.text}
         unsupported = [c["text"] for c in done.citations if not c["supported"]]
         notes = []
         if unsupported:
@@ -209,11 +187,10 @@ class ResearchScreen(Screen):
 
     def on_sources_panel_chosen(self, event: SourcesPanel.Chosen) -> None:
         source = event.source
-        text = source.get("snippet") or ""
-        if self.answer is not None:
-            for row in self.app.store.evidence(self.answer["run_id"]):
-                if row["number"] == source["number"]:
-                    text = row["text"]
+        text = next(
+            (e["text"] for e in self.evidence if e["number"] == source["number"]),
+            source.get("snippet") or "",
+        )
         self.app.push_screen(Preview(source.get("title") or source["uri"], source["uri"], text))
 
     # -- rating ------------------------------------------------------------------------------
@@ -236,19 +213,21 @@ class ResearchScreen(Screen):
 
     def _rate(self, answer_id: int, **rating) -> None:
         try:
-            self.app.store.rate(answer_id, **rating)
+            self.app.store.feedback.rate(answer_id, **rating)
         except StoreError as exc:
             self.notify(str(exc), severity="error", timeout=10)
             return
         self.refresh_rating()
-        self.notify(f"Saved: {describe_rating(self.app.store.rating(answer_id))} (u undoes)")
+        rating = self.app.store.feedback.rating(answer_id)
+        self.notify(f"Saved: {describe_rating(rating)} (u undoes)")
 
     @work(group="dialog")
     async def action_comment(self) -> None:
         answer_id = self._rated_answer()
         if answer_id is None:
             return
-        current = (self.app.store.rating(answer_id) or {}).get("comment") or ""
+        rating = self.app.store.feedback.rating(answer_id)
+        current = rating.comment or "" if rating else ""
         comment = await self.app.push_screen_wait(AskText("Comment on this answer", current))
         if comment is not None:
             self._rate(answer_id, comment=comment)
@@ -256,14 +235,14 @@ class ResearchScreen(Screen):
     def action_undo_rating(self) -> None:
         answer_id = self._rated_answer()
         if answer_id is not None:
-            self.app.store.clear_rating(answer_id)
+            self.app.store.feedback.clear_rating(answer_id)
             self.refresh_rating()
             self.notify("Rating removed.")
 
     def refresh_rating(self) -> None:
         if self.answer is None:
             return
-        rating = self.app.store.rating(self.answer["id"])
+        rating = self.app.store.feedback.rating(self.answer["id"])
         text = f"answer {self.answer['id']}: {describe_rating(rating)}"
         hint = "  [dim]+/- thumbs  1-5 stars  c comment  u undo  g regenerate[/dim]"
         self.query_one("#rating", Static).update(text + hint)
@@ -273,19 +252,19 @@ class ResearchScreen(Screen):
     def action_regenerate(self) -> None:
         if self._rated_answer() is None or self.running:
             return
-        researcher = self.app.researcher()
-        if researcher is not None:
-            self.run_regenerate(researcher, self.answer["run_id"])
+        assistant = self.app.assistant()
+        if assistant is not None:
+            self.run_regenerate(assistant, self.answer["run_id"])
 
     @work(exclusive=True, group="research")
-    async def run_regenerate(self, researcher, run_id: int) -> None:
+    async def run_regenerate(self, assistant, run_id: int) -> None:
         self.running = True
         first = dict(self.answer)
         self.query_one(ActivityLog).add("regenerating from the same evidence…")
         await self.query_one(AnswerView).start()
         new: AnswerDone | None = None
         try:
-            async for event in researcher.regenerate(run_id):
+            async for event in assistant.regenerate(run_id):
                 if isinstance(event, Token):
                     self.answer_view.write(event.text)
                 elif isinstance(event, AnswerDone):
@@ -311,9 +290,9 @@ class ResearchScreen(Screen):
     # -- other actions -----------------------------------------------------------------------
 
     def action_cancel_run(self) -> None:
-        researcher = self.app.current_researcher
-        if self.running and researcher is not None:
-            researcher.cancel()
+        assistant = self.app.current_assistant
+        if self.running and assistant is not None:
+            assistant.cancel()
             self.notify("Cancelling…")
 
     def action_new_session(self) -> None:
@@ -333,28 +312,21 @@ class ResearchScreen(Screen):
     async def continue_session(self, session_id: int) -> None:
         """Show a past session's last answer and ask follow-ups in it."""
         self.session_id = session_id
-        turns = self.app.store.turns(session_id)
+        turns = self.app.store.runs.turns(session_id)
         self.query_one(ActivityLog).add(
             f"continuing session {session_id} ({len(turns)} question(s))"
         )
         for turn in reversed(turns):
-            answers = self.app.store.answers_for_turn(turn["id"])
+            answers = self.app.store.runs.answers_for_turn(turn.id)
             if answers:
                 last = answers[-1]
-                self.answer = {"id": last["id"], "run_id": last["run_id"], "text": last["text"]}
-                await self.query_one(AnswerView).show(f"**{turn['question']}**\n\n{last['text']}")
-                evidence = self.app.store.evidence(last["run_id"])
-                self.query_one(SourcesPanel).show(
-                    [
-                        {
-                            "number": e["number"],
-                            "title": e["title"],
-                            "uri": e["uri"],
-                            "snippet": e["text"][:200],
-                        }
-                        for e in evidence
-                    ]
-                )
+                self.answer = {"id": last.id, "run_id": last.run_id, "text": last.text}
+                await self.query_one(AnswerView).show(f"**{turn.question}**\n\n{last.text}")
+                self.evidence = [
+                    {**asdict(e), "snippet": snippet(e.text)}
+                    for e in self.app.store.runs.evidence(last.run_id)
+                ]
+                self.query_one(SourcesPanel).show(self.evidence)
                 self.refresh_rating()
                 break
         self.query_one("#question", Input).focus()

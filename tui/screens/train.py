@@ -18,6 +18,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label, ProgressBar, RichLog, Select
 from textual_plotext import PlotextPlot
 
+from sleuth.train.verdict import Evaluation
+
 from ..widgets.status_bar import StatusBar
 
 ALGORITHMS = [
@@ -68,7 +70,7 @@ class TrainScreen(Screen):
         from sleuth.train.datasets import MINIMUM, load_feedback
 
         feedback = load_feedback(self.app.store)
-        counts = self.app.store.feedback_counts()
+        counts = self.app.store.feedback.counts()
 
         def show() -> None:
             table = self.query_one(DataTable)
@@ -84,9 +86,9 @@ class TrainScreen(Screen):
                     "[green]ready[/green]" if not shortfall else "[yellow]not yet[/yellow]",
                 )
             self.query_one("#train-log", RichLog).write(
-                f"feedback: {counts['ratings']} rating(s) ({counts['positive']} good, "
-                f"{counts['negative']} bad), {counts['comparisons']} comparison(s), "
-                f"{counts['answers']} answer(s); {len(feedback.heldout_prompts)} held-out prompt(s)"
+                f"feedback: {counts.ratings} rating(s) ({counts.positive} good, "
+                f"{counts.negative} bad), {counts.comparisons} comparison(s), "
+                f"{counts.answers} answer(s); {len(feedback.heldout_prompts)} held-out prompt(s)"
             )
 
         self.app.call_from_thread(show)
@@ -113,8 +115,7 @@ class TrainScreen(Screen):
         command = [
             sys.executable,
             "-m",
-            "sleuth.tui.cli",
-            "train",
+            "sleuth.train",
             "--algo",
             algo,
             "--steps",
@@ -164,10 +165,10 @@ class TrainScreen(Screen):
             log.write(event["text"])
         elif event["event"] == "result":
             self.result = event
-            evaluation = event.get("evaluation") or {}
+            evaluation = Evaluation.from_dict(event.get("evaluation"))
             if event["status"] == "cancelled":
                 self.notify("Training stopped; the active model is unchanged.")
-            elif evaluation.get("improved"):
+            elif evaluation is not None and evaluation.improved:
                 self.notify(
                     "The new adapter is better on held-out prompts: ctrl+a activates it.",
                     timeout=15,
@@ -199,7 +200,8 @@ class TrainScreen(Screen):
         if not self.result or self.result.get("status") != "done":
             self.notify("No finished training run to activate.", severity="warning")
             return
-        if not (self.result.get("evaluation") or {}).get("improved"):
+        evaluation = Evaluation.from_dict(self.result.get("evaluation"))
+        if evaluation is None or not evaluation.improved:
             self.notify(
                 "That adapter was not better; activate it from Models if you want it anyway.",
                 severity="warning",

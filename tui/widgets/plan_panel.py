@@ -35,6 +35,12 @@ class PlanPanel(Static):
             self._items[-1]["note"] = "the model's plan was unusable: searching the question"
         self._redraw()
 
+    def replace_first_round(self, subquestions: list[dict]) -> None:
+        """The user edited the plan: show the searches that will run instead."""
+        self._items = [item for item in self._items if item.get("round", 1) > 1]
+        self._state.clear()
+        self.add_round(subquestions, 1, fallback=False)
+
     def done(self, index: int, sources: int) -> None:
         self._state[index] = "done" if sources else "empty"
         self._redraw()

@@ -1,4 +1,5 @@
-"""`sleuth ask` and `sleuth index`: the research loop and the indexer on the command line.
+"""`sleuth ask`, `sleuth index` and `sleuth library`: research and the library on the command
+line.
 
 Progress goes to stderr; the answer and its sources to stdout (or one JSON object with --json).
 Ctrl-C cancels cleanly: the run is recorded as cancelled with everything it found.
@@ -14,26 +15,23 @@ import threading
 from pathlib import Path
 from typing import TextIO
 
+from sleuth.agent.assistant import Assistant
 from sleuth.agent.errors import AgentError
 from sleuth.agent.events import (
     AnswerDone,
-    BudgetExhausted,
     Event,
-    EvidenceChosen,
-    PageFetched,
-    PlanReady,
-    Reflected,
     RunFinished,
-    SearchDone,
-    StepFailed,
+    RunStarted,
     Token,
 )
 from sleuth.agent.library import FileResult, IndexReport, index_paths
 from sleuth.agent.models import open_llm
-from sleuth.agent.research import Researcher
 from sleuth.agent.search import make_search
 from sleuth.store import Dirs, Store
 from sleuth.store.settings import Settings
+
+from ..render import describe, index_summary
+from . import EXIT_INTERRUPTED, Context, UsageError
 
 BUDGET_KEYS = {
     "rounds": "research.max_rounds",
@@ -62,6 +60,100 @@ def parse_budget(text: str | None) -> dict[str, str]:
     return flags
 
 
+def add_commands(command) -> None:
+    p = command("ask", cmd_ask, "Research a question and print a cited answer.", True)
+    p.add_argument("question", nargs="+", help="the question (quote it, or not)")
+    p.add_argument("--session", type=int, metavar="ID", help="ask a follow-up in this session")
+    p.add_argument("--no-web", action="store_true", help="do not search or fetch the web")
+    p.add_argument(
+        "--library",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="index PATH (incrementally) and search only it in the library; repeatable",
+    )
+    p.add_argument(
+        "--budget",
+        metavar="K=N,...",
+        help="limits for this run: rounds, steps, pages, seconds, tokens, evidence",
+    )
+    p.add_argument("--local-only", action="store_true", help="send nothing off this machine")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--seed", type=int, help="sampling seed (for reproducible runs)")
+
+    p = command("index", cmd_index, "Index files and folders into the library (incremental).")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+
+    p = command("library", cmd_library, "List what is indexed, or remove a folder from it.")
+    p.add_argument("--files", action="store_true", help="list every file")
+    p.add_argument("--remove", metavar="PATH", help="forget an indexed folder (files untouched)")
+
+
+def cmd_ask(ctx: Context) -> int:
+    import asyncio
+
+
+    args = ctx.args
+    question = " ".join(args.question).strip()
+    if not question:
+        raise UsageError("Ask a question: it was empty.")
+    if args.session is not None:
+        ctx.store.runs.session(args.session)
+    library = [Path(p) for p in args.library]
+    for path in library:
+        if not path.expanduser().exists():
+            raise UsageError(f"The library path {path} does not exist.")
+    return asyncio.run(
+        run_ask(
+            ctx.settings,
+            ctx.dirs,
+            ctx.store,
+            question,
+            session_id=args.session,
+            use_web=not args.no_web,
+            library=library,
+            as_json=args.json,
+            seed=args.seed,
+        )
+    )
+
+
+def cmd_index(ctx: Context) -> int:
+    from sleuth.agent.library import LibraryError
+
+    try:
+        report = index_with_progress(ctx.store, [Path(p) for p in ctx.args.paths])
+    except LibraryError as exc:
+        raise UsageError(str(exc)) from exc
+    return EXIT_INTERRUPTED if report.cancelled else 0
+
+
+def cmd_library(ctx: Context) -> int:
+    args = ctx.args
+    if args.remove:
+        root = str(Path(args.remove).expanduser().resolve())
+        count = ctx.store.library.remove_root(root)
+        if not count:
+            raise UsageError(f"{root} is not an indexed folder: `sleuth library` lists them.")
+        print(f"forgot {count} file(s) under {root} (the files themselves are untouched)")
+        return 0
+    roots = ctx.store.library.summary()
+    if not roots:
+        print("The library is empty: add files with `sleuth index PATH`.")
+        return 0
+    for root in roots:
+        failed = f", {root.failed} failed" if root.failed else ""
+        print(
+            f"{root.root}: {root.indexed} file(s) indexed{failed}, {root.chunks} chunks, "
+            f"{root.bytes / 1e6:.1f} MB, last indexed {root.indexed_at[:16]}"
+        )
+        if args.files:
+            for doc in ctx.store.library.documents(root=root.root):
+                note = f"  ({doc.error})" if doc.error else ""
+                print(f"  {doc.status:<8} {doc.path}{note}")
+    return 0
+
+
 class Progress:
     """Prints events as short progress lines on stderr."""
 
@@ -82,43 +174,6 @@ class Progress:
             return
         if line:
             print(line, file=self.err, flush=True)
-
-
-def describe(event: Event) -> str | None:
-    """One human line for a progress event (None for events not worth a line)."""
-    match event:
-        case PlanReady(round=round_number, subquestions=subs, fallback=fallback):
-            head = "plan" if round_number == 1 else f"round {round_number}"
-            note = (
-                " (the model's plan was unusable; searching the question itself)"
-                if fallback
-                else ""
-            )
-            items = "; ".join(f"{s['tool']}: {s['query']}" for s in subs)
-            return f"{head}: {len(subs)} search(es){note} — {items}"
-        case SearchDone(query=query, tool=tool, results=results, cached=cached):
-            where = "library" if tool == "search_library" else "web"
-            note = " (cached)" if cached else ""
-            return f"searched {where} for {query!r}: {len(results)} result(s){note}"
-        case PageFetched(title=title, url=url, cached=cached, via=via):
-            how = "cached" if cached else ("followed" if via == "follow_link" else "read")
-            return f"{how}: {title} <{url}>"
-        case StepFailed(action=action, target=target, error=error):
-            return f"failed {action} {target}: {error}"
-        case Reflected(enough=enough, new_queries=queries, follow_links=links):
-            if enough or not (queries or links):
-                return "reflection: enough to answer"
-            return f"reflection: {len(queries)} new search(es), {len(links)} link(s) to follow"
-        case EvidenceChosen(items=items, dropped_duplicates=dropped, reused_from_run=reused):
-            extra = f", {dropped} near-duplicate(s) dropped" if dropped else ""
-            origin = f" (reused from run {reused})" if reused else ""
-            return f"evidence: {len(items)} passage(s){extra}{origin}"
-        case BudgetExhausted(reason=reason):
-            return f"budget: {reason}; writing with what was found"
-        case RunFinished(status=status, seconds=seconds, llm_calls=calls, pages=pages, error=error):
-            text = f"{status} in {seconds:.1f} s: {calls} model call(s), {pages} page(s) read"
-            return text + (f" — {error}" if error else "")
-    return None
 
 
 def format_answer(answer: AnswerDone) -> str:
@@ -168,7 +223,7 @@ async def run_ask(
             return 130
         library_roots = [str(Path(p).expanduser().resolve()) for p in library]
     web = use_web and not settings.network.local_only and settings.search.backend != "none"
-    if not web and not store.documents():
+    if not web and not store.library.has_documents():
         raise AgentError(
             "Nothing to search: web search is off and the library is empty. Index files with "
             "`sleuth index PATH` (or pass --library PATH), or turn web search on."
@@ -177,7 +232,7 @@ async def run_ask(
     llm, info = open_llm(settings, dirs, store)
     for warning in info.warnings:
         print(f"warning: {warning}", file=err)
-    researcher = Researcher(
+    assistant = Assistant(
         store, llm, info, settings, search=make_search(settings) if use_web else None
     )
     progress = Progress(err, out, stream_answer=out.isatty() and not as_json)
@@ -190,13 +245,14 @@ async def run_ask(
             raise KeyboardInterrupt
         cancelled_once = True
         print("\ncancelling… (Ctrl-C again to quit at once)", file=err, flush=True)
-        researcher.cancel()
+        assistant.cancel()
 
     loop.add_signal_handler(signal.SIGINT, on_interrupt)
+    started: RunStarted | None = None
     answer: AnswerDone | None = None
     finished: RunFinished | None = None
     try:
-        async for event in researcher.ask(
+        async for event in assistant.ask(
             question,
             session_id=session_id,
             use_web=use_web,
@@ -204,16 +260,18 @@ async def run_ask(
             seed=seed,
         ):
             progress(event)
-            if isinstance(event, AnswerDone):
+            if isinstance(event, RunStarted):
+                started = event
+            elif isinstance(event, AnswerDone):
                 answer = event
             elif isinstance(event, RunFinished):
                 finished = event
     finally:
         loop.remove_signal_handler(signal.SIGINT)
-        await researcher.aclose()
-    assert finished is not None
+        await assistant.aclose()
+    assert started is not None and finished is not None
     if as_json:
-        out.write(json.dumps(_json_result(store, finished, answer), ensure_ascii=False) + "\n")
+        out.write(json.dumps(_json_result(started, finished, answer), ensure_ascii=False) + "\n")
     elif answer is not None:
         text = format_answer(answer)
         if progress.streamed:  # the answer is on screen already; show what verification found
@@ -222,14 +280,12 @@ async def run_ask(
     return {"done": 0, "cancelled": 130}.get(finished.status, 1)
 
 
-def _json_result(store: Store, finished: RunFinished, answer: AnswerDone | None) -> dict:
-    run = store.run(finished.run_id)
-    turn = store.turn(run["turn_id"])
+def _json_result(started: RunStarted, finished: RunFinished, answer: AnswerDone | None) -> dict:
     return {
         "status": finished.status,
         "error": finished.error,
-        "question": turn["question"],
-        "session_id": turn["session_id"],
+        "question": started.question,
+        "session_id": started.session_id,
         "run_id": finished.run_id,
         "answer_id": answer.answer_id if answer else None,
         "answer": answer.text if answer else None,
@@ -274,16 +330,7 @@ def index_with_progress(store: Store, paths: list[Path], err: TextIO = sys.stder
         signal.signal(signal.SIGINT, previous)
     if report.cancelled and tty:
         err.write("\n")
-    print(summary(report), file=err)
+    print(index_summary(report), file=err)
     for path, error in report.failures:
         print(f"  failed: {path}: {error}", file=err)
     return report
-
-
-def summary(report: IndexReport) -> str:
-    text = (
-        f"indexed {report.indexed}, unchanged {report.unchanged}, failed {report.failed}, "
-        f"removed {report.removed}; {report.chunks} chunks, {report.bytes / 1e6:.1f} MB "
-        f"in {report.seconds:.1f} s"
-    )
-    return text + (" (interrupted: run it again to finish)" if report.cancelled else "")

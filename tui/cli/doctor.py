@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from sleuth.agent.errors import AgentError
+from sleuth.agent.llm import Sampling
+from sleuth.agent.models import open_llm, resolve_model_path
 from sleuth.store import SCHEMA_VERSION, Dirs, Store, StoreError
 from sleuth.store.settings import Settings
 
-from .errors import AgentError
-from .llm import Sampling
-from .models import open_llm, resolve_model_path
+from . import EXIT_USER_ERROR, Context
 
 PACKAGES = (
     "sleuth",
@@ -25,6 +26,23 @@ PACKAGES = (
     "httpx",
     "trafilatura",
 )
+
+
+def add_commands(command) -> None:
+    p = command(
+        "doctor", cmd_doctor, "Check the installation: versions, model, GPU, database.", True
+    )
+    p.add_argument("--quick", action="store_true", help="only find the model file, do not load it")
+
+
+def cmd_doctor(ctx: Context) -> int:
+    checks = [find_model_check(ctx.settings, ctx.dirs)] if ctx.args.quick else None
+    ok = True
+    for check in checks or run_checks(ctx.settings, ctx.dirs):
+        mark = "ok " if check.ok else "BAD"
+        print(f"[{mark}] {check.name:<16} {check.detail}")
+        ok = ok and check.ok
+    return 0 if ok else EXIT_USER_ERROR
 
 
 @dataclass

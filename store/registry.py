@@ -1,0 +1,88 @@
+"""Registry rows: base model files and the LoRA adapters trained over them, one active per base.
+
+These are the rows only; the rules (an adapter fits only the base it was trained on, its file
+must be present and readable) live in the registry service, `sleuth.agent.registry`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .db import Database
+from .rows import Model
+
+
+class Registry:
+    def __init__(self, db: Database):
+        self.db = db
+
+    def register(
+        self,
+        *,
+        name: str,
+        base_path: str,
+        base_fingerprint: str,
+        adapter_path: str | None = None,
+        parent_id: int | None = None,
+        training_run_id: int | None = None,
+        evaluation: dict[str, Any] | None = None,
+    ) -> int:
+        """Add a base model or an adapter to the registry (inactive); returns its id."""
+        with self.db.write():
+            return self.db.insert(
+                "models",
+                {
+                    "name": name,
+                    "base_path": base_path,
+                    "base_fingerprint": base_fingerprint,
+                    "adapter_path": adapter_path,
+                    "parent_id": parent_id,
+                    "training_run_id": training_run_id,
+                    "active": 0,
+                    "created_at": self.db.clock(),
+                    "evaluation": evaluation,
+                },
+            )
+
+    def base(self, base_fingerprint: str) -> Model | None:
+        """The row of a base model file (no adapter), if it was registered."""
+        return self.db.first(
+            Model,
+            "SELECT * FROM models WHERE base_fingerprint = ? AND adapter_path IS NULL "
+            "ORDER BY id LIMIT 1",
+            [base_fingerprint],
+        )
+
+    def model(self, model_id: int) -> Model:
+        return self.db.get(Model, "models", model_id, "model")
+
+    def models(self, base_fingerprint: str | None = None) -> list[Model]:
+        """Registry rows, oldest first (optionally only those over one base file)."""
+        if base_fingerprint is None:
+            return self.db.query(Model, "SELECT * FROM models ORDER BY id")
+        return self.db.query(
+            Model, "SELECT * FROM models WHERE base_fingerprint = ? ORDER BY id", [base_fingerprint]
+        )
+
+    def active(self, base_fingerprint: str) -> Model | None:
+        """The active row for a base file, if one was activated."""
+        return self.db.first(
+            Model,
+            "SELECT * FROM models WHERE base_fingerprint = ? AND active = 1",
+            [base_fingerprint],
+        )
+
+    def activate(self, model_id: int) -> Model:
+        """Make a row the active one for its base file (one row changes flag)."""
+        row = self.model(model_id)
+        with self.db.write():
+            self.db.execute(
+                "UPDATE models SET active = (id = ?) WHERE base_fingerprint = ?",
+                [model_id, row.base_fingerprint],
+            )
+        return self.model(model_id)
+
+    def set_evaluation(self, model_id: int, evaluation: dict[str, Any]) -> None:
+        """Attach held-out evaluation results to a row."""
+        with self.db.write():
+            self.db.utils["models"].update(model_id, {"evaluation": evaluation})

@@ -1,0 +1,58 @@
+"""Evidence selection as a pure function: fused ranks, duplicates, k and the token budget."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sleuth.agent.evidence import Ranking, select_evidence
+
+
+@dataclass
+class P:
+    id: int
+    text: str
+    uri: str = ""
+    title: str | None = None
+    source_id: int = 0
+
+    def __post_init__(self):
+        self.uri = self.uri or f"/notes/{self.id}.md"
+
+
+A = P(1, "Lyon was founded by Plancus in 43 BC.")
+B = P(2, "The Rhône meets the Saône at Lyon.")
+C = P(3, "Plancus was a Roman senator and consul.")
+D = P(4, "Bread is made from flour and water.")
+
+
+def select(rankings, k=8, budget=10_000, cost=lambda item: 10):
+    return select_evidence(rankings, k=k, token_budget=budget, cost=cost)
+
+
+def test_reciprocal_rank_fusion_by_hand():
+    # RRF_K = 10. Question (weight 2): A, B, C. Sub-question (weight 1): C, D.
+    # A = 2/11 = .182, B = 2/12 = .167, C = 2/13 + 1/11 = .245, D = 1/12 = .083
+    chosen = select([Ranking("question", [A, B, C], 2.0), Ranking("sub", [C, D])])
+    assert [i["chunk_id"] for i in chosen.items] == [3, 1, 2, 4]
+    assert [i["number"] for i in chosen.items] == [1, 2, 3, 4]
+    assert [i["score"] for i in chosen.items] == [0.24476, 0.18182, 0.16667, 0.08333]
+    assert [i["subquestion"] for i in chosen.items] == ["question"] * 3 + ["sub"]
+    assert chosen.items[0]["text"] == C.text and chosen.items[0]["snippet"] == C.text
+    assert chosen.tokens == 40 and chosen.dropped_duplicates == 0
+
+
+def test_near_duplicates_are_dropped_and_counted():
+    mirror = P(5, "Lyon was founded by Plancus in 43 BC!", uri="https://mirror.example/lyon")
+    chosen = select([Ranking("q", [A, mirror, B])])
+    assert [i["chunk_id"] for i in chosen.items] == [1, 2]
+    assert chosen.dropped_duplicates == 1
+
+
+def test_k_and_the_token_budget_bound_the_selection():
+    assert [i["chunk_id"] for i in select([Ranking("q", [A, B, C, D])], k=2).items] == [1, 2]
+    # B costs too much for what is left after A; C, smaller, still fits below it.
+    cost = {A.text: 50, B.text: 60, C.text: 40, D.text: 10}
+    chosen = select([Ranking("q", [A, B, C, D])], budget=100, cost=lambda i: cost[i["text"]])
+    assert [i["chunk_id"] for i in chosen.items] == [1, 3, 4]
+    assert chosen.tokens == 100
+    assert select([], k=3).items == []

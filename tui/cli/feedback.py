@@ -1,0 +1,133 @@
+"""`sleuth rate`, `compare`, `export` and `history`: the user's verdicts and what was recorded."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from ..render import describe_rating, session_markdown
+from . import Context, UsageError
+
+FORMATS = ["sft", "dpo", "kto", "runs", "md"]
+
+
+def add_commands(command) -> None:
+    p = command("rate", cmd_rate, "Rate an answer: thumbs or 1-5 stars, with an optional comment.")
+    p.add_argument("answer_id", type=int)
+    group = p.add_mutually_exclusive_group(required=False)
+    group.add_argument("--up", action="store_true", help="thumbs up")
+    group.add_argument("--down", action="store_true", help="thumbs down")
+    p.add_argument("--stars", type=int, metavar="N", help="1 to 5 stars")
+    p.add_argument("--comment", help="a note kept with the rating")
+    p.add_argument("--clear", action="store_true", help="remove the rating")
+
+    p = command("compare", cmd_compare, "Record that one answer is better than another.")
+    p.add_argument("winner_id", type=int)
+    p.add_argument("loser_id", type=int)
+    p.add_argument("--tie", action="store_true", help="neither is better")
+
+    p = command("export", cmd_export, "Export feedback for training, trajectories, or a report.")
+    p.add_argument("--format", required=True, choices=FORMATS)
+    p.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    p.add_argument("--session", type=int, metavar="ID", help="the session to report (md)")
+
+    p = command("history", cmd_history, "Recent sessions with their question and answer ids.")
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--search", metavar="WORDS", help="full-text search in questions and answers")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def cmd_rate(ctx: Context) -> int:
+    args = ctx.args
+    if args.clear:
+        ctx.store.runs.answer(args.answer_id)
+        ctx.store.feedback.clear_rating(args.answer_id)
+        print(f"answer {args.answer_id}: rating removed")
+        return 0
+    thumb = 1 if args.up else -1 if args.down else None
+    if thumb is None and args.stars is None and args.comment is None:
+        raise UsageError("Say how you rate it: --up, --down or --stars N (and --comment).")
+    rating = ctx.store.feedback.rate(
+        args.answer_id, thumb=thumb, stars=args.stars, comment=args.comment
+    )
+    print(f"answer {args.answer_id}: {describe_rating(rating)}")
+    return 0
+
+
+def cmd_compare(ctx: Context) -> int:
+    args = ctx.args
+    ctx.store.feedback.compare(args.winner_id, args.loser_id, tie=args.tie)
+    if args.tie:
+        print(f"answers {args.winner_id} and {args.loser_id}: a tie")
+    else:
+        print(f"answer {args.winner_id} is better than answer {args.loser_id}")
+    return 0
+
+
+def cmd_export(ctx: Context) -> int:
+    args = ctx.args
+    if args.format == "md":
+        if args.session is None:
+            raise UsageError("A Markdown report is of one session: add --session ID.")
+        text = session_markdown(ctx.store, args.session)
+        count = 1
+    else:
+        records = list(_records(ctx, args.format))
+        text = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records)
+        count = len(records)
+    if args.output:
+        write_atomically(Path(args.output), text)
+        print(f"wrote {count} {args.format} record(s) to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+        if args.format != "md":
+            print(f"{count} {args.format} record(s)", file=sys.stderr)
+    return 0
+
+
+def _records(ctx: Context, format: str):
+    if format == "runs":
+        from sleuth.store.export import run_records
+
+        return run_records(ctx.store)
+    from sleuth.train.feedback import EXPORTERS
+
+    return EXPORTERS[format](ctx.store)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write via a temporary file so an interrupted export never leaves half a file behind."""
+    path = path.expanduser()
+    if not path.parent.exists():
+        raise UsageError(f"The folder {path.parent} does not exist.")
+    tmp = path.with_name(path.name + ".partial")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise UsageError(f"Cannot write {path}: {exc.strerror}.") from exc
+
+
+def cmd_history(ctx: Context) -> int:
+    sessions = ctx.store.runs.history(limit=ctx.args.limit, query=ctx.args.search)
+    if ctx.args.json:
+        print(json.dumps([asdict(s) for s in sessions], indent=2, ensure_ascii=False))
+        return 0
+    if not sessions:
+        print("No sessions yet." if not ctx.args.search else "Nothing matches.")
+        return 0
+    for session in sessions:
+        when = session.updated_at[:16].replace("T", " ")
+        print(f"session {session.id}  {when}  {session.title}")
+        for turn in session.turns:
+            ids = ", ".join(str(i) for i in turn.answer_ids) or "none"
+            print(f"  {turn.position}. {shorten(turn.question, 70)}  [answers: {ids}]")
+    return 0
+
+
+def shorten(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"

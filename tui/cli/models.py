@@ -1,0 +1,46 @@
+"""`sleuth models`: the registry for the configured base model; activate or roll back."""
+
+from __future__ import annotations
+
+from sleuth.agent.models import fingerprint, resolve_model_path
+from sleuth.agent.registry import ModelRegistry
+from sleuth.train.verdict import Evaluation, summary
+
+from . import Context, UsageError
+
+
+def add_commands(command) -> None:
+    p = command("models", cmd_models, "List, activate or roll back trained adapters.", True)
+    p.add_argument("action", choices=["list", "activate", "rollback"], nargs="?", default="list")
+    p.add_argument("model_id", type=int, nargs="?")
+
+
+def cmd_models(ctx: Context) -> int:
+    args, store = ctx.args, ctx.store
+    base = resolve_model_path(ctx.settings.model.path, ctx.dirs)
+    registry = ModelRegistry(store)
+    if args.action == "activate":
+        if args.model_id is None:
+            raise UsageError("Say which model: `sleuth models activate ID` (`sleuth models list`).")
+        row = registry.activate(args.model_id, base)
+        print(f"active: model {row.id} ({row.name}); the app and `sleuth ask` use it now")
+        return 0
+    if args.action == "rollback":
+        row = registry.rollback(base)
+        if row is None:
+            print("The base model is already active; there is nothing to roll back.")
+        else:
+            print(f"rolled back: model {row.id} ({row.name}) is active again")
+        return 0
+    fp = fingerprint(base)
+    current = registry.current(base, fp)
+    print(f"base {base} ({fp})")
+    for row in store.registry.models(fp):
+        mark = "*" if row.id == current.id else " "
+        kind = "base" if not row.adapter_path else f"adapter of {row.parent_id}"
+        evaluation = Evaluation.from_dict(row.evaluation)
+        note = f"  eval n={evaluation.n} {summary(evaluation)}" if summary(evaluation) else ""
+        run = f"  run {row.training_run_id}" if row.training_run_id else ""
+        print(f"{mark} {row.id:>3}  {row.name:<18} {kind}{run}{note}")
+    print("* active")
+    return 0

@@ -1,0 +1,118 @@
+"""Text for people, shared by the command line and the app's screens (no Textual here): a
+research event as one line, a rating in words, an indexing summary, a session as Markdown."""
+
+from __future__ import annotations
+
+from sleuth.agent.events import (
+    BudgetExhausted,
+    Event,
+    EvidenceChosen,
+    PageFetched,
+    PlanReady,
+    Reflected,
+    RunFinished,
+    SearchDone,
+    SearchIssued,
+    StepFailed,
+)
+from sleuth.agent.library import IndexReport
+from sleuth.store import Store
+from sleuth.store.rows import Rating
+
+
+def describe(event: Event, *, timing: bool = True) -> str | None:
+    """One line for a research event (None for events not worth a line: tokens, model calls).
+    Without `timing` the run's end leaves out its seconds (the app's status bar shows them)."""
+    match event:
+        case PlanReady(round=round_number, subquestions=subs, fallback=fallback):
+            head = "plan" if round_number == 1 else f"round {round_number}"
+            note = (
+                " (the model's plan was unusable; searching the question itself)"
+                if fallback
+                else ""
+            )
+            items = "; ".join(f"{s['tool']}: {s['query']}" for s in subs)
+            return f"{head}: {len(subs)} search(es){note} — {items}"
+        case SearchIssued(query=query, tool=tool):
+            where = "the library" if tool == "search_library" else "the web"
+            return f"searching {where}: {query}"
+        case SearchDone(query=query, tool=tool, results=results, cached=cached):
+            where = "library" if tool == "search_library" else "web"
+            note = " (cached)" if cached else ""
+            return f"searched {where} for {query!r}: {len(results)} result(s){note}"
+        case PageFetched(title=title, url=url, cached=cached, via=via):
+            how = "cached" if cached else ("followed" if via == "follow_link" else "read")
+            return f"{how}: {title} <{url}>"
+        case StepFailed(action=action, target=target, error=error):
+            return f"failed {action} {target}: {error}"
+        case Reflected(enough=enough, new_queries=queries, follow_links=links):
+            if enough or not (queries or links):
+                return "reflection: enough to answer"
+            return f"reflection: {len(queries)} new search(es), {len(links)} link(s) to follow"
+        case EvidenceChosen(items=items, dropped_duplicates=dropped, reused_from_run=reused):
+            extra = f", {dropped} near-duplicate(s) dropped" if dropped else ""
+            origin = f" (reused from run {reused})" if reused else ""
+            return f"evidence: {len(items)} passage(s){extra}{origin}"
+        case BudgetExhausted(reason=reason):
+            return f"budget: {reason}; writing with what was found"
+        case RunFinished(status=status, seconds=seconds, llm_calls=calls, pages=pages, error=error):
+            took = f" in {seconds:.1f} s" if timing else ""
+            text = f"{status}{took}: {calls} model call(s), {pages} page(s) read"
+            return text + (f" — {error}" if error else "")
+    return None
+
+
+def is_trouble(event: Event) -> bool:
+    """Whether an event's line is a failure or a limit the user should see in red."""
+    if isinstance(event, RunFinished):
+        return event.status != "done"
+    return event.failed or isinstance(event, BudgetExhausted)
+
+
+def describe_rating(rating: Rating | None, *, comment: bool = True) -> str:
+    """A rating in words: "thumbs up, 4/5 stars, “a comment”" (or "not rated")."""
+    if rating is None:
+        return "not rated"
+    parts = []
+    if rating.thumb:
+        parts.append("thumbs up" if rating.thumb > 0 else "thumbs down")
+    if rating.stars:
+        parts.append(f"{rating.stars}/5 stars")
+    if comment and rating.comment:
+        parts.append(f"“{rating.comment}”")
+    return ", ".join(parts) or "not rated"
+
+
+def index_summary(report: IndexReport) -> str:
+    """What an indexing pass did, in one line."""
+    text = (
+        f"indexed {report.indexed}, unchanged {report.unchanged}, failed {report.failed}, "
+        f"removed {report.removed}; {report.chunks} chunks, {report.bytes / 1e6:.1f} MB "
+        f"in {report.seconds:.1f} s"
+    )
+    return text + (" (interrupted: run it again to finish)" if report.cancelled else "")
+
+
+def session_markdown(store: Store, session_id: int) -> str:
+    """A readable report of a session: each question, its latest answer, and its sources."""
+    session = store.runs.session(session_id)
+    lines = [f"# {session.title}", "", f"Session {session_id}, started {session.created_at}.", ""]
+    for turn in store.runs.turns(session_id):
+        lines += [f"## {turn.question}", ""]
+        answers = store.runs.answers_for_turn(turn.id)
+        if not answers:
+            lines += ["_No answer was written for this question._", ""]
+            continue
+        answer = answers[-1]
+        lines += [answer.text.strip(), ""]
+        rating = store.feedback.rating(answer.id)
+        rated = rating is not None and (rating.thumb or rating.stars)
+        meta = f"Answer {answer.id} by {answer.model_name or 'unknown model'}"
+        described = describe_rating(rating, comment=False)
+        lines += [f"_{meta}{'; rated ' + described if rated else ''}._", ""]
+        evidence = store.runs.evidence(answer.run_id)
+        if evidence:
+            lines += ["### Sources", ""]
+            lines += [f"{e.number}. [{e.title or e.uri}]({e.uri})" for e in evidence]
+            lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
