@@ -100,8 +100,9 @@ def ours(model_path: str, cache: str, length: int, steps: int, device: str, queu
 
     from sleuth.agent.chat_format import chat_formatter
     from sleuth.train.config import TrainConfig
+    from sleuth.train.distributed import World
     from sleuth.train.model_io import load_base
-    from sleuth.train.trainer import Context, World, trainable
+    from sleuth.train.steps import Context, trainable
 
     torch.manual_seed(0)
     base = load_base(

@@ -186,7 +186,7 @@ def test_ctrl_c_keeps_the_active_model_and_resume_matches_an_uninterrupted_run(e
 
 
 def test_gradient_checkpointing_recomputes_layers_without_changing_the_result(env, monkeypatch):
-    from sleuth.train import trainer as trainer_module
+    from sleuth.train import steps as steps_module
 
     store, settings, dirs = env
     layer_calls: list[int] = []
@@ -199,8 +199,8 @@ def test_gradient_checkpointing_recomputes_layers_without_changing_the_result(en
         attention.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
         return attach_lora(model, *args)
 
-    attach_lora = trainer_module.attach_lora
-    monkeypatch.setattr(trainer_module, "attach_lora", counting_attach)
+    attach_lora = steps_module.attach_lora
+    monkeypatch.setattr(steps_module, "attach_lora", counting_attach)
     runs = [
         train(
             store,
