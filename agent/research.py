@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import random
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,33 +23,28 @@ from .errors import AgentError
 from .events import (
     AnswerCancelled,
     AnswerDone,
-    BudgetExhausted,
     Event,
     EvidenceChosen,
     LLMCall,
-    PageFetched,
     PlanReady,
     PlanReviewed,
     Reflected,
     RunFinished,
     RunStarted,
-    SearchDone,
-    SearchIssued,
     StepFailed,
-    SubquestionDone,
     Token,
 )
 from .evidence import QUESTION_WEIGHT, Ranking, select_evidence, snippet
-from .fetch import Fetcher, FetchError
+from .executors import Executors, History, RunState
+from .fetch import Fetcher
 from .llm import LLM, Completion, Sampling
 from .models import ModelInfo
 from .planner import SubQuestion, history_text, make_plan, reflect
-from .search import SearchBackend, SearchError
+from .search import SearchBackend
 from .text import search_terms
 from .writer import evidence_block, verify, writer_messages
 
 ReviewPlan = Callable[[list[SubQuestion]], Awaitable[list[SubQuestion]]]
-History = Sequence[tuple[str, str]]  # earlier (question, answer) pairs of the session
 _DONE = object()
 
 
@@ -64,25 +59,6 @@ class LoopSettings:
     max_results: int = 6  # search results read per web query
     local_only: bool = False
     record: dict[str, Any] = field(default_factory=dict)  # the settings stored with each run
-
-
-@dataclass
-class _Run:
-    """What one run knows while it runs."""
-
-    question: str
-    history: History
-    budget: Budget
-    tools: list[str]
-    seed: int
-    library_sources: list[int] | None = None  # restrict library search to these sources
-    subquestions: list[SubQuestion] = field(default_factory=list)
-    queries_run: list[str] = field(default_factory=list)
-    pool: set[int] = field(default_factory=set)  # source ids this run found
-    seen_urls: set[str] = field(default_factory=set)
-    links: list[str] = field(default_factory=list)
-    steps: int = 0  # events recorded so far (tokens are not)
-    exhausted_reported: bool = False
 
 
 class Researcher:
@@ -108,9 +84,9 @@ class Researcher:
         self._task: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: asyncio.Queue | None = None
-        self._fetch_slots = asyncio.Semaphore(settings.concurrency)
-        self.tool_context = tools.ToolContext(
-            library, fetcher, search, max_results=settings.max_results
+        self.executors = Executors(
+            tools.ToolContext(library, fetcher, search, max_results=settings.max_results),
+            settings.concurrency,
         )
 
     # -- public API ------------------------------------------------------------------------
@@ -184,16 +160,18 @@ class Researcher:
 
     # -- driving a run ---------------------------------------------------------------------
 
-    def _new_run(self, question: str, history: History, seed: int | None) -> _Run:
-        return _Run(
+    def _new_run(self, question: str, history: History, seed: int | None) -> RunState:
+        run = RunState(
             question=question,
             history=list(history),
             budget=Budget(self.settings.limits),
             tools=[],
             seed=seed if seed is not None else random.randrange(2**31),
         )
+        run.emit = lambda event: self._emit(run, event)
+        return run
 
-    def _started(self, run: _Run, **where: int | None) -> RunStarted:
+    def _started(self, run: RunState, **where: int | None) -> RunStarted:
         return RunStarted(
             question=run.question,
             model=self.model.name,
@@ -225,13 +203,13 @@ class Researcher:
                 self.cancel()
                 await asyncio.gather(task, return_exceptions=True)
 
-    def _emit(self, run: _Run, event: Event) -> None:
+    def _emit(self, run: RunState, event: Event) -> None:
         if not isinstance(event, Token):
             run.steps += 1
         assert self._queue is not None
         self._queue.put_nowait(event)
 
-    async def _finish(self, run: _Run, status: str, error: str | None = None) -> None:
+    async def _finish(self, run: RunState, status: str, error: str | None = None) -> None:
         self._emit(
             run,
             RunFinished(
@@ -245,7 +223,7 @@ class Researcher:
             ),
         )
 
-    async def _guarded(self, run: _Run, body: Awaitable[None]) -> None:
+    async def _guarded(self, run: RunState, body: Awaitable[None]) -> None:
         """Run `body`, and end the run whatever happens: done, cancelled or failed."""
         try:
             await body
@@ -265,7 +243,9 @@ class Researcher:
 
     # -- the research itself ---------------------------------------------------------------
 
-    async def _research(self, run: _Run, started: RunStarted, review: ReviewPlan | None) -> None:
+    async def _research(
+        self, run: RunState, started: RunStarted, review: ReviewPlan | None
+    ) -> None:
         async def body() -> None:
             self._emit(run, started)
             if not run.tools:
@@ -280,9 +260,9 @@ class Researcher:
             follow: list[str] = []
             round_number = 1
             while True:
-                await self._execute(run, subquestions, follow)
+                await self.executors.round(run, subquestions, follow)
                 if not run.budget.another_round(round_number):
-                    self._report_exhausted(run, run.budget.exhausted())
+                    run.report_exhausted(run.budget.exhausted())
                     break
                 chosen = self._select_evidence(run).items
                 reflection = await self._reflect(run, chosen, round_number)
@@ -312,7 +292,7 @@ class Researcher:
 
         await self._guarded(run, body())
 
-    async def _llm(self, run: _Run, purpose: str, call: Callable[[], Any]) -> Any:
+    async def _llm(self, run: RunState, purpose: str, call: Callable[[], Any]) -> Any:
         """Run one model call on the worker thread and account for it."""
         result = await asyncio.to_thread(call)
         completion: Completion | None = result[1] if isinstance(result, tuple) else result
@@ -330,7 +310,7 @@ class Researcher:
             )
         return result
 
-    async def _plan(self, run: _Run) -> list[SubQuestion]:
+    async def _plan(self, run: RunState) -> list[SubQuestion]:
         subquestions, _, error = await self._llm(
             run,
             "plan",
@@ -349,7 +329,7 @@ class Researcher:
         self._emit(run, PlanReady(1, [s.as_dict() for s in subquestions], fallback=bool(error)))
         return subquestions
 
-    async def _reflect(self, run: _Run, evidence: list[dict], round_number: int):
+    async def _reflect(self, run: RunState, evidence: list[dict], round_number: int):
         reflection, _ = await self._llm(
             run,
             "reflect",
@@ -375,91 +355,7 @@ class Researcher:
         )
         return reflection
 
-    def _report_exhausted(self, run: _Run, reason: str | None) -> bool:
-        """Say once per run that a limit was reached; returns whether one was."""
-        if reason and not run.exhausted_reported:
-            run.exhausted_reported = True
-            self._emit(run, BudgetExhausted(reason))
-        return reason is not None
-
-    async def _execute(self, run: _Run, subquestions: list[SubQuestion], follow: list[str]) -> None:
-        jobs = []
-        for sub in subquestions:
-            run.subquestions.append(sub)
-            jobs.append(self._subquestion(run, len(run.subquestions) - 1, sub))
-        jobs += [self._fetch(run, url, via="follow_link") for url in follow]
-        await asyncio.gather(*jobs)
-
-    async def _subquestion(self, run: _Run, index: int, sub: SubQuestion) -> None:
-        if self._report_exhausted(run, run.budget.exhausted()):
-            return
-        run.budget.charge_step()
-        run.queries_run.append(sub.query)
-        self._emit(run, SearchIssued(sub.query, sub.tool, index))
-        found = 0
-        if sub.tool == "search_library":
-            found = await self._search_library(run, index, sub)
-        elif sub.tool == "web_search":
-            found = await self._search_web(run, index, sub)
-        self._emit(run, SubquestionDone(index, sub.question, found))
-
-    async def _search_library(self, run: _Run, index: int, sub: SubQuestion) -> int:
-        found = await tools.search_library(self.tool_context, sub.query, run.library_sources)
-        for result in found.results:
-            run.pool.add(result.pop("source_id"))
-        self._emit(run, SearchDone(sub.query, sub.tool, index, found.results))
-        return len(found.results)
-
-    async def _search_web(self, run: _Run, index: int, sub: SubQuestion) -> int:
-        try:
-            found = await tools.web_search(self.tool_context, sub.query)
-        except SearchError as exc:
-            self._emit(run, StepFailed("web_search", sub.query, str(exc)))
-            return 0
-        self._emit(run, SearchDone(sub.query, sub.tool, index, found.results, cached=found.cached))
-        per_query = run.budget.limits.pages_per_query
-        urls = [r["url"] for r in found.results if r["url"] not in run.seen_urls][:per_query]
-        return sum(await asyncio.gather(*(self._fetch(run, url) for url in urls)))
-
-    async def _fetch(self, run: _Run, url: str, *, via: str = "search") -> int:
-        """Read one page into the run's pool (within the budget); returns 1 when read."""
-        if url in run.seen_urls:
-            return 0
-        run.seen_urls.add(url)
-        if self._report_exhausted(run, run.budget.fetch_refused()):
-            return 0
-        run.budget.charge_page()
-        try:
-            async with self._fetch_slots:
-                read = await tools.fetch(self.tool_context, url)
-        except FetchError as exc:
-            self._emit(run, StepFailed("fetch", url, str(exc)))
-            return 0
-        run.pool.add(read.source_id)
-        self._add_links(run, read.links)
-        self._emit(
-            run,
-            PageFetched(
-                url,
-                read.title,
-                read.size,
-                read.chunks,
-                read.source_id,
-                cached=read.cached,
-                via=via,
-                seconds=read.seconds,
-            ),
-        )
-        return 1
-
-    def _add_links(self, run: _Run, links: list[str]) -> None:
-        for link in links:
-            if len(run.links) >= run.budget.limits.max_links:
-                return
-            if link not in run.seen_urls and link not in run.links:
-                run.links.append(link)
-
-    def _select_evidence(self, run: _Run):
+    def _select_evidence(self, run: RunState):
         """The passages the writer sees, chosen from this run's pool (agent/evidence.py)."""
         limits = run.budget.limits
         queries = list(dict.fromkeys([run.question] + [s.question for s in run.subquestions]))
@@ -480,7 +376,7 @@ class Researcher:
             cost=lambda item: self.llm.count_tokens(evidence_block([item])),
         )
 
-    async def _write(self, run: _Run, evidence: list[dict], messages: list[dict]) -> None:
+    async def _write(self, run: RunState, evidence: list[dict], messages: list[dict]) -> None:
         sampling = Sampling(
             temperature=self.settings.temperature,
             max_tokens=run.budget.limits.answer_tokens,

@@ -1,0 +1,142 @@
+"""The executors: a round's searches and link follows, run concurrently within the run's
+budget. Each search or page read becomes events on the run's stream; failures (a 404, a
+timeout, a search backend down) become StepFailed events and the round goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from . import tools
+from .budget import Budget
+from .events import (
+    BudgetExhausted,
+    Event,
+    PageFetched,
+    SearchDone,
+    SearchIssued,
+    StepFailed,
+    SubquestionDone,
+)
+from .fetch import FetchError
+from .planner import SubQuestion
+from .search import SearchError
+
+History = Sequence[tuple[str, str]]  # earlier (question, answer) pairs of the session
+
+
+@dataclass
+class RunState:
+    """What one run knows while it runs, and how it reports (`emit` puts an event on the
+    run's stream)."""
+
+    question: str
+    history: History
+    budget: Budget
+    tools: list[str]
+    seed: int
+    library_sources: list[int] | None = None  # restrict library search to these sources
+    subquestions: list[SubQuestion] = field(default_factory=list)
+    queries_run: list[str] = field(default_factory=list)
+    pool: set[int] = field(default_factory=set)  # source ids this run found
+    seen_urls: set[str] = field(default_factory=set)
+    links: list[str] = field(default_factory=list)
+    steps: int = 0  # events emitted so far (tokens are not counted)
+    exhausted_reported: bool = False
+    emit: Callable[[Event], None] = lambda event: None
+
+    def report_exhausted(self, reason: str | None) -> bool:
+        """Say once per run that a limit was reached; returns whether one was."""
+        if reason and not self.exhausted_reported:
+            self.exhausted_reported = True
+            self.emit(BudgetExhausted(reason))
+        return reason is not None
+
+
+class Executors:
+    """Runs searches and fetches for the research loop, at most `concurrency` fetches at once."""
+
+    def __init__(self, context: tools.ToolContext, concurrency: int):
+        self.context = context
+        self._fetch_slots = asyncio.Semaphore(concurrency)
+
+    async def round(
+        self, run: RunState, subquestions: list[SubQuestion], follow: list[str]
+    ) -> None:
+        """Search every sub-question and follow every chosen link, concurrently."""
+        jobs = []
+        for sub in subquestions:
+            run.subquestions.append(sub)
+            jobs.append(self._subquestion(run, len(run.subquestions) - 1, sub))
+        jobs += [self._fetch(run, url, via="follow_link") for url in follow]
+        await asyncio.gather(*jobs)
+
+    async def _subquestion(self, run: RunState, index: int, sub: SubQuestion) -> None:
+        if run.report_exhausted(run.budget.exhausted()):
+            return
+        run.budget.charge_step()
+        run.queries_run.append(sub.query)
+        run.emit(SearchIssued(sub.query, sub.tool, index))
+        found = 0
+        if sub.tool == "search_library":
+            found = await self._search_library(run, index, sub)
+        elif sub.tool == "web_search":
+            found = await self._search_web(run, index, sub)
+        run.emit(SubquestionDone(index, sub.question, found))
+
+    async def _search_library(self, run: RunState, index: int, sub: SubQuestion) -> int:
+        found = await tools.search_library(self.context, sub.query, run.library_sources)
+        for result in found.results:
+            run.pool.add(result.pop("source_id"))
+        run.emit(SearchDone(sub.query, sub.tool, index, found.results))
+        return len(found.results)
+
+    async def _search_web(self, run: RunState, index: int, sub: SubQuestion) -> int:
+        try:
+            found = await tools.web_search(self.context, sub.query)
+        except SearchError as exc:
+            run.emit(StepFailed("web_search", sub.query, str(exc)))
+            return 0
+        run.emit(SearchDone(sub.query, sub.tool, index, found.results, cached=found.cached))
+        per_query = run.budget.limits.pages_per_query
+        urls = [r["url"] for r in found.results if r["url"] not in run.seen_urls][:per_query]
+        return sum(await asyncio.gather(*(self._fetch(run, url) for url in urls)))
+
+    async def _fetch(self, run: RunState, url: str, *, via: str = "search") -> int:
+        """Read one page into the run's pool (within the budget); returns 1 when read."""
+        if url in run.seen_urls:
+            return 0
+        run.seen_urls.add(url)
+        if run.report_exhausted(run.budget.fetch_refused()):
+            return 0
+        run.budget.charge_page()
+        try:
+            async with self._fetch_slots:
+                read = await tools.fetch(self.context, url)
+        except FetchError as exc:
+            run.emit(StepFailed("fetch", url, str(exc)))
+            return 0
+        run.pool.add(read.source_id)
+        self._add_links(run, read.links)
+        run.emit(
+            PageFetched(
+                url,
+                read.title,
+                read.size,
+                read.chunks,
+                read.source_id,
+                cached=read.cached,
+                via=via,
+                seconds=read.seconds,
+            ),
+        )
+        return 1
+
+    def _add_links(self, run: RunState, links: list[str]) -> None:
+        for link in links:
+            if len(run.links) >= run.budget.limits.max_links:
+                return
+            if link not in run.seen_urls and link not in run.links:
+                run.links.append(link)
