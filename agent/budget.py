@@ -21,6 +21,8 @@ class Limits:
     max_pages: int = 12
     pages_per_query: int = 3
     max_links: int = 30  # links offered to the planner for following
+    new_queries: int = 3  # searches a reflection may add
+    follow_links: int = 3  # links a reflection may choose to read
     max_seconds: float = 300.0
     max_llm_tokens: int = 30_000
     evidence_k: int = 8

@@ -340,6 +340,8 @@ class Researcher:
                 queries_run=run.queries_run,
                 evidence=evidence,
                 links=run.links[: run.budget.limits.max_links],
+                max_queries=run.budget.limits.new_queries,
+                max_links=run.budget.limits.follow_links,
                 seed=run.seed + round_number,
                 cancel=self._cancel,
             ),
