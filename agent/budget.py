@@ -7,6 +7,7 @@ takes its sizes (sub-questions, pages per query, evidence, answer length) from t
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -95,6 +96,33 @@ class Budget:
             return f"page budget reached ({self.limits.max_pages} pages)"
         return self.exhausted()
 
+    @property
+    def deadline(self) -> float:
+        """When the run's time is up, on the monotonic clock."""
+        return self.started + self.limits.max_seconds
+
     def another_round(self, finished_round: int) -> bool:
         """Whether a reflection round may follow round `finished_round`."""
         return finished_round < self.limits.max_rounds and self.exhausted() is None
+
+
+class Deadline:
+    """A model call's stop signal: set when the run is cancelled or its time is up. Model
+    backends check `is_set()` between tokens (as they do a threading.Event), so a slow plan or
+    answer stops at the run's deadline instead of running on past it."""
+
+    def __init__(self, cancel: threading.Event, at: float):
+        self.cancel, self.at = cancel, at
+
+    def is_set(self) -> bool:
+        return self.cancel.is_set() or time.monotonic() >= self.at
+
+    @property
+    def expired(self) -> bool:
+        """Whether the time ran out (rather than the user cancelling)."""
+        return not self.cancel.is_set() and time.monotonic() >= self.at
+
+    def wait(self, timeout: float | None = None) -> bool:
+        left = self.at - time.monotonic()
+        wait = left if timeout is None else min(timeout, left)
+        return self.cancel.wait(max(wait, 0)) or self.is_set()

@@ -193,7 +193,7 @@ class AnswerDone(Event):
 @dataclass
 class RunFinished(Event):
     kind = "run_finished"
-    status: str  # done, cancelled, failed
+    status: str  # done, cancelled, failed, or no_evidence (nothing found: no answer written)
     seconds: float
     llm_calls: int
     tokens: int

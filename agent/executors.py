@@ -44,15 +44,50 @@ class RunState:
     seen_urls: set[str] = field(default_factory=set)
     links: list[str] = field(default_factory=list)
     steps: int = 0  # events emitted so far (tokens are not counted)
-    exhausted_reported: bool = False
+    pages_read: int = 0  # pages read (the budget counts attempts)
+    searched: list[tuple[str, str, int]] = field(default_factory=list)  # tool, query, results
+    failures: list[tuple[str, str, str]] = field(default_factory=list)  # action, target, error
+    exhausted: str | None = None  # the limit that stopped research, if one did
     emit: Callable[[Event], None] = lambda event: None
 
     def report_exhausted(self, reason: str | None) -> bool:
         """Say once per run that a limit was reached; returns whether one was."""
-        if reason and not self.exhausted_reported:
-            self.exhausted_reported = True
+        if reason and self.exhausted is None:
+            self.exhausted = reason
             self.emit(BudgetExhausted(reason))
         return reason is not None
+
+    def why_nothing_found(self) -> str:
+        """What was tried and what failed, in a sentence or two a person can act on."""
+        said = []
+        web = [q for tool, q, _ in self.searched if tool == "web_search"]
+        web_failed = [(t, e) for a, t, e in self.failures if a == "web_search"]
+        if web_failed:
+            reasons = "; ".join(dict.fromkeys(e for _, e in web_failed))
+            said.append(
+                f"web search failed for {len(web_failed)} of {len(web_failed) + len(web)} "
+                f"quer{'y' if len(web_failed) == 1 else 'ies'} ({reasons})"
+            )
+        fetches = [e for a, _, e in self.failures if a == "fetch"]
+        if fetches and not self.pages_read:
+            reasons = "; ".join(dict.fromkeys(fetches))
+            said.append(f"none of the {len(fetches)} page(s) found could be read ({reasons})")
+        elif web and not fetches and not self.pages_read and not web_failed:
+            said.append(f"web search found nothing to read for {len(web)} quer(ies)")
+        library = [q for tool, q, n in self.searched if tool == "search_library" and not n]
+        if library and len(library) == sum(t == "search_library" for t, _, _ in self.searched):
+            said.append(f"the library has no match for {library[0]!r}")
+        if self.exhausted and not self.searched:
+            said.append(f"the {self.exhausted} before any search ran")
+        if not said:
+            said.append("no search found anything to read")
+        hint = (
+            "raise the limit (--budget seconds=N, tokens=N)"
+            if self.exhausted and not self.searched
+            else "try --library PATH, another question, or search.backend=searxng"
+        )
+        text = "; ".join(said)
+        return f"No answer: nothing was found to answer from: {text}. To go on, {hint}."
 
 
 class Executors:

@@ -1,64 +1,35 @@
-"""Fetching pages safely, and turning them into text.
+"""Fetching pages safely.
 
 A page is data, never instructions. The fetcher follows only http(s); resolves the host itself
-and refuses private, loopback and reserved addresses (unless `allow_private_hosts`) and
-link-local ones always (cloud metadata services live there); then connects to the address it
-checked, so a DNS answer cannot change between the check and the connection. Every redirect
-hop is checked the same way. Size, time and redirects are capped; binary types are skipped.
-Failures raise FetchError, which the research loop records as a failed step and moves past.
+and checks every address against the policy (agent/addresses.py: metadata, link-local and
+other special-purpose addresses always refused, private ones unless allowed); then connects to
+the address it checked, so a DNS answer cannot change between the check and the connection.
+Every redirect hop is checked the same way. Size (after decompression, as it streams), time
+and redirects are capped; binary types are skipped; text is extracted in worker processes with
+a time limit (agent/extract.py). Failures raise FetchError, which the research loop records as
+a failed step and moves past.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
 import ipaddress
-import re
 import socket
 import time
-from dataclasses import dataclass, field
+import zlib
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 
 from sleuth.store.settings import NetworkSettings
 
+from .addresses import address_problem
+from .extract import PDF_TYPE, Extractor, FetchError, Page
+
 USER_AGENT = "Sleuth/0.1 (research assistant; +https://github.com/sleuth)"
 TEXT_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "text/markdown", "text/x-rst")
-PDF_TYPE = "application/pdf"
-MAX_LINKS = 60
 
-
-class FetchError(Exception):
-    """A page that could not be fetched or read; the message is short and specific."""
-
-
-@dataclass
-class Page:
-    """A fetched page as text."""
-
-    url: str  # after redirects
-    title: str
-    text: str
-    content_type: str
-    size: int
-    published: str | None = None
-    links: list[str] = field(default_factory=list)
-    cached: bool = False
-    seconds: float = 0.0
-
-
-def address_problem(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, allow_private: bool):
-    """Why an address may not be fetched, or None when it may."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if ip.is_link_local:
-        return "a link-local address (where cloud metadata services live)"
-    if ip.is_multicast or ip.is_unspecified or ip.is_reserved:
-        return "a reserved address"
-    if not allow_private and (ip.is_loopback or ip.is_private or not ip.is_global):
-        return "a private or loopback address (set network.allow_private_hosts to allow it)"
-    return None
+__all__ = ["Fetcher", "FetchError", "Page"]
 
 
 class Fetcher:
@@ -66,6 +37,8 @@ class Fetcher:
 
     def __init__(self, network: NetworkSettings, *, user_agent: str = USER_AGENT):
         self.network = network
+        self.allowed_hosts = allowed_hosts(network.allowed_hosts)
+        self.extractor = Extractor()
         # No keep-alive: requests go to pinned IP addresses, and a pooled TLS connection must
         # never carry a request for another host name that happens to share the address.
         self._client = httpx.AsyncClient(
@@ -74,11 +47,27 @@ class Fetcher:
                 network.fetch_timeout_s, connect=min(10.0, network.fetch_timeout_s)
             ),
             limits=httpx.Limits(max_keepalive_connections=0),
-            headers={"User-Agent": user_agent, "Accept": "text/html,application/pdf,text/*;q=0.8"},
+            headers={
+                "User-Agent": user_agent,
+                "Accept": "text/html,application/pdf,text/*;q=0.8",
+                "Accept-Encoding": "gzip, deflate",  # the ones decoded here, within the cap
+            },
         )
 
     async def aclose(self) -> None:
         await self._client.aclose()
+        await self.extractor.aclose()
+
+    def refusal(self, url: str, address: str) -> str | None:
+        """Why the policy in force would not fetch `url` from `address` (None: it would).
+        The page cache asks this before serving a page fetched under another policy."""
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        allow = self.network.allow_private_hosts or _allowlisted(
+            self.allowed_hosts, parts.hostname or "", port
+        )
+        problem = address_problem(ipaddress.ip_address(address), allow)
+        return f"refused: {parts.hostname} is {problem}" if problem else None
 
     async def fetch(self, url: str) -> Page:
         """Fetch and read one URL. Raises FetchError for anything that stops it."""
@@ -87,21 +76,24 @@ class Fetcher:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.network.fetch_timeout_s):
-                final_url, content_type, body = await self._download(url)
+                final_url, content_type, charset, body, address = await self._download(url)
         except TimeoutError as exc:
             raise FetchError(f"timed out after {self.network.fetch_timeout_s:g} s") from exc
-        page = await asyncio.to_thread(extract, final_url, content_type, body)
+        page = await self.extractor.extract(
+            final_url, content_type, body, charset, timeout=self.network.fetch_timeout_s
+        )
         page.seconds = time.perf_counter() - started
+        page.address = address
         return page
 
-    async def _download(self, url: str) -> tuple[str, str, bytes]:
+    async def _download(self, url: str) -> tuple[str, str, str | None, bytes, str]:
         seen: set[str] = set()
         current = url
         for _ in range(self.network.max_redirects + 1):
             if current in seen:
                 raise FetchError("redirect loop")
             seen.add(current)
-            request = await self._pinned_request(current)
+            request, address = await self._pinned_request(current)
             try:
                 response = await self._client.send(request, stream=True)
             except httpx.TimeoutException as exc:
@@ -117,7 +109,7 @@ class Fetcher:
                     continue
                 if response.status_code >= 400:
                     raise FetchError(f"HTTP {response.status_code}")
-                content_type = _content_type(response.headers.get("content-type", ""))
+                content_type, charset = _content_type(response.headers.get("content-type", ""))
                 if content_type and not _readable(content_type):
                     raise FetchError(f"skipped binary content ({content_type})")
                 body = await self._read_capped(response)
@@ -125,12 +117,12 @@ class Fetcher:
                     content_type = _sniff(body)
                     if not _readable(content_type):
                         raise FetchError("skipped binary content (unknown type)")
-                return current, content_type, body
+                return current, content_type, charset, body, address
             finally:
                 await response.aclose()
         raise FetchError(f"more than {self.network.max_redirects} redirects")
 
-    async def _pinned_request(self, url: str) -> httpx.Request:
+    async def _pinned_request(self, url: str) -> tuple[httpx.Request, str]:
         try:
             parts = urlsplit(url)
         except ValueError as exc:
@@ -149,7 +141,7 @@ class Fetcher:
         extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
         return httpx.Request(
             "GET", pinned, headers=request.headers, extensions={**request.extensions, **extensions}
-        )
+        ), address
 
     async def _checked_address(self, host: str, port: int) -> str:
         try:
@@ -166,19 +158,28 @@ class Fetcher:
             except socket.gaierror as exc:
                 raise FetchError(f"could not resolve {host}") from exc
             candidates = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+        allow = self.network.allow_private_hosts or _allowlisted(self.allowed_hosts, host, port)
         for ip in candidates:  # every answer must pass: a mixed answer is a rebinding trick
-            problem = address_problem(ip, self.network.allow_private_hosts)
+            problem = address_problem(ip, allow)
             if problem:
                 raise FetchError(f"refused: {host} is {problem}")
         return str(candidates[0])
 
     async def _read_capped(self, response: httpx.Response) -> bytes:
+        """The body, decoded, at most max_page_bytes of it. Decompression is ours and bounded
+        as it streams: a few kB of gzip that would inflate to a GB stops at the cap, using no
+        more memory than the cap. More than one content-encoding layer is refused."""
         limit = self.network.max_page_bytes
         declared = response.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
             raise FetchError(f"too large ({int(declared) / 1e6:.1f} MB > {limit / 1e6:.1f} MB)")
-        chunks, total = [], 0
-        async for chunk in response.aiter_bytes():
+        decoder = _decoder(response.headers.get("content-encoding", ""))
+        chunks, total, raw_total = [], 0, 0
+        async for raw in response.aiter_raw():
+            raw_total += len(raw)
+            if raw_total > limit:
+                raise FetchError(f"too large (over {limit / 1e6:.1f} MB)")
+            chunk = decoder.feed(raw, limit - total) if decoder else raw
             total += len(chunk)
             if total > limit:
                 raise FetchError(f"too large (over {limit / 1e6:.1f} MB)")
@@ -186,8 +187,50 @@ class Fetcher:
         return b"".join(chunks)
 
 
-def _content_type(header: str) -> str:
-    return header.split(";")[0].strip().lower()
+class _Inflater:
+    """gzip or deflate, decompressed in bounded steps."""
+
+    def __init__(self, encoding: str):
+        # gzip: its header; deflate: zlib-wrapped or raw, which servers send both of.
+        self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS if encoding == "gzip" else 0)
+        self._raw_fallback = encoding == "deflate"
+
+    def feed(self, data: bytes, room: int) -> bytes:
+        """Decompressed bytes of `data`, stopping once more than `room` would come out."""
+        try:
+            out = self._zlib.decompress(data, room + 1)
+        except zlib.error:
+            if not self._raw_fallback:
+                raise FetchError("corrupt compressed body") from None
+            self._zlib, self._raw_fallback = zlib.decompressobj(-zlib.MAX_WBITS), False
+            return self.feed(data, room)
+        self._raw_fallback = False
+        if len(out) > room or self._zlib.unconsumed_tail:
+            return out + b"\0"  # more than fits: the caller reports the page too large
+        return out
+
+
+def _decoder(header: str) -> _Inflater | None:
+    encodings = [e.strip().lower() for e in header.split(",") if e.strip()]
+    encodings = [e for e in encodings if e != "identity"]
+    if not encodings:
+        return None
+    if len(encodings) > 1:
+        raise FetchError(f"refused: stacked content encodings ({', '.join(encodings)})")
+    if encodings[0] not in ("gzip", "x-gzip", "deflate"):
+        raise FetchError(f"refused: unsupported content encoding ({encodings[0]})")
+    return _Inflater("gzip" if encodings[0] in ("gzip", "x-gzip") else "deflate")
+
+
+def _content_type(header: str) -> tuple[str, str | None]:
+    """The media type of a Content-Type header, and its charset if declared."""
+    media, _, params = header.partition(";")
+    charset = None
+    for param in params.split(";"):
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset" and value.strip():
+            charset = value.strip().strip('"').lower()
+    return media.strip().lower(), charset
 
 
 def _readable(content_type: str) -> bool:
@@ -207,114 +250,13 @@ def _sniff(body: bytes) -> str:
     return "text/plain"
 
 
-def extract(url: str, content_type: str, body: bytes) -> Page:
-    """Turn a downloaded body into a Page (HTML via trafilatura, PDF via pypdf, text as is)."""
-    if content_type == PDF_TYPE or body[:5] == b"%PDF-":
-        title, text = pdf_text(body)
-        links: list[str] = []
-        published = None
-        content_type = PDF_TYPE
-    elif content_type in ("text/html", "application/xhtml+xml"):
-        title, text, published, links = html_text(body, url)
-    else:
-        text = body.decode(_charset_guess(body), errors="replace")
-        if "\x00" in text:
-            raise FetchError("skipped binary content")
-        title, published, links = "", None, []
-    text = text.strip()
-    if not text:
-        raise FetchError("no readable text on the page")
-    if not title:
-        title = _first_line(text) or urlsplit(url).path.rsplit("/", 1)[-1] or url
-    return Page(
-        url=url,
-        title=title[:300],
-        text=text,
-        content_type=content_type,
-        size=len(body),
-        published=published,
-        links=links,
-    )
 
 
-def html_text(body: bytes, url: str) -> tuple[str, str, str | None, list[str]]:
-    """Main text as Markdown, title, date and outgoing links of an HTML page."""
-    import trafilatura
-    from lxml import html as lxml_html
-
-    markup = body.decode(_charset_guess(body), errors="replace")
-    text = trafilatura.extract(
-        markup, url=url, output_format="markdown", include_comments=False, favor_recall=True
-    )
-    metadata = trafilatura.extract_metadata(markup, default_url=url)
-    title = (metadata.title if metadata and metadata.title else "") or ""
-    published = metadata.date if metadata and metadata.date else None
-    links: list[str] = []
-    try:
-        tree = lxml_html.fromstring(markup)
-        if not title:
-            title = (tree.findtext(".//title") or "").strip()
-        if not text:
-            # trafilatura declines pages it thinks are not articles; keep their visible text.
-            body_element = tree.find("body")
-            if body_element is not None:
-                for bad in body_element.xpath(".//script|.//style|.//noscript"):
-                    bad.drop_tree()
-                text = re.sub(r"\n\s*\n+", "\n\n", body_element.text_content())
-        # Links worth following live in the page's content, not its navigation chrome.
-        container = next(
-            (found for xpath in ("//article", "//main", "//body") if (found := tree.xpath(xpath))),
-            [tree],
-        )[0]
-        chrome = ("ancestor::nav", "ancestor::header", "ancestor::footer", "ancestor::aside")
-        hrefs = container.xpath(".//a[not(" + " or ".join(chrome) + ")]/@href")
-        for href in hrefs:
-            absolute = urljoin(url, str(href)).split("#")[0]
-            if absolute.startswith(("http://", "https://")) and absolute not in links:
-                links.append(absolute)
-            if len(links) >= MAX_LINKS:
-                break
-    except (ValueError, lxml_html.etree.ParserError):
-        pass
-    return title, text or "", published, links
+def allowed_hosts(setting: str) -> frozenset[str]:
+    """`network.allowed_hosts` as a set of "host" and "host:port" entries, lower-cased."""
+    return frozenset(h.strip().lower() for h in setting.split(",") if h.strip())
 
 
-def pdf_text(body: bytes) -> tuple[str, str]:
-    """Title and text of a PDF. Raises FetchError for a corrupt or encrypted file."""
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
-    try:
-        reader = PdfReader(io.BytesIO(body))
-        if reader.is_encrypted:
-            raise FetchError("the PDF is encrypted")
-        pages = [page.extract_text() or "" for page in reader.pages]
-        title = ""
-        if reader.metadata is not None and reader.metadata.title:
-            title = str(reader.metadata.title)
-    except FetchError:
-        raise
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
-        raise FetchError(f"corrupt PDF ({exc.__class__.__name__})") from exc
-    return title, "\n\n".join(p.strip() for p in pages if p.strip())
-
-
-def _charset_guess(body: bytes) -> str:
-    head = body[:2048].lower()
-    match = re.search(rb'charset=["\']?([a-z0-9_-]+)', head)
-    if match:
-        name = match.group(1).decode("ascii")
-        try:
-            "".encode(name)
-            return name
-        except LookupError:
-            pass
-    return "utf-8"
-
-
-def _first_line(text: str) -> str:
-    for line in text.splitlines():
-        line = line.strip().lstrip("#").strip()
-        if line:
-            return line[:120]
-    return ""
+def _allowlisted(allowed: frozenset[str], host: str, port: int) -> bool:
+    host = host.lower()
+    return host in allowed or f"{host}:{port}" in allowed

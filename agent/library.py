@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sleuth.store import Store
 
-from .fetch import FetchError, html_text, pdf_text
+from .extract import FetchError, decode, html_text, pdf_text
 from .text import chunk_text
 
 SUPPORTED = {".md", ".markdown", ".txt", ".text", ".rst", ".html", ".htm", ".pdf"}
@@ -194,7 +194,7 @@ def read_text(path: Path, data: bytes) -> tuple[str, str]:
     else:
         if b"\x00" in data[:8192]:
             raise FetchError("binary file with a text extension")
-        text = data.decode("utf-8", errors="replace")
+        text = decode(data)
         title = _heading(text)
     text = text.strip()
     if not text:

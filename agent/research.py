@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import tools
-from .budget import Budget, Limits
+from .budget import Budget, Deadline, Limits
 from .errors import AgentError
 from .events import (
     AnswerCancelled,
@@ -26,11 +26,13 @@ from .events import (
     Event,
     EvidenceChosen,
     LLMCall,
+    PageFetched,
     PlanReady,
     PlanReviewed,
     Reflected,
     RunFinished,
     RunStarted,
+    SearchDone,
     StepFailed,
     Token,
 )
@@ -43,6 +45,14 @@ from .planner import SubQuestion, history_text, make_plan, reflect
 from .search import SearchBackend
 from .text import search_terms
 from .writer import evidence_block, verify, writer_messages
+
+
+MAX_QUESTION_CHARS = 2000  # a question, not a document: plans and prompts repeat it
+
+
+class NothingFound(AgentError):
+    """Every search failed or matched nothing: the run ends without an answer, saying why."""
+
 
 ReviewPlan = Callable[[list[SubQuestion]], Awaitable[list[SubQuestion]]]
 _DONE = object()
@@ -131,6 +141,12 @@ class Researcher:
         question = " ".join(question.split())
         if not question:
             raise AgentError("Ask a question: the question was empty.")
+        if len(question) > MAX_QUESTION_CHARS:
+            raise AgentError(
+                f"The question is {len(question):,} characters long; a question may have at "
+                f"most {MAX_QUESTION_CHARS:,}. Put a long text in a file and index it with "
+                "`sleuth index`, then ask about it."
+            )
         run = self._new_run(question, history, seed)
         run.tools = self.tools(use_web=use_web, use_library=use_library)
         run.library_sources = library_sources
@@ -203,9 +219,20 @@ class Researcher:
                 self.cancel()
                 await asyncio.gather(task, return_exceptions=True)
 
+    def _deadline(self, run: RunState) -> Deadline:
+        """The stop signal of a model call: the user's cancel, or the run's time running out."""
+        return Deadline(self._cancel, run.budget.deadline)
+
     def _emit(self, run: RunState, event: Event) -> None:
         if not isinstance(event, Token):
             run.steps += 1
+        match event:  # what the run remembers to say, at the end, what it tried
+            case SearchDone(tool=tool, query=query, results=results):
+                run.searched.append((tool, query, len(results)))
+            case StepFailed(action=action, target=target, error=error):
+                run.failures.append((action, target, error))
+            case PageFetched():
+                run.pages_read += 1
         assert self._queue is not None
         self._queue.put_nowait(event)
 
@@ -217,7 +244,7 @@ class Researcher:
                 seconds=round(run.budget.elapsed, 3),
                 llm_calls=run.budget.llm_calls,
                 tokens=run.budget.llm_tokens,
-                pages=run.budget.pages,
+                pages=run.pages_read,
                 steps=run.steps + 1,
                 error=error,
             ),
@@ -232,6 +259,9 @@ class Researcher:
             if current is not None:
                 current.uncancel()
             await self._finish(run, "cancelled")
+            return
+        except NothingFound as exc:
+            await self._finish(run, "no_evidence", str(exc))
             return
         except AgentError as exc:
             await self._finish(run, "failed", str(exc))
@@ -275,6 +305,8 @@ class Researcher:
             self._emit(
                 run, EvidenceChosen(selection.items, selection.dropped_duplicates, selection.tokens)
             )
+            if not selection.items:  # never an answer from the model's memory
+                raise NothingFound(run.why_nothing_found())
             messages = writer_messages(run.question, selection.items, history_text(run.history))
             await self._write(run, selection.items, messages)
 
@@ -321,7 +353,7 @@ class Researcher:
                 max_subquestions=run.budget.limits.max_subquestions,
                 history=list(run.history),
                 seed=run.seed,
-                cancel=self._cancel,
+                cancel=self._deadline(run),
             ),
         )
         if error:
@@ -343,7 +375,7 @@ class Researcher:
                 max_queries=run.budget.limits.new_queries,
                 max_links=run.budget.limits.follow_links,
                 seed=run.seed + round_number,
-                cancel=self._cancel,
+                cancel=self._deadline(run),
             ),
         )
         self._emit(
@@ -394,18 +426,22 @@ class Researcher:
             pieces.append(piece)
             loop.call_soon_threadsafe(queue.put_nowait, Token(piece))
 
+        deadline = self._deadline(run)
         try:
             completion = await self._llm(
                 run,
                 "write",
-                lambda: self.llm.chat(messages, sampling, on_token=on_token, cancel=self._cancel),
+                lambda: self.llm.chat(messages, sampling, on_token=on_token, cancel=deadline),
             )
         except asyncio.CancelledError:
             completion = None
-        if completion is None or completion.finish_reason == "cancelled":
+        timed_out = completion is not None and deadline.expired
+        if completion is None or (completion.finish_reason == "cancelled" and not timed_out):
             self._emit(run, AnswerCancelled("".join(pieces)))
             raise asyncio.CancelledError
         checked = verify(completion.text, evidence)
+        if timed_out:  # kept, and said: the answer stopped at the run's time limit
+            checked.verification["stopped"] = "time limit"
         sources = [
             {"number": n, "title": item.get("title") or item["uri"], "uri": item["uri"]}
             for n, item in enumerate(evidence, start=1)

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from sleuth.store.rows import ChunkHit, Source
 
-from .fetch import Fetcher
+from .fetch import Fetcher, FetchError
 from .search import SearchBackend
 from .text import chunk_text, search_terms
 
@@ -129,7 +129,11 @@ async def fetch(ctx: ToolContext, url: str) -> Read:
     url: the address to read
     """
     cached = ctx.library.fresh_source(url, PAGE_CACHE_S)
-    if cached is not None:
+    if cached is not None and cached.address is not None:
+        # A page read while, say, private hosts were allowed is not served once they are not.
+        refusal = ctx.fetcher.refusal(url, cached.address)
+        if refusal:
+            raise FetchError(refusal)
         return Read(
             url,
             cached.id,
@@ -152,6 +156,7 @@ async def fetch(ctx: ToolContext, url: str) -> Read:
         published=page.published,
         content_type=page.content_type,
         links=page.links,
+        address=page.address,
     )
     return Read(
         url, source_id, page.title, page.size, len(chunks), page.links, seconds=page.seconds

@@ -1,8 +1,10 @@
-"""The one place sqlite-utils is imported."""
+"""The one place sqlite-utils is imported, and the one place SQL scripts are run."""
 
 from __future__ import annotations
 
+import sqlite3
 import sys
+from collections.abc import Iterator
 
 
 def _import_sqlite_utils():
@@ -21,3 +23,35 @@ def _import_sqlite_utils():
 
 
 sqlite_utils = _import_sqlite_utils()
+
+
+def statements(script: str) -> Iterator[str]:
+    """The complete statements of an SQL script, one at a time (triggers with their inner
+    semicolons stay whole: sqlite3 itself says when a statement is complete)."""
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            if pending.strip():
+                yield pending.strip()
+            pending = ""
+    if pending.strip():
+        yield pending.strip()
+
+
+class Database(sqlite_utils.Database):
+    """sqlite-utils' Database, with scripts run inside the open transaction.
+
+    sqlite3's `executescript` COMMITs whatever transaction is open before it runs, which would
+    make a migration half-applied when one of its statements fails. Every script here (ours,
+    and the ones sqlite-utils runs for us, such as `enable_fts`) runs statement by statement
+    in the caller's transaction instead, whatever sqlite-utils version is installed.
+    """
+
+    def executescript(self, sql: str) -> sqlite3.Cursor:
+        cursor = self.conn.cursor()
+        for statement in statements(sql):
+            cursor.execute(statement)
+        return cursor
+
+    _executescript = executescript

@@ -18,6 +18,7 @@ are SQL, next to the method that needs them.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -25,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ._sqlite import Database as UtilsDatabase
 from ._sqlite import sqlite_utils
 from .errors import NotFound, StoreError, translate
 from .migrations import MIGRATIONS
@@ -41,12 +43,23 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id is running on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
 class Database:
     """The connection, its transactions and the migrations; what every store area shares.
     Safe to share between threads (one lock serialises statements)."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path):
-        self.utils = sqlite_utils.Database(conn, execute_plugins=False)
+        self.utils = UtilsDatabase(conn, execute_plugins=False)
         self.path = path
         self.lock = threading.RLock()
         # The time every *_at column gets; tests fix it to draw stable screenshots.
@@ -138,8 +151,8 @@ class Database:
             for row in self.utils.execute("SELECT name FROM _migrations ORDER BY id").fetchall()
         ]
 
-    def check_known(self, applied: list[str]) -> list[str]:
-        known = [m.__name__ for m in MIGRATIONS]
+    def check_known(self, applied: list[str], migrations=None) -> list[str]:
+        known = [m.__name__ for m in (MIGRATIONS if migrations is None else migrations)]
         if any(name not in known for name in applied) or len(applied) > len(known):
             raise StoreError(
                 f"{self.path} was written by a newer Sleuth (schema {len(applied)}, this one "
@@ -147,16 +160,25 @@ class Database:
             )
         return applied
 
-    def migrate(self, upto: int | None = None) -> list[str]:
-        """Apply the migrations not yet applied (up to number `upto`); return their names."""
-        known = [m.__name__ for m in MIGRATIONS]
-        applied = self.check_known(self.applied_migrations())
-        target = len(known) if upto is None else upto
+    def migrate(self, upto: int | None = None, migrations=None) -> list[str]:
+        """Apply the migrations not yet applied (up to number `upto`); return their names.
+
+        What is applied is read and changed under one write lock (`BEGIN IMMEDIATE`), so any
+        number of Sleuth processes may open a new or old database at once: the first migrates,
+        the others wait and then find nothing to do (an up-to-date database takes no lock).
+        All of it is one transaction: a failing statement leaves the database as it was.
+        """
+        migrations = MIGRATIONS if migrations is None else migrations
+        target = len(migrations) if upto is None else upto
+        wanted = {m.__name__ for m in migrations[:target]}
+        if wanted <= set(self.check_known(self.applied_migrations(), migrations)):
+            return []  # up to date: no need to wait for another writer
         done = []
-        for number, migration in enumerate(MIGRATIONS[:target], start=1):
-            if migration.__name__ in applied:
-                continue
-            with self.write():
+        with self.write():
+            applied = self.check_known(self.applied_migrations(), migrations)
+            for number, migration in enumerate(migrations[:target], start=1):
+                if migration.__name__ in applied:
+                    continue
                 if number == 1:
                     self.utils.execute(
                         "CREATE TABLE IF NOT EXISTS _migrations (id INTEGER PRIMARY KEY, "
@@ -167,7 +189,7 @@ class Database:
                     "_migrations",
                     {"id": number, "name": migration.__name__, "applied_at": self.clock()},
                 )
-            done.append(migration.__name__)
+                done.append(migration.__name__)
         return done
 
 
@@ -225,6 +247,7 @@ class Store:
             store = cls(database)
             if migrate:
                 database.migrate()
+                store.close_abandoned()
         except sqlite3.Error as exc:
             raise translate(exc, path) from exc
         return store
@@ -232,6 +255,12 @@ class Store:
     def migrate(self, upto: int | None = None) -> list[str]:
         """Apply the migrations not yet applied (up to number `upto`); return their names."""
         return self.database.migrate(upto)
+
+    def close_abandoned(self) -> None:
+        """Close what a process that is gone left running: research runs become
+        'interrupted', training runs 'failed' (resumable). Every Sleuth does this on start."""
+        self.runs.close_abandoned()
+        self.training.close_abandoned()
 
     @property
     def schema_version(self) -> int:

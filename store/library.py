@@ -31,6 +31,7 @@ class Library:
         published: str | None = None,
         content_type: str | None = None,
         links: list[str] | None = None,
+        address: str | None = None,
     ) -> int:
         """Store a fetched page or read file with its chunks (text, start, end), replacing an
         earlier version of the same URI; returns the source id (stable across versions)."""
@@ -44,6 +45,7 @@ class Library:
             "content_hash": content_hash,
             "fetched_at": self.db.clock(),
             "links": links or [],
+            "address": address,
         }
         with self.db.write():
             row = self.db.execute("SELECT id FROM sources WHERE uri = ?", [uri]).fetchone()

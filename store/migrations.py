@@ -210,6 +210,18 @@ def m004_training_process(db: sqlite_utils.Database) -> None:
     )
 
 
+def m005_run_owners_and_page_addresses(db: sqlite_utils.Database) -> None:
+    """Which process runs a research run (a run whose process is gone is closed as
+    interrupted at the next start), and the address each page was fetched from (the page
+    cache serves a page only if the address policy in force would fetch it)."""
+    db.executescript(
+        """
+        ALTER TABLE runs ADD COLUMN pid INTEGER;
+        ALTER TABLE sources ADD COLUMN address TEXT;
+        """
+    )
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 MIGRATIONS: list[Migration] = [
@@ -217,4 +229,5 @@ MIGRATIONS: list[Migration] = [
     m002_full_text,
     m003_search_cache,
     m004_training_process,
+    m005_run_owners_and_page_addresses,
 ]

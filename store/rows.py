@@ -71,13 +71,14 @@ class Run:
 
     id: int
     turn_id: int
-    status: str  # running, done, cancelled, failed
+    status: str  # running, done, cancelled, failed, no_evidence, interrupted (process died)
     settings: dict
     started_at: str
     model_id: int | None = None
     plan: dict | None = None
     error: str | None = None
     ended_at: str | None = None
+    pid: int | None = None  # the process running it
 
 
 @dataclass(frozen=True)
@@ -227,6 +228,7 @@ class Source:
     published: str | None = None
     content_type: str | None = None
     links: list = field(default_factory=list)
+    address: str | None = None  # the IP address a web page was fetched from
 
 
 @dataclass(frozen=True)

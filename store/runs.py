@@ -7,9 +7,10 @@ writer saw, and at most one answer.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-from .db import Database
+from .db import Database, process_alive
 from .errors import NotFound
 from .rows import (
     Answer,
@@ -23,7 +24,7 @@ from .rows import (
     Turn,
 )
 
-RUN_STATUSES = ("done", "cancelled", "failed")
+RUN_STATUSES = ("done", "cancelled", "failed", "interrupted", "no_evidence")
 
 _ANSWERS = (
     "SELECT answers.*, runs.turn_id, turns.session_id, turns.question FROM answers "
@@ -91,6 +92,7 @@ class Runs:
                     "model_id": model_id,
                     "settings": settings,
                     "started_at": self.db.clock(),
+                    "pid": os.getpid(),
                 },
             )
 
@@ -107,6 +109,22 @@ class Runs:
             self.db.utils["runs"].update(
                 run_id, {"status": status, "error": error, "ended_at": self.db.clock()}
             )
+
+    def close_abandoned(self) -> int:
+        """Runs still 'running' whose process is gone (killed, crashed, the machine turned
+        off) become 'interrupted'; returns how many."""
+        abandoned = [
+            run
+            for run in self.db.query(Run, "SELECT * FROM runs WHERE status = 'running'")
+            if run.pid is None or (run.pid != os.getpid() and not process_alive(run.pid))
+        ]
+        for run in abandoned:
+            self.finish_run(
+                run.id,
+                "interrupted",
+                "the Sleuth process running it stopped (killed or crashed); its steps are kept",
+            )
+        return len(abandoned)
 
     def run(self, run_id: int) -> Run:
         return self.db.get(Run, "runs", run_id, "run")

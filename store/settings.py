@@ -7,6 +7,7 @@ is the documented template, checked against these defaults by a test.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -68,7 +69,14 @@ class NetworkSettings:
         False, "Send nothing off this machine: no web search, no fetching (library and model only)."
     )
     allow_private_hosts: bool = _setting(
-        False, "Allow fetching private, loopback and link-local addresses (off: refused)."
+        False,
+        "Allow fetching private and loopback addresses (off: refused). Link-local, cloud "
+        "metadata and other special-purpose addresses are refused always.",
+    )
+    allowed_hosts: str = _setting(
+        "",
+        "Hosts fetched even though private or loopback, comma-separated: 'wiki.lan' or "
+        "'127.0.0.1:8080' (metadata and link-local addresses stay refused).",
     )
     max_page_bytes: int = _setting(5_000_000, "Largest page or PDF to download, in bytes.")
     fetch_timeout_s: float = _setting(15.0, "Seconds before a fetch is abandoned.")
@@ -249,15 +257,20 @@ def _coerce(key: str, value: Any, origin: str) -> Any:
         elif kind is int:
             if isinstance(value, bool):
                 raise ValueError
-            value = int(value)
+            number = float(value) if isinstance(value, (str, float)) else value
+            if isinstance(number, float) and not number.is_integer():
+                raise ValueError  # 2.7 rounds are not 2 rounds: say so rather than guess
+            value = int(number)
         elif kind is float:
             if isinstance(value, bool):
                 raise ValueError
             value = float(value)
+            if not math.isfinite(value):
+                raise ValueError
         else:
             value = str(value)
     except (TypeError, ValueError):
-        wanted = {bool: "true or false", int: "a whole number", float: "a number"}
+        wanted = {bool: "true or false", int: "a whole number", float: "a finite number"}
         problem = f"{key} must be {wanted.get(kind, 'text')}, not {value!r}"
     if problem is None:
         problem = _check(key, value, f.metadata.get("choices"))

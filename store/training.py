@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .db import Database
+from .db import Database, process_alive
 from .rows import TrainingMetric, TrainingRun
 
 
@@ -79,6 +79,23 @@ class Training:
                     "ended_at": self.db.clock(),
                 },
             )
+
+    def close_abandoned(self) -> int:
+        """Training runs still 'running' whose process is gone were killed: they become
+        'failed', with how to resume them; returns how many."""
+        abandoned = [
+            run
+            for run in self.runs()
+            if run.status == "running" and run.pid and not process_alive(run.pid)
+        ]
+        for run in abandoned:
+            self.finish(
+                run.id,
+                "failed",
+                error="the training process stopped unexpectedly (killed?); "
+                f"resume with `sleuth train --resume {run.id}`",
+            )
+        return len(abandoned)
 
     def run(self, training_run_id: int) -> TrainingRun:
         return self.db.get(TrainingRun, "training_runs", training_run_id, "training run")

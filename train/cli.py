@@ -121,7 +121,6 @@ def run(settings: Settings, dirs: Dirs, store: Store, args: argparse.Namespace) 
     config = TrainConfig(**overrides)
     logger = JsonLogger() if args.progress == "json" else ConsoleLogger()
     cancel = threading.Event()
-    previous = signal.getsignal(signal.SIGINT)
 
     def on_interrupt(*_):  # finish the step in hand, save a checkpoint, stop
         if cancel.is_set():
@@ -129,7 +128,11 @@ def run(settings: Settings, dirs: Dirs, store: Store, args: argparse.Namespace) 
         cancel.set()
         logger.info("stopping after this step (Ctrl-C again to stop at once)…")
 
-    signal.signal(signal.SIGINT, on_interrupt)
+    # Ctrl-C, `kill` and a closed terminal: the step in hand finishes and is checkpointed.
+    stop_signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {signum: signal.getsignal(signum) for signum in stop_signals}
+    for signum in stop_signals:
+        signal.signal(signum, on_interrupt)
     try:
         result = train(
             store,
@@ -142,7 +145,8 @@ def run(settings: Settings, dirs: Dirs, store: Store, args: argparse.Namespace) 
             cancel=cancel,
         )
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     if not result.main:
         return 0
     if result.status == "cancelled":

@@ -76,28 +76,6 @@ class TrainResult:
     main: bool = True  # False in the other processes of a torchrun job
 
 
-def mark_stale_runs(store: Store) -> None:
-    """A run still 'running' whose process is gone was killed: say so (it can be resumed)."""
-    for run in store.training.runs():
-        if run.status == "running" and run.pid and not _alive(run.pid):
-            store.training.finish(
-                run.id,
-                "failed",
-                error="the training process stopped unexpectedly (killed?); "
-                f"resume with `sleuth train --resume {run.id}`",
-            )
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def factors_path(adapter_path: str | Path) -> Path:
     """Where an adapter GGUF's factors (its exact weights, HF layout) live."""
     return Path(adapter_path).with_suffix(".safetensors")
@@ -122,7 +100,7 @@ def train(
     device = resolve_device(config.device)
     world = World.from_env(device)
     if world.main:
-        mark_stale_runs(store)
+        store.training.close_abandoned()
     else:
         logger = _Silent()  # one process speaks for all
 

@@ -7,6 +7,8 @@ status shows in every screen's status bar.
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -22,6 +24,7 @@ from sleuth.agent.models import ModelInfo, open_llm
 from sleuth.store import Dirs, Store, StoreError
 from sleuth.store.settings import Settings, load_settings
 
+from .render import plain
 from .screens.history import HistoryScreen
 from .screens.library import LibraryScreen
 from .screens.models import ModelsScreen
@@ -77,9 +80,39 @@ class SleuthApp(App):
         self.model_error: str | None = None
         self.current_assistant = None
 
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity="information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Notifications carry text from outside (paths, URLs, page errors): shown as text,
+        never parsed as markup."""
+        super().notify(
+            plain(message), title=plain(title), severity=severity, timeout=timeout, markup=False
+        )
+
     def on_mount(self) -> None:
         self.apply_keymap()
         self.load_model()
+        try:  # `kill` and a closed terminal end a run the way escape does, then quit
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGHUP):
+                loop.add_signal_handler(signum, lambda: self.run_worker(self.stop_and_exit()))
+        except (RuntimeError, ValueError):  # not the main thread (tests drive the app so)
+            pass
+
+    async def stop_and_exit(self) -> None:
+        """Cancel a run in progress, wait for it to be recorded as cancelled, then quit."""
+        if self.current_assistant is not None:
+            self.current_assistant.cancel()
+        research = [w for w in self.workers if w.group == "research" and not w.is_finished]
+        if research:
+            await asyncio.wait([asyncio.ensure_future(w.wait()) for w in research], timeout=30)
+        self.exit()
 
     def apply_keymap(self) -> None:
         if self.settings.keys:

@@ -1,7 +1,16 @@
 """Text for people, shared by the command line and the app's screens (no Textual here): a
-research event as one line, a rating in words, an indexing summary, a session as Markdown."""
+research event as one line, a rating in words, an indexing summary, a session as Markdown.
+
+Text from outside (page and file text, titles, URLs, file names, questions, model output) is
+data: `plain` strips terminal control and escape sequences before anything is printed, and the
+app shows it as `literal` Rich Text, never parsed as markup.
+"""
 
 from __future__ import annotations
+
+import re
+
+from rich.text import Text
 
 from sleuth.agent.events import (
     BudgetExhausted,
@@ -19,8 +28,33 @@ from sleuth.agent.library import IndexReport
 from sleuth.store import Store
 from sleuth.store.rows import Rating
 
+# ESC-introduced sequences (CSI "ESC [ ... final", OSC "ESC ] ... BEL or ESC \\", and two-byte
+# ones), then any other C0 or C1 control character but newline and tab.
+_CONTROL = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"|\x1b[@-_]"
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+)
+
+
+def plain(text: object) -> str:
+    """`text` without terminal control or escape sequences (newlines and tabs kept)."""
+    return _CONTROL.sub("", str(text))
+
+
+def literal(text: object, style: str = "") -> Text:
+    """`text` for a Textual widget: shown as it is, never parsed as markup."""
+    return Text(plain(text), style=style)
+
 
 def describe(event: Event, *, timing: bool = True) -> str | None:
+    """One line for a research event, as plain text (see `_describe`)."""
+    line = _describe(event, timing=timing)
+    return plain(line) if line is not None else None
+
+
+def _describe(event: Event, *, timing: bool = True) -> str | None:
     """One line for a research event (None for events not worth a line: tokens, model calls).
     Without `timing` the run's end leaves out its seconds (the app's status bar shows them)."""
     match event:
@@ -57,6 +91,8 @@ def describe(event: Event, *, timing: bool = True) -> str | None:
             return f"budget: {reason}; writing with what was found"
         case RunFinished(status=status, seconds=seconds, llm_calls=calls, pages=pages, error=error):
             took = f" in {seconds:.1f} s" if timing else ""
+            if status == "no_evidence":
+                return f"no answer{took}: {error}"
             text = f"{status}{took}: {calls} model call(s), {pages} page(s) read"
             return text + (f" — {error}" if error else "")
     return None
@@ -79,7 +115,7 @@ def describe_rating(rating: Rating | None, *, comment: bool = True) -> str:
     if rating.stars:
         parts.append(f"{rating.stars}/5 stars")
     if comment and rating.comment:
-        parts.append(f"“{rating.comment}”")
+        parts.append(f"“{plain(rating.comment)}”")
     return ", ".join(parts) or "not rated"
 
 
@@ -96,23 +132,28 @@ def index_summary(report: IndexReport) -> str:
 def session_markdown(store: Store, session_id: int) -> str:
     """A readable report of a session: each question, its latest answer, and its sources."""
     session = store.runs.session(session_id)
-    lines = [f"# {session.title}", "", f"Session {session_id}, started {session.created_at}.", ""]
+    lines = [
+        f"# {plain(session.title)}",
+        "",
+        f"Session {session_id}, started {session.created_at}.",
+        "",
+    ]
     for turn in store.runs.turns(session_id):
-        lines += [f"## {turn.question}", ""]
+        lines += [f"## {plain(turn.question)}", ""]
         answers = store.runs.answers_for_turn(turn.id)
         if not answers:
             lines += ["_No answer was written for this question._", ""]
             continue
         answer = answers[-1]
-        lines += [answer.text.strip(), ""]
+        lines += [plain(answer.text).strip(), ""]
         rating = store.feedback.rating(answer.id)
         rated = rating is not None and (rating.thumb or rating.stars)
-        meta = f"Answer {answer.id} by {answer.model_name or 'unknown model'}"
+        meta = f"Answer {answer.id} by {plain(answer.model_name or 'unknown model')}"
         described = describe_rating(rating, comment=False)
         lines += [f"_{meta}{'; rated ' + described if rated else ''}._", ""]
         evidence = store.runs.evidence(answer.run_id)
         if evidence:
             lines += ["### Sources", ""]
-            lines += [f"{e.number}. [{e.title or e.uri}]({e.uri})" for e in evidence]
+            lines += [f"{e.number}. [{plain(e.title or e.uri)}]({plain(e.uri)})" for e in evidence]
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"

@@ -93,10 +93,12 @@ async def test_loopback_is_refused_by_default_even_by_name(web):
 
 
 async def test_link_local_is_refused_even_when_private_hosts_are_allowed(web, network):
-    with pytest.raises(FetchError, match="link-local"):
+    with pytest.raises(FetchError, match="metadata"):
         await fetch(network, "http://169.254.169.254/latest/meta-data/")
-    # ... and a redirect cannot smuggle the request there either.
     with pytest.raises(FetchError, match="link-local"):
+        await fetch(network, "http://169.254.1.2/")
+    # ... and a redirect cannot smuggle the request there either.
+    with pytest.raises(FetchError, match="metadata"):
         await fetch(network, web.url("/redirect?to=http://169.254.169.254/latest/meta-data/"))
 
 
@@ -123,8 +125,25 @@ async def test_local_only_fetches_nothing(web, network):
         ("::ffff:169.254.169.254", True, True),
         ("::ffff:127.0.0.1", False, True),
         ("100.64.0.1", False, True),  # carrier-grade NAT is not global
+        ("100.64.0.1", True, False),  # ... but a private network (tailnets live there)
         ("0.0.0.0", True, True),
         ("224.0.0.1", True, True),
+        # Metadata services are refused even with private hosts allowed.
+        ("fd00:ec2::254", True, True),
+        ("100.100.100.200", True, True),
+        ("192.0.0.192", True, True),
+        ("fd00::1", True, False),  # another unique-local address is just private
+        # Special-purpose ranges, and IPv6 forms of refused IPv4 addresses.
+        ("192.0.0.192", False, True),
+        ("192.0.2.1", True, True),
+        ("198.18.0.1", True, True),
+        ("2002:a9fe:a9fe::1", True, True),  # 6to4 of 169.254.169.254
+        ("2002:0a00:0001::1", False, True),  # 6to4 of 10.0.0.1
+        ("2002:0808:0808::1", False, False),  # 6to4 of 8.8.8.8
+        ("64:ff9b::a9fe:a9fe", True, True),  # NAT64 of 169.254.169.254
+        ("64:ff9b::808:808", False, False),  # NAT64 of 8.8.8.8
+        ("2001:db8::1", True, True),
+        ("2606:4700:4700::1111", False, False),
     ],
 )
 def test_address_rules(address, allowed_private, refused):

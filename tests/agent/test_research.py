@@ -139,14 +139,28 @@ async def test_page_budget_stops_fetching_but_the_answer_is_still_written(store,
     assert of(events, AnswerDone) and of(events, RunFinished)[0].pages == 2
 
 
-async def test_time_budget_skips_research_and_writes_with_nothing(store, web):
-    llm = ScriptedLLM([PLAN, "The evidence does not answer the question."])
+async def test_a_run_out_of_time_before_any_search_says_so_and_writes_nothing(store, web):
+    llm = ScriptedLLM([PLAN])  # no writer output is queued: the writer must not be called
     agent = assistant_for(store, llm, settings_for(web, **{"research.max_seconds": 0.001}))
     events = await collect(agent.ask("Who founded Lyon?"))
     assert "time budget" in of(events, BudgetExhausted)[0].reason
     assert of(events, PageFetched) == [] and web.seen() == []
-    assert of(events, EvidenceChosen)[0].items == []
-    assert of(events, RunFinished)[0].status == "done"
+    assert of(events, EvidenceChosen)[0].items == [] and of(events, AnswerDone) == []
+    finished = of(events, RunFinished)[0]
+    assert finished.status == "no_evidence" and "before any search" in finished.error
+    assert "--budget seconds" in finished.error
+    assert store.runs.run(finished.run_id).status == "no_evidence"
+
+
+async def test_no_evidence_means_no_answer_and_a_reason_to_act_on(store, web, tmp_path):
+    llm = ScriptedLLM([PLAN])  # the writer must not be called
+    agent = assistant_for(store, llm, settings_for(web))
+    agent.search.search = _results(web, ["/status/404", "/status/503"])
+    events = await collect(agent.ask("Who wrote the novel Dune?"))
+    finished = of(events, RunFinished)[0]
+    assert finished.status == "no_evidence" and of(events, AnswerDone) == []
+    assert "none of the 2 page(s) found could be read (HTTP 404; HTTP 503)" in finished.error
+    assert [c["messages"][0]["role"] for c in llm.calls] == ["system"]  # only the plan
 
 
 async def test_unusable_plan_falls_back_to_searching_the_question(store, web):
@@ -191,7 +205,7 @@ async def test_injected_instructions_in_a_page_change_nothing_the_agent_may_do(s
     agent.search.search = _results(web, ["/injection.html"])
     events = await collect(agent.ask("Who founded Lyon?"))
     refused = [e for e in of(events, StepFailed) if "169.254.169.254" in e.target]
-    assert refused and "link-local" in refused[0].error
+    assert refused and "metadata" in refused[0].error
     assert not any("169.254" in e.url for e in of(events, PageFetched))
     # The page text reached the writer only as numbered evidence.
     writer_prompt = llm.calls[-1]["messages"]
@@ -294,10 +308,13 @@ async def test_regenerate_writes_a_new_answer_from_the_same_prompt(store, web):
     assert len(llm.calls) == 3  # no new planning or searching
 
 
-async def test_empty_question_is_refused(store, web):
+async def test_empty_and_huge_questions_are_refused_before_anything_is_written(store, web):
     agent = assistant_for(store, ScriptedLLM([]), settings_for(web))
     with pytest.raises(Exception, match="question was empty"):
         await collect(agent.ask("   "))
+    with pytest.raises(Exception, match="99,999 characters long; a question may have at most"):
+        await collect(agent.ask("why " * 25_000))
+    assert store.runs.history() == []
 
 
 async def test_library_restricted_to_given_roots(store, web, tmp_path):

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from sleuth.agent import tools
-from sleuth.agent.fetch import Fetcher
+from sleuth.agent.fetch import Fetcher, FetchError
 from sleuth.agent.library import index_paths
 from sleuth.agent.search import SearxngSearch
+from sleuth.store.settings import NetworkSettings
 
 
 def test_the_planner_sees_each_tool_by_its_docstring_and_signature():
@@ -52,3 +53,21 @@ async def test_search_library_gives_one_result_per_file(context, store, tmp_path
     only = await tools.search_library(context, "river", source_ids=[found.results[0]["source_id"]])
     assert len(only.results) == 1
     await context.fetcher.aclose()
+
+
+async def test_the_page_cache_serves_nothing_the_policy_in_force_would_refuse(store, web, network):
+    allowed = tools.ToolContext(store.library, Fetcher(network), None)
+    read = await tools.fetch(allowed, web.url("/articles/lyon.html"))
+    assert store.library.source(read.source_id).address == "127.0.0.1"
+    # Private hosts are turned off: the cached copy of a loopback page is refused too.
+    strict = tools.ToolContext(store.library, Fetcher(NetworkSettings()), None)
+    before = len(web.seen())
+    with pytest.raises(FetchError, match="private or loopback"):
+        await tools.fetch(strict, web.url("/articles/lyon.html"))
+    # ... unless that one host is allowed by name.
+    one_host = NetworkSettings(allowed_hosts=web.base.removeprefix("http://"))
+    by_name = tools.ToolContext(store.library, Fetcher(one_host), None)
+    assert (await tools.fetch(by_name, web.url("/articles/lyon.html"))).cached
+    assert len(web.seen()) == before
+    for context in (allowed, strict, by_name):
+        await context.fetcher.aclose()

@@ -45,6 +45,9 @@ def test_missing_file_means_defaults(tmp_path):
         ("[search]\nbackend = 'google'\n", "must be one of ddgs, searxng, none"),
         ("[search]\nsearxng_url = 'ftp://x'\n", r"must be an http\(s\) URL"),
         ("[model]\nn_gpu_layers = 'many'\n", "'auto' or a number"),
+        ("[network]\nfetch_timeout_s = nan\n", "fetch_timeout_s must be a finite number"),
+        ("[network]\nfetch_timeout_s = inf\n", "must be a finite number"),
+        ("[research]\nmax_rounds = 2.7\n", "research.max_rounds must be a whole number"),
     ],
 )
 def test_bad_files_name_the_file_and_the_problem(tmp_path, text, message):
@@ -96,3 +99,12 @@ def test_keys_section_remaps_bindings_by_id(tmp_path):
 
 def test_env_names():
     assert env_name("model.n_ctx") == "SLEUTH_MODEL_N_CTX"
+
+
+def test_whole_numbers_may_be_written_as_such():
+    settings = load_settings(None, env={"SLEUTH_RESEARCH_MAX_ROUNDS": "3"})
+    assert settings.research.max_rounds == 3
+    assert load_settings(None, env={}, flags={"research.max_rounds": 2.0}).research.max_rounds == 2
+    with pytest.raises(ConfigError, match="whole number"):
+        load_settings(None, env={"SLEUTH_RESEARCH_MAX_ROUNDS": "1.5"})
+

@@ -20,7 +20,7 @@ from sleuth.store import Dirs, Store
 from sleuth.store.settings import load_settings
 from sleuth.train.config import TrainConfig, TrainConfigError
 from sleuth.train.model_io import LoraFactors
-from sleuth.train.trainer import TrainError, factors_path, mark_stale_runs, train
+from sleuth.train.trainer import TrainError, factors_path, train
 from tests.helpers import ask
 
 QUESTIONS = [
@@ -261,7 +261,7 @@ def test_a_killed_training_run_is_noticed(env):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     run_id = store.training.start("sft", {"algo": "sft"}, None, pid=dead.pid)
-    mark_stale_runs(store)
+    store.training.close_abandoned()
     row = store.training.run(run_id)
     assert row.status == "failed" and "stopped unexpectedly" in row.error
 

@@ -23,6 +23,8 @@ from sleuth.agent.errors import AgentError
 from sleuth.store import Dirs, Store, StoreError, app_dirs
 from sleuth.store.settings import Settings, load_settings
 
+from ..render import plain
+
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
@@ -81,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         context = Context(args)
         return handler(context) or 0
     except (StoreError, AgentError, UsageError) as exc:
-        print(f"sleuth: {exc}", file=sys.stderr)
+        print(f"sleuth: {plain(exc)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("sleuth: interrupted; everything saved so far is kept.", file=sys.stderr)

@@ -14,6 +14,7 @@ from sleuth.agent.models import open_llm, resolve_model_path
 from sleuth.store import SCHEMA_VERSION, Dirs, Store, StoreError
 from sleuth.store.settings import Settings
 
+from ..render import plain
 from . import EXIT_USER_ERROR, Context
 
 PACKAGES = (
@@ -40,7 +41,7 @@ def cmd_doctor(ctx: Context) -> int:
     ok = True
     for check in checks or run_checks(ctx.settings, ctx.dirs):
         mark = "ok " if check.ok else "BAD"
-        print(f"[{mark}] {check.name:<16} {check.detail}")
+        print(f"[{mark}] {check.name:<16} {plain(check.detail)}")
         ok = ok and check.ok
     return 0 if ok else EXIT_USER_ERROR
 

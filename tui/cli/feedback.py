@@ -7,7 +7,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from ..render import describe_rating, session_markdown
+from ..render import describe_rating, plain, session_markdown
 from . import Context, UsageError
 
 FORMATS = ["sft", "dpo", "kto", "runs", "md"]
@@ -81,7 +81,7 @@ def cmd_export(ctx: Context) -> int:
         write_atomically(Path(args.output), text)
         print(f"wrote {count} {args.format} record(s) to {args.output}", file=sys.stderr)
     else:
-        sys.stdout.write(text)
+        sys.stdout.write(text if args.format != "md" else plain(text))
         if args.format != "md":
             print(f"{count} {args.format} record(s)", file=sys.stderr)
     return 0
@@ -121,10 +121,10 @@ def cmd_history(ctx: Context) -> int:
         return 0
     for session in sessions:
         when = session.updated_at[:16].replace("T", " ")
-        print(f"session {session.id}  {when}  {session.title}")
+        print(f"session {session.id}  {when}  {plain(session.title)}")
         for turn in session.turns:
             ids = ", ".join(str(i) for i in turn.answer_ids) or "none"
-            print(f"  {turn.position}. {shorten(turn.question, 70)}  [answers: {ids}]")
+            print(f"  {turn.position}. {shorten(plain(turn.question), 70)}  [answers: {ids}]")
     return 0
 
 

@@ -6,6 +6,7 @@ from sleuth.agent.models import fingerprint, resolve_model_path
 from sleuth.agent.registry import ModelRegistry
 from sleuth.train.verdict import Evaluation, summary
 
+from ..render import plain
 from . import Context, UsageError
 
 
@@ -23,24 +24,24 @@ def cmd_models(ctx: Context) -> int:
         if args.model_id is None:
             raise UsageError("Say which model: `sleuth models activate ID` (`sleuth models list`).")
         row = registry.activate(args.model_id, base)
-        print(f"active: model {row.id} ({row.name}); the app and `sleuth ask` use it now")
+        print(f"active: model {row.id} ({plain(row.name)}); the app and `sleuth ask` use it now")
         return 0
     if args.action == "rollback":
         row = registry.rollback(base)
         if row is None:
             print("The base model is already active; there is nothing to roll back.")
         else:
-            print(f"rolled back: model {row.id} ({row.name}) is active again")
+            print(f"rolled back: model {row.id} ({plain(row.name)}) is active again")
         return 0
     fp = fingerprint(base)
     current = registry.current(base, fp)
-    print(f"base {base} ({fp})")
+    print(f"base {plain(base)} ({fp})")
     for row in store.registry.models(fp):
         mark = "*" if row.id == current.id else " "
         kind = "base" if not row.adapter_path else f"adapter of {row.parent_id}"
         evaluation = Evaluation.from_dict(row.evaluation)
         note = f"  eval n={evaluation.n} {summary(evaluation)}" if summary(evaluation) else ""
         run = f"  run {row.training_run_id}" if row.training_run_id else ""
-        print(f"{mark} {row.id:>3}  {row.name:<18} {kind}{run}{note}")
+        print(f"{mark} {row.id:>3}  {plain(row.name):<18} {kind}{run}{note}")
     print("* active")
     return 0

@@ -30,8 +30,12 @@ from sleuth.agent.search import make_search
 from sleuth.store import Dirs, Store
 from sleuth.store.settings import Settings
 
-from ..render import describe, index_summary
+from ..render import describe, index_summary, plain
 from . import EXIT_INTERRUPTED, Context, UsageError
+
+# Ctrl-C, `kill`, and a closed terminal all stop a run the same way: cancelled, everything it
+# found kept. A second one stops waiting.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 BUDGET_KEYS = {
     "rounds": "research.max_rounds",
@@ -135,7 +139,7 @@ def cmd_library(ctx: Context) -> int:
         count = ctx.store.library.remove_root(root)
         if not count:
             raise UsageError(f"{root} is not an indexed folder: `sleuth library` lists them.")
-        print(f"forgot {count} file(s) under {root} (the files themselves are untouched)")
+        print(f"forgot {count} file(s) under {plain(root)} (the files themselves are untouched)")
         return 0
     roots = ctx.store.library.summary()
     if not roots:
@@ -144,13 +148,13 @@ def cmd_library(ctx: Context) -> int:
     for root in roots:
         failed = f", {root.failed} failed" if root.failed else ""
         print(
-            f"{root.root}: {root.indexed} file(s) indexed{failed}, {root.chunks} chunks, "
+            f"{plain(root.root)}: {root.indexed} file(s) indexed{failed}, {root.chunks} chunks, "
             f"{root.bytes / 1e6:.1f} MB, last indexed {root.indexed_at[:16]}"
         )
         if args.files:
             for doc in ctx.store.library.documents(root=root.root):
                 note = f"  ({doc.error})" if doc.error else ""
-                print(f"  {doc.status:<8} {doc.path}{note}")
+                print(plain(f"  {doc.status:<8} {doc.path}{note}"))
     return 0
 
 
@@ -168,7 +172,7 @@ class Progress:
             if self.stream_answer:
                 if not self.streamed:
                     self.out.write("\n")
-                self.out.write(event.text)
+                self.out.write(plain(event.text))
                 self.out.flush()
                 self.streamed = True
             return
@@ -231,7 +235,7 @@ async def run_ask(
     print("loading the model…", file=err, flush=True)
     llm, info = open_llm(settings, dirs, store)
     for warning in info.warnings:
-        print(f"warning: {warning}", file=err)
+        print(f"warning: {plain(warning)}", file=err)
     assistant = Assistant(
         store, llm, info, settings, search=make_search(settings) if use_web else None
     )
@@ -247,7 +251,8 @@ async def run_ask(
         print("\ncancelling… (Ctrl-C again to quit at once)", file=err, flush=True)
         assistant.cancel()
 
-    loop.add_signal_handler(signal.SIGINT, on_interrupt)
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, on_interrupt)
     started: RunStarted | None = None
     answer: AnswerDone | None = None
     finished: RunFinished | None = None
@@ -267,7 +272,8 @@ async def run_ask(
             elif isinstance(event, RunFinished):
                 finished = event
     finally:
-        loop.remove_signal_handler(signal.SIGINT)
+        for signum in STOP_SIGNALS:
+            loop.remove_signal_handler(signum)
         await assistant.aclose()
     assert started is not None and finished is not None
     if as_json:
@@ -276,7 +282,7 @@ async def run_ask(
         text = format_answer(answer)
         if progress.streamed:  # the answer is on screen already; show what verification found
             text = "\n\n" + text.split("\n", 1)[1] if answer.text.strip() else text
-        out.write(text)
+        out.write(plain(text))
     return {"done": 0, "cancelled": 130}.get(finished.status, 1)
 
 
@@ -311,8 +317,8 @@ def index_with_progress(store: Store, paths: list[Path], err: TextIO = sys.stder
         width = 24
         filled = int(width * done / max(total, 1))
         bar = "#" * filled + "." * (width - filled)
-        name = Path(result.path).name
-        status = result.status if not result.error else f"failed: {result.error}"
+        name = plain(Path(result.path).name)
+        status = result.status if not result.error else f"failed: {plain(result.error)}"
         line = f"[{bar}] {done}/{total} {status:<9} {name}"
         if tty:
             err.write("\r" + line[:110].ljust(110))
@@ -322,15 +328,17 @@ def index_with_progress(store: Store, paths: list[Path], err: TextIO = sys.stder
             err.write(line + "\n")
         err.flush()
 
-    previous = signal.getsignal(signal.SIGINT)
-    signal.signal(signal.SIGINT, lambda *_: cancel.set())
+    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    for signum in STOP_SIGNALS:  # stop after the file in hand: every finished file is kept
+        signal.signal(signum, lambda *_: cancel.set())
     try:
         report = index_paths(store, paths, on_progress=on_progress, cancel=cancel)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     if report.cancelled and tty:
         err.write("\n")
     print(index_summary(report), file=err)
     for path, error in report.failures:
-        print(f"  failed: {path}: {error}", file=err)
+        print(plain(f"  failed: {path}: {error}"), file=err)
     return report

@@ -10,6 +10,7 @@ from textual.widgets import Footer, Label, Markdown
 
 from sleuth.store import StoreError
 
+from ..render import plain
 from ..widgets.answer_view import linked
 
 
@@ -35,10 +36,10 @@ class CompareScreen(ModalScreen[str | None]):
         with Horizontal(id="compare-body"):
             with VerticalScroll(classes="compare-side") as left:
                 left.border_title = f"A — answer {self.a_id}"
-                yield Markdown(linked(self.a_text))
+                yield Markdown(linked(plain(self.a_text)), open_links=False)
             with VerticalScroll(classes="compare-side") as right:
                 right.border_title = f"B — answer {self.b_id} (regenerated)"
-                yield Markdown(linked(self.b_text))
+                yield Markdown(linked(plain(self.b_text)), open_links=False)
         yield Footer()
 
     def action_pick(self, verdict: str) -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Markdown
+
+from ..render import literal, plain
 
 
 class AskText(ModalScreen[str | None]):
@@ -71,13 +74,27 @@ class Preview(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide"):
-            yield Label(f"[b]{self.title_text}[/b]\n[dim]{self.uri}[/dim]")
+            yield Label(
+                Text.assemble(literal(self.title_text, "bold"), "\n", literal(self.uri, "dim"))
+            )
             with VerticalScroll():
-                yield Markdown(self.text)
+                yield Markdown(plain(self.text), open_links=False)
             yield Label("o: open in browser  •  escape: close", classes="hint")
+
+    def on_markdown_link_clicked(self, event: Markdown.LinkClicked) -> None:
+        open_web_link(self.app, event.href)
 
     def action_open(self) -> None:
         if self.uri.startswith(("http://", "https://")):
             self.app.open_url(self.uri)
         else:
             self.app.notify(f"{self.uri} is a local file; its text is shown here.")
+
+
+def open_web_link(app, href: str) -> None:
+    """Open a link from a page or an answer, if it is a web address: text from outside never
+    gets to open a file or run another program by its scheme."""
+    if href.startswith(("http://", "https://")):
+        app.open_url(href)
+    else:
+        app.notify(f"Not opened: {href} is not a web address.", severity="warning")

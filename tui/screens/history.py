@@ -11,8 +11,9 @@ from textual.widgets import DataTable, Footer, Input, Markdown
 
 from sleuth.store import StoreError
 
-from ..render import session_markdown
+from ..render import literal, session_markdown
 from ..widgets.status_bar import StatusBar
+from .dialogs import open_web_link
 
 
 class HistoryScreen(Screen):
@@ -27,7 +28,7 @@ class HistoryScreen(Screen):
         with Horizontal():
             yield DataTable(id="sessions", cursor_type="row", zebra_stripes=True)
             with VerticalScroll(id="session-view"):
-                yield Markdown("Select a session.", id="session-markdown")
+                yield Markdown("Select a session.", id="session-markdown", open_links=False)
         yield StatusBar(id="status")
         yield Footer()
 
@@ -54,7 +55,7 @@ class HistoryScreen(Screen):
                 session.updated_at[:16].replace("T", " "),
                 str(len(session.turns)),
                 str(answers),
-                session.title[:80],
+                literal(session.title[:80]),
                 key=str(session.id),
             )
         if query and not sessions:
@@ -91,6 +92,9 @@ class HistoryScreen(Screen):
         path = folder / f"session-{session_id}.md"
         path.write_text(session_markdown(self.app.store, session_id), encoding="utf-8")
         self.notify(f"Exported to {path}")
+
+    def on_markdown_link_clicked(self, event: Markdown.LinkClicked) -> None:
+        open_web_link(self.app, event.href)
 
     def action_focus_search(self) -> None:
         self.query_one("#history-search", Input).focus()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -14,7 +15,7 @@ from textual.widgets import DataTable, Footer, Label, ProgressBar, RichLog
 from sleuth.agent.library import LibraryError, index_paths
 from sleuth.store import StoreError
 
-from ..render import index_summary
+from ..render import index_summary, literal
 from ..widgets.status_bar import StatusBar
 from .dialogs import AskText, Confirm
 
@@ -56,7 +57,7 @@ class LibraryScreen(Screen):
         table.clear()
         for root in self.app.store.library.summary():
             table.add_row(
-                root.root,
+                literal(root.root),
                 str(root.indexed),
                 str(root.failed),
                 str(root.chunks),
@@ -120,10 +121,12 @@ class LibraryScreen(Screen):
                 bar.display = True
                 bar.update(total=total, progress=done)
                 self.query_one("#library-progress-label", Label).update(
-                    f"{done}/{total}  {result.status}  {Path(result.path).name}"
+                    literal(f"{done}/{total}  {result.status}  {Path(result.path).name}")
                 )
                 if result.error:
-                    log.write(f"[red]failed[/red] {result.path}: {result.error}")
+                    log.write(
+                        Text.assemble(("failed ", "red"), literal(f"{result.path}: {result.error}"))
+                    )
 
             self.app.call_from_thread(update)
 

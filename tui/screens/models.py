@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Footer, Static
 from sleuth.agent.registry import ModelRegistry
 from sleuth.train.verdict import Evaluation, details, summary
 
+from ..render import literal
 from ..widgets.status_bar import StatusBar
 
 
@@ -55,7 +56,7 @@ class ModelsScreen(Screen):
             table.add_row(
                 "●" if row.id == current.id else "",
                 str(row.id),
-                row.name,
+                literal(row.name),
                 str(row.parent_id or "base"),
                 str(row.training_run_id or ""),
                 summary(Evaluation.from_dict(row.evaluation)),
@@ -65,7 +66,9 @@ class ModelsScreen(Screen):
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         row = self.app.store.registry.model(int(event.row_key.value))
         evaluation = Evaluation.from_dict(row.evaluation)
-        text = Text.assemble((row.name, "bold"), "  ", row.adapter_path or row.base_path)
+        text = Text.assemble(
+            literal(row.name, "bold"), "  ", literal(row.adapter_path or row.base_path)
+        )
         for line in details(evaluation):
             text.append("\n" + line)
         if evaluation is not None and evaluation.n:

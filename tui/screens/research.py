@@ -32,14 +32,14 @@ from sleuth.agent.events import (
 from sleuth.agent.evidence import snippet
 from sleuth.store import StoreError
 
-from ..render import describe, describe_rating, is_trouble
+from ..render import describe, describe_rating, is_trouble, literal, plain
 from ..widgets.activity_log import ActivityLog
 from ..widgets.answer_view import AnswerView
 from ..widgets.plan_panel import PlanPanel
 from ..widgets.sources_panel import SourcesPanel
 from ..widgets.status_bar import StatusBar
 from .compare import CompareScreen
-from .dialogs import AskText, Preview
+from .dialogs import AskText, Preview, open_web_link
 from .plan_review import PlanReview
 
 
@@ -157,6 +157,9 @@ class ResearchScreen(Screen):
                 status.elapsed = f"{seconds:.1f} s"
                 if final == "cancelled":
                     self.notify("Run cancelled; its steps and sources are kept.")
+                elif final == "no_evidence":
+                    await self.query_one(AnswerView).show(f"_{error}_")
+                    self.notify(error or "Nothing was found.", severity="warning", timeout=15)
                 elif final == "failed":
                     self.notify(error or "The run failed.", severity="error", timeout=10)
 
@@ -167,7 +170,7 @@ class ResearchScreen(Screen):
         if unsupported:
             notes.append(
                 "**⚠ Not supported by the evidence they cite:**\n"
-                + "\n".join(f"- {s}" for s in unsupported)
+                + "\n".join(f"- {plain(s)}" for s in unsupported)
             )
         v = done.verification
         if v.get("dangling_removed"):
@@ -182,8 +185,9 @@ class ResearchScreen(Screen):
 
     def on_markdown_link_clicked(self, event: Markdown.LinkClicked) -> None:
         if event.href.startswith("source:"):
-            event.prevent_default()
             self.query_one(SourcesPanel).highlight_number(int(event.href.split(":", 1)[1]))
+        else:
+            open_web_link(self.app, event.href)
 
     def on_sources_panel_chosen(self, event: SourcesPanel.Chosen) -> None:
         source = event.source
@@ -243,9 +247,9 @@ class ResearchScreen(Screen):
         if self.answer is None:
             return
         rating = self.app.store.feedback.rating(self.answer["id"])
-        text = f"answer {self.answer['id']}: {describe_rating(rating)}"
-        hint = "  [dim]+/- thumbs  1-5 stars  c comment  u undo  g regenerate[/dim]"
-        self.query_one("#rating", Static).update(text + hint)
+        text = literal(f"answer {self.answer['id']}: {describe_rating(rating)}")
+        text.append("  +/- thumbs  1-5 stars  c comment  u undo  g regenerate", style="dim")
+        self.query_one("#rating", Static).update(text)
 
     # -- regenerate and compare --------------------------------------------------------------
 

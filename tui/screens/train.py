@@ -20,6 +20,7 @@ from textual_plotext import PlotextPlot
 
 from sleuth.train.verdict import Evaluation
 
+from ..render import literal
 from ..widgets.status_bar import StatusBar
 
 ALGORITHMS = [
@@ -147,7 +148,7 @@ class TrainScreen(Screen):
         self.process = None
         if self.result is None:
             last = next((e for e in reversed(errors) if e.strip()), f"exit code {code}")
-            log.write(f"[red]training stopped: {last}[/red]")
+            log.write(literal(f"training stopped: {last}", "red"))
             self.notify(f"Training failed: {last}", severity="error", timeout=15)
         self.action_refresh_counts()
 
@@ -162,7 +163,7 @@ class TrainScreen(Screen):
                 self.rewards.append((event["step"], metrics["reward"]))
             self.replot()
         elif event["event"] == "info":
-            log.write(event["text"])
+            log.write(literal(event["text"]))
         elif event["event"] == "result":
             self.result = event
             evaluation = Evaluation.from_dict(event.get("evaluation"))

@@ -10,6 +10,8 @@ from textual.widgets.markdown import MarkdownStream
 
 from sleuth.agent.citations import CITATION, numbers_in
 
+from ..render import plain
+
 
 def linked(text: str) -> str:
     """[n] (and each number of [n, m]) -> a link the app resolves to source n."""
@@ -50,7 +52,7 @@ class AnswerView(VerticalScroll, can_focus=True):
     ]
 
     def compose(self):
-        yield Markdown("", id="answer-markdown")
+        yield Markdown("", id="answer-markdown", open_links=False)
 
     FLUSH_S = 0.05  # tokens reach the screen at most 20 times a second, however fast they come
 
@@ -72,7 +74,7 @@ class AnswerView(VerticalScroll, can_focus=True):
     def write(self, text: str) -> None:
         """Queue streamed text; a timer moves it to the screen (cheap per token)."""
         if self._stream is not None:
-            self._pending.append(text)
+            self._pending.append(plain(text))
 
     async def _flush(self) -> None:
         if self._stream is None or not self._pending:
@@ -96,5 +98,5 @@ class AnswerView(VerticalScroll, can_focus=True):
         self.anchor(
             False
         )  # streaming kept the view at the bottom; a finished answer starts at the top
-        await self.markdown.update(linked(text) + (f"\n\n{note}" if note else ""))
+        await self.markdown.update(linked(plain(text)) + (f"\n\n{note}" if note else ""))
         self.scroll_home(animate=False)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.text import Text
 from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
+
+from ..render import literal
 
 
 class SourcesPanel(OptionList):
@@ -36,9 +39,15 @@ class SourcesPanel(OptionList):
         for source in sources:
             uri = source.get("uri", "")
             snippet = " ".join((source.get("snippet") or "").split())[:140]
-            prompt = f"[b][{source['number']}][/b] {source.get('title') or uri}\n[dim]{uri}[/dim]"
+            prompt = Text.assemble(
+                (f"[{source['number']}] ", "bold"),
+                literal(source.get("title") or uri),
+                "\n",
+                literal(uri, "dim"),
+            )
             if snippet:
-                prompt += f"\n[dim italic]{snippet}[/dim italic]"
+                prompt.append("\n")
+                prompt.append(literal(snippet, "dim italic"))
             self.add_option(Option(prompt, id=str(source["number"])))
         if sources:
             self.highlighted = 0  # enter works as soon as the panel has focus
