@@ -7,11 +7,13 @@ pruned. Each file is committed on its own, so an interrupted run keeps what it f
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +34,7 @@ class LibraryError(Exception):
 @dataclass
 class FileResult:
     path: str
-    status: str  # indexed, unchanged, failed, removed
+    status: str  # indexed, unchanged, failed, removed, skipped
     chunks: int = 0
     error: str | None = None
 
@@ -43,10 +45,12 @@ class IndexReport:
     unchanged: int = 0
     failed: int = 0
     removed: int = 0
+    skipped: int = 0  # links outside the folder, loops, pipes and devices: never read
     chunks: int = 0
     bytes: int = 0
     seconds: float = 0.0
-    failures: list[tuple[str, str]] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
+    skipped_files: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
     cancelled: bool = False
 
     def add(self, result: FileResult, size: int = 0) -> None:
@@ -55,23 +59,85 @@ class IndexReport:
         if result.status == "indexed":
             self.bytes += size
         if result.error:
-            self.failures.append((result.path, result.error))
+            where = self.skipped_files if result.status == "skipped" else self.failures
+            where.append((result.path, result.error))
 
 
 Progress = Callable[[int, int, FileResult], None]  # done, total, the file just handled
 
 
-def discover(root: Path) -> Iterator[Path]:
-    """Supported files under `root` (or `root` itself), skipping hidden and tool folders."""
+def discover(root: Path) -> tuple[list[Path], list[FileResult]]:
+    """Supported files under `root` (or `root` itself), skipping hidden and tool folders, and
+    what was skipped and why: links leading outside `root`, symlink loops, and anything that
+    is not a regular file (devices, pipes, sockets), which are never opened."""
     if root.is_file():
-        if root.suffix.lower() in SUPPORTED:
-            yield root
-        return
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("."))
-        for name in sorted(files):
-            if not name.startswith(".") and Path(name).suffix.lower() in SUPPORTED:
-                yield Path(folder) / name
+        candidates = [root] if root.suffix.lower() in SUPPORTED else []
+    else:
+        candidates = []
+        for folder, dirs, files in os.walk(root):  # does not follow links to folders
+            dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("."))
+            candidates += [
+                Path(folder) / name
+                for name in sorted(files)
+                if not name.startswith(".") and Path(name).suffix.lower() in SUPPORTED
+            ]
+    files, skipped = [], []
+    for path in candidates:
+        problem = _not_indexable(path, root)
+        if problem:
+            skipped.append(FileResult(str(path), "skipped", error=problem))
+        else:
+            files.append(path)
+    return files, skipped
+
+
+def _not_indexable(path: Path, root: Path) -> str | None:
+    """Why `path` is not read (None: it is a regular file inside `root`)."""
+    try:
+        target = path.resolve(strict=True)
+    except (RuntimeError, OSError) as exc:
+        if isinstance(exc, RuntimeError) or getattr(exc, "errno", None) == errno.ELOOP:
+            return "a symlink loop"
+        return f"unreadable ({exc.strerror or exc})"
+    if target != root and not target.is_relative_to(root):
+        return f"a link to {target}, outside the indexed folder"
+    try:
+        mode = os.stat(target).st_mode
+    except OSError as exc:
+        return f"unreadable ({exc.strerror})"
+    if not stat.S_ISREG(mode):
+        return f"not a regular file ({_kind(mode)})"
+    return None
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a special file"
+
+
+def resolve_root(raw: Path | str) -> Path:
+    """A path the user asked to index, resolved; LibraryError when it cannot be indexed."""
+    path = Path(raw).expanduser()
+    try:
+        root = path.resolve(strict=True)
+    except FileNotFoundError:
+        raise LibraryError(f"{raw} does not exist.") from None
+    except (RuntimeError, OSError) as exc:
+        if isinstance(exc, RuntimeError) or getattr(exc, "errno", None) == errno.ELOOP:
+            raise LibraryError(f"{raw} is a symlink loop: nothing was indexed.") from None
+        raise LibraryError(f"{raw} cannot be read ({exc.strerror or exc}).") from None
+    if root.is_dir():
+        return root
+    if not root.is_file():
+        raise LibraryError(f"{raw} is not a regular file or a folder: nothing was indexed.")
+    if root.suffix.lower() not in SUPPORTED:
+        raise LibraryError(f"{raw} is not a supported file ({', '.join(sorted(SUPPORTED))}).")
+    return root
 
 
 def index_paths(
@@ -86,12 +152,10 @@ def index_paths(
     report = IndexReport()
     plan: list[tuple[Path, Path]] = []  # (root, file)
     for raw in paths:
-        root = Path(raw).expanduser().resolve()
-        if not root.exists():
-            raise LibraryError(f"{raw} does not exist.")
-        if root.is_file() and root.suffix.lower() not in SUPPORTED:
-            raise LibraryError(f"{raw} is not a supported file ({', '.join(sorted(SUPPORTED))}).")
-        files = list(discover(root))
+        root = resolve_root(raw)
+        files, skipped = discover(root)
+        for result in skipped:
+            report.add(result)
         present = {str(f) for f in files}
         for document in store.library.documents(root=str(root)):
             if document.path not in present:
@@ -115,24 +179,26 @@ def index_file(store: Store, root: Path, path: Path) -> tuple[FileResult, int]:
     """Index one file if it changed; returns what happened and its size."""
     key = str(path)
     try:
-        stat = path.stat()
+        info = path.stat()
     except OSError as exc:
         return _failed(store, root, path, 0, 0.0, "", f"unreadable ({exc.strerror})"), 0
     existing = store.library.document(key)
     if (
         existing is not None
         and existing.status == "indexed"
-        and existing.size == stat.st_size
-        and existing.mtime == stat.st_mtime
+        and existing.size == info.st_size
+        and existing.mtime == info.st_mtime
     ):
-        return FileResult(key, "unchanged"), stat.st_size
-    if stat.st_size > MAX_FILE_BYTES:
-        return _failed(store, root, path, stat.st_size, stat.st_mtime, "", "too large"), 0
+        return FileResult(key, "unchanged"), info.st_size
+    if info.st_size > MAX_FILE_BYTES:
+        return _failed(store, root, path, info.st_size, info.st_mtime, "", "too large"), 0
     try:
-        data = path.read_bytes()
+        data = read_regular(path, MAX_FILE_BYTES)
+    except FetchError as exc:
+        return _failed(store, root, path, info.st_size, info.st_mtime, "", str(exc)), 0
     except OSError as exc:
         return _failed(
-            store, root, path, stat.st_size, stat.st_mtime, "", f"unreadable ({exc.strerror})"
+            store, root, path, info.st_size, info.st_mtime, "", f"unreadable ({exc.strerror})"
         ), 0
     digest = hashlib.sha256(data).hexdigest()
 
@@ -140,8 +206,8 @@ def index_file(store: Store, root: Path, path: Path) -> tuple[FileResult, int]:
         store.library.save_document(
             path=key,
             root=str(root),
-            size=stat.st_size,
-            mtime=stat.st_mtime,
+            size=info.st_size,
+            mtime=info.st_mtime,
             sha256=digest,
             status="indexed",
             source_id=source_id,
@@ -149,11 +215,11 @@ def index_file(store: Store, root: Path, path: Path) -> tuple[FileResult, int]:
 
     if existing is not None and existing.status == "indexed" and existing.sha256 == digest:
         indexed(existing.source_id)  # touched, not changed: just the new mtime
-        return FileResult(key, "unchanged"), stat.st_size
+        return FileResult(key, "unchanged"), info.st_size
     try:
         title, text = read_text(path, data)
     except FetchError as exc:
-        return _failed(store, root, path, stat.st_size, stat.st_mtime, digest, str(exc)), 0
+        return _failed(store, root, path, info.st_size, info.st_mtime, digest, str(exc)), 0
     chunks = chunk_text(text)
     source_id = store.library.save_source(
         kind="file",
@@ -165,7 +231,7 @@ def index_file(store: Store, root: Path, path: Path) -> tuple[FileResult, int]:
         content_type=path.suffix.lower().lstrip("."),
     )
     indexed(source_id)
-    return FileResult(key, "indexed", chunks=len(chunks)), stat.st_size
+    return FileResult(key, "indexed", chunks=len(chunks)), info.st_size
 
 
 def _failed(store: Store, root: Path, path: Path, size: int, mtime: float, digest: str, error: str):
@@ -182,6 +248,22 @@ def _failed(store: Store, root: Path, path: Path, size: int, mtime: float, diges
         error=error,
     )
     return FileResult(str(path), "failed", error=error)
+
+
+def read_regular(path: Path, limit: int) -> bytes:
+    """The bytes of a regular file, at most `limit` of them. Opened without blocking and checked
+    on the open descriptor, so a file swapped for a pipe or a device meanwhile is not read."""
+    fd = os.open(path.resolve(), os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise FetchError("not a regular file")
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            data = handle.read(limit + 1)
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise FetchError("too large")
+    return data
 
 
 def read_text(path: Path, data: bytes) -> tuple[str, str]:

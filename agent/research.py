@@ -46,7 +46,6 @@ from .search import SearchBackend
 from .text import search_terms
 from .writer import evidence_block, verify, writer_messages
 
-
 MAX_QUESTION_CHARS = 2000  # a question, not a document: plans and prompts repeat it
 
 

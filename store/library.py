@@ -4,6 +4,7 @@ the chunks' BM25 index (FTS5), the user's indexed files, and the web-search cach
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -11,6 +12,8 @@ from .db import Database
 from .rows import Chunk, ChunkHit, Document, LibraryRoot, Source
 
 MAX_QUERY_WORDS = 32  # FTS5 ORs them; beyond this a query is a paragraph, not a question
+CHUNK_BATCH = 500  # chunks per write transaction: ~0.1 s of the write lock, indexes included
+BATCH_PAUSE_S = 0.02  # between batches, so another process waiting to write gets its turn
 
 
 class Library:
@@ -54,18 +57,32 @@ class Library:
             else:
                 source_id = row[0]
                 self.db.utils["sources"].update(source_id, values)
-                self.db.execute("DELETE FROM chunks WHERE source_id = ?", [source_id])
-            self.db.utils["chunks"].insert_all(
-                {
-                    "source_id": source_id,
-                    "position": position,
-                    "text": chunk,
-                    "start": start,
-                    "end": end,
-                }
-                for position, (chunk, start, end) in enumerate(chunks)
-            )
+        # Chunks go in (and old ones out) a batch per transaction: a 50 MB file is tens of
+        # thousands of chunks, and one transaction for all of them would hold the write lock
+        # longer than another Sleuth waits for it. Readers see the new text as it lands.
+        self._delete_chunks(source_id)
+        rows = [
+            {"source_id": source_id, "position": p, "text": chunk, "start": start, "end": end}
+            for p, (chunk, start, end) in enumerate(chunks)
+        ]
+        for first in range(0, len(rows), CHUNK_BATCH):
+            if first:
+                time.sleep(BATCH_PAUSE_S)  # let a waiting writer in between batches
+            with self.db.write():
+                self.db.utils["chunks"].insert_all(rows[first : first + CHUNK_BATCH])
         return source_id
+
+    def _delete_chunks(self, source_id: int) -> None:
+        while True:
+            with self.db.write():
+                deleted = self.db.execute(
+                    "DELETE FROM chunks WHERE id IN "
+                    "(SELECT id FROM chunks WHERE source_id = ? LIMIT ?)",
+                    [source_id, CHUNK_BATCH],
+                ).rowcount
+            if deleted < CHUNK_BATCH:
+                return
+            time.sleep(BATCH_PAUSE_S)
 
     def source(self, source_id: int) -> Source:
         """A source (with its full text)."""
@@ -93,6 +110,7 @@ class Library:
 
     def delete_source(self, source_id: int) -> None:
         """Forget a source and its chunks (evidence keeps its own copy of the text)."""
+        self._delete_chunks(source_id)
         with self.db.write():
             self.db.execute("DELETE FROM sources WHERE id = ?", [source_id])
 
@@ -222,6 +240,12 @@ class Library:
     def remove_root(self, root: str) -> int:
         """Forget every file indexed under one folder (the files themselves are untouched);
         returns how many were forgotten."""
+        with self.db.read():
+            source_ids = self.db.execute(
+                "SELECT source_id FROM documents WHERE root = ? AND source_id IS NOT NULL", [root]
+            ).fetchall()
+        for (source_id,) in source_ids:
+            self._delete_chunks(source_id)
         with self.db.write():
             sources = [
                 row[0]
@@ -239,6 +263,9 @@ class Library:
 
     def delete_document(self, path: str) -> None:
         """Forget an indexed file and its text."""
+        document = self.document(path)
+        if document is not None and document.source_id is not None:
+            self._delete_chunks(document.source_id)
         with self.db.write():
             row = self.db.execute(
                 "SELECT source_id FROM documents WHERE path = ?", [path]

@@ -121,10 +121,11 @@ def describe_rating(rating: Rating | None, *, comment: bool = True) -> str:
 
 def index_summary(report: IndexReport) -> str:
     """What an indexing pass did, in one line."""
+    skipped = f", skipped {report.skipped}" if report.skipped else ""
     text = (
         f"indexed {report.indexed}, unchanged {report.unchanged}, failed {report.failed}, "
-        f"removed {report.removed}; {report.chunks} chunks, {report.bytes / 1e6:.1f} MB "
-        f"in {report.seconds:.1f} s"
+        f"removed {report.removed}{skipped}; {report.chunks} chunks, "
+        f"{report.bytes / 1e6:.1f} MB in {report.seconds:.1f} s"
     )
     return text + (" (interrupted: run it again to finish)" if report.cancelled else "")
 

@@ -341,4 +341,6 @@ def index_with_progress(store: Store, paths: list[Path], err: TextIO = sys.stder
     print(index_summary(report), file=err)
     for path, error in report.failures:
         print(plain(f"  failed: {path}: {error}"), file=err)
+    for path, why in report.skipped_files:
+        print(plain(f"  skipped: {path}: {why}"), file=err)
     return report

@@ -137,6 +137,8 @@ class LibraryScreen(Screen):
             return
         finally:
             self.indexing = False
+        for path, why in report.skipped_files:
+            self.app.call_from_thread(log.write, literal(f"skipped {path}: {why}", "yellow"))
         self.app.call_from_thread(log.write, index_summary(report))
         self.app.call_from_thread(self.notify, index_summary(report))
         self.app.call_from_thread(self.refresh_roots)
