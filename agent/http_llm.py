@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 
+from sleuth.store.settings import redact_url
+
 from .errors import ModelError
 from .llm import Completion, Message, Sampling, TokenCallback
 
@@ -27,11 +29,14 @@ class OpenAILLM:
         transport: httpx.BaseTransport | None = None,
     ):
         if not endpoint.startswith(("http://", "https://")):
-            raise ModelError(f"The model endpoint {endpoint!r} is not an http(s) URL.")
+            raise ModelError(
+                f"The model endpoint {redact_url(endpoint)!r} is not an http(s) URL."
+            )
         self.endpoint = endpoint.rstrip("/")
+        self.shown = redact_url(self.endpoint)  # what messages say: no password in them
         self.model = model
         self.n_ctx = n_ctx
-        self.name = model or self.endpoint
+        self.name = model or self.shown
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.Client(
             timeout=httpx.Timeout(timeout, connect=10.0), headers=headers, transport=transport
@@ -115,7 +120,7 @@ class OpenAILLM:
                 if response.status_code != 200:
                     response.read()
                     raise ServerRefused(
-                        f"The model server at {self.endpoint} answered {response.status_code}: "
+                        f"The model server at {self.shown} answered {response.status_code}: "
                         f"{response.text[:200].strip()}"
                     )
                 for line in response.iter_lines():
@@ -139,12 +144,12 @@ class OpenAILLM:
                         break
         except httpx.HTTPError as exc:
             raise ModelError(
-                f"Cannot reach the model server at {self.endpoint} ({exc.__class__.__name__}): "
+                f"Cannot reach the model server at {self.shown} ({exc.__class__.__name__}): "
                 "is it running? Check model.endpoint."
             ) from exc
         except json.JSONDecodeError as exc:
             raise ModelError(
-                f"The model server at {self.endpoint} sent a malformed stream."
+                f"The model server at {self.shown} sent a malformed stream."
             ) from exc
         text = "".join(pieces)
         return Completion(

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import ipaddress
 import logging
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sleuth.store import Dirs, Store
-from sleuth.store.settings import Settings
+from sleuth.store.settings import Settings, redact_url
 
 from .errors import ModelError
 from .http_llm import OpenAILLM
@@ -92,6 +95,34 @@ def fingerprint(path: Path) -> str:
     return f"{size}-{digest.hexdigest()[:16]}"
 
 
+def on_this_machine(host: str) -> bool:
+    """Whether every address `host` names is a loopback address (this machine)."""
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        return False
+    return bool(infos) and all(
+        ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos
+    )
+
+
+def check_endpoint(endpoint: str, *, local_only: bool, key: bool, key_over_http: bool) -> None:
+    """Refuse, in one sentence, a model server that local-only mode or the key rules forbid."""
+    parts = urlsplit(endpoint)
+    shown = redact_url(endpoint)
+    local = on_this_machine(parts.hostname or "")
+    if local_only and not local:
+        raise ModelError(
+            f"local-only mode is on, and the model server {shown} is not on this machine: "
+            "point model.endpoint at 127.0.0.1, or turn local-only off."
+        )
+    if key and parts.scheme == "http" and not local and not key_over_http:
+        raise ModelError(
+            f"The API key would go to {shown} over plain http, readable on the network: use "
+            "https, or set model.key_over_http = true if you accept that."
+        )
+
+
 @dataclass
 class ModelInfo:
     """What is loaded, for status bars, `doctor`, and the answer's provenance."""
@@ -121,6 +152,12 @@ def open_llm(
         if not ms.endpoint:
             raise ModelError("model.backend is openai but model.endpoint is empty: set it.")
         key = os.environ.get(ms.api_key_env) if ms.api_key_env else None
+        check_endpoint(
+            ms.endpoint,
+            local_only=settings.network.local_only,
+            key=bool(key),
+            key_over_http=ms.key_over_http,
+        )
         llm = OpenAILLM(ms.endpoint, model=ms.endpoint_model, api_key=key, n_ctx=ms.n_ctx)
         return llm, ModelInfo(name=llm.name, backend="openai")
 

@@ -13,7 +13,7 @@ from typing import Protocol
 import httpx
 
 from sleuth.store import ConfigError
-from sleuth.store.settings import Settings
+from sleuth.store.settings import Settings, redact_url
 
 
 class SearchError(Exception):
@@ -45,6 +45,7 @@ class SearxngSearch:
 
     def __init__(self, base_url: str, timeout: float = 15.0):
         self.base_url = base_url.rstrip("/")
+        self.shown = redact_url(self.base_url)  # what messages say: no password in them
         self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=True)
 
     async def search(self, query: str, max_results: int) -> list[SearchResult]:
@@ -54,7 +55,7 @@ class SearxngSearch:
             )
         except httpx.HTTPError as exc:
             raise SearchError(
-                f"SearXNG at {self.base_url} unreachable ({exc.__class__.__name__})"
+                f"SearXNG at {self.shown} unreachable ({exc.__class__.__name__})"
             ) from exc
         if response.status_code == 403:
             raise SearchError("SearXNG refused format=json: enable it in the instance's settings")

@@ -30,6 +30,7 @@ from ._sqlite import Database as UtilsDatabase
 from ._sqlite import sqlite_utils
 from .errors import NotFound, StoreError, translate
 from .migrations import MIGRATIONS
+from .paths import private_dir, private_file
 from .rows import make
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -231,11 +232,15 @@ class Store:
         """
         path = Path(path).expanduser()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)
         except OSError as exc:
             raise StoreError(f"Cannot create the folder {path.parent}: {exc.strerror}.") from exc
+        new = not path.exists()
         try:
             conn = sqlite3.connect(path, timeout=busy_timeout, check_same_thread=False)
+            if new:
+                # The journal and WAL files take the database file's mode: 0600 for all three.
+                private_file(path)
             database = Database(conn, path)
             # Reading the schema first makes a corrupt, foreign or newer file fail here, before
             # any pragma that would write to it.

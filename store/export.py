@@ -7,6 +7,7 @@ from dataclasses import asdict
 from typing import Any
 
 from .db import Store
+from .settings import redact_settings
 
 
 def run_records(store: Store) -> Iterator[dict[str, Any]]:
@@ -21,7 +22,7 @@ def run_records(store: Store) -> Iterator[dict[str, Any]]:
                 "comparisons": [asdict(c) for c in store.feedback.comparisons_for(answer.id)],
             }
         yield {
-            "run": asdict(run),
+            "run": {**asdict(run), "settings": redact_settings(run.settings)},
             "steps": [asdict(s) for s in store.runs.steps(run.id)],
             "evidence": [asdict(e) for e in store.runs.evidence(run.id)],
             "answer": asdict(answer) if answer else None,

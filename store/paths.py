@@ -2,7 +2,9 @@
 
 platformdirs picks the usual per-user folders; `SLEUTH_HOME` moves all of them (data, config,
 cache) under one folder, which is how tests and portable installs keep state together.
-Nothing here creates a folder: callers create what they write to, when they write it.
+Nothing here creates a folder on import: callers create what they write to, when they write
+it, with `private_dir` and `private_file`: the user's questions, answers, keys and adapters are
+theirs alone (folders 0700, files 0600).
 """
 
 from __future__ import annotations
@@ -56,3 +58,24 @@ def app_dirs() -> Dirs:
         config=Path(platformdirs.user_config_dir(APP_NAME)),
         cache=Path(platformdirs.user_cache_dir(APP_NAME)),
     )
+
+
+def private_dir(path: Path) -> Path:
+    """Create `path` (and its parents) readable by the user alone; an existing folder Sleuth
+    made keeps or gets that mode. Returns the path."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o700)
+    except PermissionError:  # a folder someone else owns (a shared SLEUTH_HOME): leave it
+        pass
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Make a file Sleuth wrote readable and writable by the user alone. Returns the path."""
+    try:
+        path.chmod(0o600)
+    except (PermissionError, FileNotFoundError):
+        pass
+    return path

@@ -14,10 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import tomlkit
 
 from .errors import ConfigError
+from .paths import private_dir, private_file
 
 
 def _setting(default: Any, help: str, choices: tuple | None = None) -> Any:
@@ -49,6 +51,11 @@ class ModelSettings:
     api_key_env: str = _setting(
         "SLEUTH_API_KEY",
         "Environment variable that holds the server's API key (keys never live here).",
+    )
+    key_over_http: bool = _setting(
+        False,
+        "Send the API key to a server on another machine over plain http, where anyone on the "
+        "network between can read it (off: refused; use https).",
     )
 
 
@@ -131,20 +138,58 @@ class Settings:
         return getattr(getattr(self, section), name)
 
     def items(self) -> list[tuple[str, Any, str]]:
-        """(key, value, origin) for every setting, in declaration order."""
+        """(key, value, origin) for every setting, in declaration order, for showing: a
+        password in a URL is redacted."""
         out = []
         for section, cls in SECTIONS.items():
             for f in fields(cls):
                 key = f"{section}.{f.name}"
-                out.append((key, self.get(key), self.origins.get(key, "default")))
+                out.append((key, _shown(key, self.get(key)), self.origins.get(key, "default")))
         return out
 
     def as_dict(self) -> dict[str, dict[str, Any]]:
-        """Plain nested dict (what a run records as its settings)."""
+        """Plain nested dict, for recording (what a run stores as its settings) and showing:
+        credentials in URLs are redacted. Code reads the attributes, which are not."""
         return {
-            section: {f.name: getattr(getattr(self, section), f.name) for f in fields(cls)}
+            section: {
+                f.name: _shown(f"{section}.{f.name}", getattr(getattr(self, section), f.name))
+                for f in fields(cls)
+            }
             for section, cls in SECTIONS.items()
         }
+
+
+URL_SETTINGS = ("model.endpoint", "search.searxng_url")
+
+
+def redact_url(url: str) -> str:
+    """`url` without the user name and password it may carry: http://u:p@host -> http://***@host."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if not (parts.username or parts.password):
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def redact_settings(record: dict[str, Any]) -> dict[str, Any]:
+    """A recorded settings dict with credentials in its URLs redacted (for rows written
+    before Sleuth redacted them)."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in record.items()}
+    for key in URL_SETTINGS:
+        section, name = key.split(".")
+        if isinstance(out.get(section), dict) and isinstance(out[section].get(name), str):
+            out[section][name] = redact_url(out[section][name])
+    return out
+
+
+def _shown(key: str, value: Any) -> Any:
+    return redact_url(value) if key in URL_SETTINGS and isinstance(value, str) else value
 
 
 def env_name(key: str) -> str:
@@ -216,10 +261,10 @@ def save_setting(config_file: Path, key: str, value: Any) -> None:
     if section not in document:
         document[section] = tomlkit.table()
     document[section][name] = coerced
-    config_file.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(config_file.parent)
     tmp = config_file.with_suffix(".toml.tmp")
     tmp.write_text(tomlkit.dumps(document), encoding="utf-8")
-    tmp.replace(config_file)
+    private_file(tmp).replace(config_file)
 
 
 def _split(key: str) -> tuple[str, str]:

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from sleuth.agent.models import fingerprint
+from sleuth.store.paths import private_dir, private_file
 
 from .errors import ModelIOError
 
@@ -158,13 +159,14 @@ class LoraFactors:
     def save(self, path: Path) -> None:
         from safetensors.torch import save_file
 
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         tensors, scales = {}, {}
         for name, (a, b, scale) in self.modules.items():
             tensors[f"{name}.lora_A"] = a.detach().float().contiguous().cpu()
             tensors[f"{name}.lora_B"] = b.detach().float().contiguous().cpu()
             scales[name] = scale
         save_file(tensors, str(path), metadata={"scales": json.dumps(scales)})
+        private_file(path)
 
     @classmethod
     def load(cls, path: Path) -> LoraFactors:
@@ -272,7 +274,7 @@ def write_gguf_adapter(
     # alpha equal to the rank makes llama.cpp's scale (alpha / rank) 1; scales live in B.
     single = LoraFactors().combined_with(factors)
     rank = single.rank
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     partial = path.with_name(path.name + ".partial")
     writer = GGUFWriter(str(partial), arch=architecture)
     writer.add_string("general.type", "adapter")
@@ -302,5 +304,5 @@ def finish_gguf(writer, partial: Path, path: Path) -> Path:
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
-    os.replace(partial, path)
+    os.replace(private_file(partial), path)
     return path

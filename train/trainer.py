@@ -30,6 +30,7 @@ from sleuth.agent.chat_format import chat_formatter
 from sleuth.agent.models import fingerprint, resolve_model_path
 from sleuth.agent.registry import ModelRegistry
 from sleuth.store import Dirs, Store
+from sleuth.store.paths import private_dir, private_file
 from sleuth.store.settings import Settings
 
 from .config import TrainConfig
@@ -300,8 +301,7 @@ def _pick(data: list, batch_size: int, seed: int, step: int) -> list:
 
 
 def _save_checkpoint(store: Store, dirs: Dirs, run_id: int, step: int, model, optimizer) -> None:
-    folder = dirs.checkpoints / str(run_id)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_dir(dirs.checkpoints / str(run_id))
     path = folder / "checkpoint.pt"
     partial = folder / "checkpoint.pt.partial"
     factors = factors_from_peft(model)
@@ -313,7 +313,7 @@ def _save_checkpoint(store: Store, dirs: Dirs, run_id: int, step: int, model, op
         },
         partial,
     )
-    os.replace(partial, path)
+    os.replace(private_file(partial), path)
     store.training.record_checkpoint(run_id, step, str(path))
 
 

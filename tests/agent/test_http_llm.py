@@ -115,3 +115,44 @@ def test_server_errors_are_reported_with_the_status(server):
 def test_endpoint_must_be_http():
     with pytest.raises(ModelError, match="not an http"):
         OpenAILLM("file:///etc/passwd")
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "local_only", "key", "allowed", "refusal"),
+    [
+        ("http://127.0.0.1:8080/v1", True, True, False, None),  # this machine: fine either way
+        ("http://localhost:8080/v1", True, False, False, None),
+        ("https://models.example.org/v1", True, False, False, "local-only mode is on"),
+        ("http://models.example.org/v1", False, True, False, "over plain http"),
+        ("http://models.example.org/v1", False, True, True, None),  # the user said so
+        ("http://models.example.org/v1", False, False, False, None),  # no key to leak
+        ("https://models.example.org/v1", False, True, False, None),
+    ],
+)
+def test_local_only_and_keys_over_plain_http(endpoint, local_only, key, allowed, refusal):
+    from sleuth.agent.models import check_endpoint
+
+    if refusal is None:
+        check_endpoint(endpoint, local_only=local_only, key=key, key_over_http=allowed)
+    else:
+        with pytest.raises(ModelError, match=refusal):
+            check_endpoint(endpoint, local_only=local_only, key=key, key_over_http=allowed)
+
+
+def test_local_only_refuses_a_remote_model_server_before_any_request(monkeypatch):
+    from sleuth.agent.models import open_llm
+    from sleuth.store import app_dirs
+    from sleuth.store.settings import load_settings
+
+    settings = load_settings(
+        None,
+        env={},
+        flags={
+            "model.backend": "openai",
+            "model.endpoint": "http://user:secret@10.1.2.3:8080/v1",
+            "network.local_only": True,
+        },
+    )
+    with pytest.raises(ModelError, match="local-only") as refused:
+        open_llm(settings, app_dirs())
+    assert "secret" not in str(refused.value) and "***@10.1.2.3" in str(refused.value)

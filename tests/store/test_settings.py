@@ -8,7 +8,15 @@ from importlib import resources
 import pytest
 
 from sleuth.store import ConfigError
-from sleuth.store.settings import Settings, env_name, keys, load_settings, save_setting
+from sleuth.store.settings import (
+    Settings,
+    env_name,
+    keys,
+    load_settings,
+    redact_settings,
+    redact_url,
+    save_setting,
+)
 
 
 def test_layers_override_in_order_and_remember_their_origin(tmp_path):
@@ -69,6 +77,7 @@ def test_save_setting_keeps_comments_and_other_values(tmp_path):
     save_setting(config, "network.local_only", "true")
     text = config.read_text()
     assert "# my notes" in text and "# keep me" in text
+    assert config.stat().st_mode & 0o777 == 0o600  # it may name a server and its key's variable
     settings = load_settings(config, env={})
     assert (settings.model.n_ctx, settings.model.threads, settings.network.local_only) == (
         2048,
@@ -108,3 +117,19 @@ def test_whole_numbers_may_be_written_as_such():
     with pytest.raises(ConfigError, match="whole number"):
         load_settings(None, env={"SLEUTH_RESEARCH_MAX_ROUNDS": "1.5"})
 
+
+
+def test_passwords_in_urls_are_never_shown_or_recorded():
+    settings = load_settings(
+        None,
+        env={"SLEUTH_MODEL_ENDPOINT": "http://alice:hunter2@models.lan:8080/v1"},
+        flags={"search.searxng_url": "https://bob:pw@search.lan/"},
+    )
+    assert settings.model.endpoint == "http://alice:hunter2@models.lan:8080/v1"  # code reads it
+    shown = str(settings.as_dict()) + str(settings.items())
+    assert "hunter2" not in shown and "alice" not in shown and "pw@" not in shown
+    assert settings.as_dict()["model"]["endpoint"] == "http://***@models.lan:8080/v1"
+    assert redact_url("https://search.lan/?q=x") == "https://search.lan/?q=x"
+    old = {"search": {"searxng_url": "http://u:p@h/"}, "model": {"n_ctx": 1}}
+    redacted = redact_settings(old)
+    assert redacted == {"search": {"searxng_url": "http://***@h/"}, "model": {"n_ctx": 1}}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sleuth.store import NotFound, StoreError
+from sleuth.store import NotFound, Store, StoreError
 from sleuth.store.rows import FeedbackCounts
 from tests.helpers import EVIDENCE, ask, writer_messages
 
@@ -189,3 +189,14 @@ def test_feedback_counts(store):
     store.feedback.compare(a, c, tie=True)
     counts = store.feedback.counts()
     assert counts == FeedbackCounts(answers=3, ratings=2, positive=1, negative=1, comparisons=1)
+
+
+def test_the_database_and_its_folder_are_the_users_alone(tmp_path):
+    path = tmp_path / "private" / "data" / "sleuth.db"
+    store = Store.open(path)
+    store.runs.new_session("secret question")  # the WAL exists now
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert path.parent.stat().st_mode & 0o777 == 0o700
+    wal = path.with_name(path.name + "-wal")
+    assert wal.exists() and wal.stat().st_mode & 0o777 == 0o600
+    store.close()

@@ -108,6 +108,9 @@ def test_sft_changes_the_adapter_moves_the_loss_and_registers_a_loadable_gguf(en
     assert all(b < a + 0.05 for a, b in zip(losses, losses[1:], strict=False)), losses
     factors = LoraFactors.load(factors_path(result.adapter_path))
     assert any(float(b.abs().max()) > 0 for _, b, _ in factors.modules.values())  # B started at 0
+    for written in (Path(result.adapter_path), factors_path(result.adapter_path)):
+        assert written.stat().st_mode & 0o777 == 0o600  # the user's alone
+    assert Path(result.adapter_path).parent.stat().st_mode & 0o777 == 0o700
 
     model = store.registry.model(result.model_id)
     assert model.adapter_path == result.adapter_path and model.active == 0

@@ -12,7 +12,7 @@ from sleuth.agent.errors import AgentError
 from sleuth.agent.llm import Sampling
 from sleuth.agent.models import open_llm, resolve_model_path
 from sleuth.store import SCHEMA_VERSION, Dirs, Store, StoreError
-from sleuth.store.settings import Settings
+from sleuth.store.settings import Settings, redact_url
 
 from ..render import plain
 from . import EXIT_USER_ERROR, Context
@@ -88,7 +88,8 @@ def run_checks(settings: Settings, dirs: Dirs) -> list[Check]:
 def find_model_check(settings: Settings, dirs: Dirs) -> Check:
     """Where the model file is, without loading it (the status line of `make run`)."""
     if settings.model.backend == "openai":
-        return Check("model", True, f"served at {settings.model.endpoint or '(no endpoint set)'}")
+        endpoint = redact_url(settings.model.endpoint) or "(no endpoint set)"
+        return Check("model", True, f"served at {endpoint}")
     try:
         path = resolve_model_path(settings.model.path, dirs)
     except AgentError as exc:
@@ -141,6 +142,6 @@ def _search_check(settings: Settings) -> Check:
     if backend == "searxng" and not settings.search.searxng_url:
         return Check("search", False, "search.backend is searxng but search.searxng_url is empty.")
     detail = {"ddgs": "ddgs (keyless web search)", "none": "none (library only)"}.get(
-        backend, f"searxng at {settings.search.searxng_url}"
+        backend, f"searxng at {redact_url(settings.search.searxng_url)}"
     )
     return Check("search", True, detail)

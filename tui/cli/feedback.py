@@ -7,6 +7,8 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from sleuth.store.paths import private_file
+
 from ..render import describe_rating, plain, session_markdown
 from . import Context, UsageError
 
@@ -105,7 +107,7 @@ def write_atomically(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".partial")
     try:
         tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        private_file(tmp).replace(path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise UsageError(f"Cannot write {path}: {exc.strerror}.") from exc

@@ -10,6 +10,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Markdown
 
 from sleuth.store import StoreError
+from sleuth.store.paths import private_dir, private_file
 
 from ..render import literal, session_markdown
 from ..widgets.status_bar import StatusBar
@@ -87,10 +88,10 @@ class HistoryScreen(Screen):
         session_id = self._selected()
         if session_id is None:
             return
-        folder = self.app.dirs.data / "exports"
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = private_dir(self.app.dirs.data / "exports")
         path = folder / f"session-{session_id}.md"
         path.write_text(session_markdown(self.app.store, session_id), encoding="utf-8")
+        private_file(path)
         self.notify(f"Exported to {path}")
 
     def on_markdown_link_clicked(self, event: Markdown.LinkClicked) -> None:
