@@ -101,6 +101,18 @@ class StepFailed(Event):
 
 
 @dataclass
+class StepRetried(Event):
+    """A search or model call failed for a moment and is tried again after `wait_s`."""
+
+    kind = "step_retried"
+    action: str  # web_search, model
+    target: str
+    attempt: int  # the attempt that failed (from 1)
+    wait_s: float
+    error: str
+
+
+@dataclass
 class SubquestionDone(Event):
     kind = "subquestion_done"
     index: int

@@ -18,10 +18,12 @@ from .events import (
     SearchDone,
     SearchIssued,
     StepFailed,
+    StepRetried,
     SubquestionDone,
 )
 from .fetch import FetchError
 from .planner import SubQuestion
+from .retry import async_retrying
 from .search import SearchError
 
 History = Sequence[tuple[str, str]]  # earlier (question, answer) pairs of the session
@@ -129,8 +131,13 @@ class Executors:
         return len(found.results)
 
     async def _search_web(self, run: RunState, index: int, sub: SubQuestion) -> int:
+        def retried(attempt: int, wait: float, error: BaseException) -> None:
+            run.emit(StepRetried("web_search", sub.query, attempt, round(wait, 2), str(error)))
+
         try:
-            found = await tools.web_search(self.context, sub.query)
+            async for attempt in async_retrying(retried):
+                with attempt:
+                    found = await tools.web_search(self.context, sub.query)
         except SearchError as exc:
             run.emit(StepFailed("web_search", sub.query, str(exc)))
             return 0

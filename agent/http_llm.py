@@ -13,6 +13,7 @@ from sleuth.store.settings import redact_url
 
 from .errors import ModelError
 from .llm import Completion, Message, Sampling, TokenCallback
+from .retry import TRANSIENT_STATUS, Transient, retry_after, retrying
 
 
 class OpenAILLM:
@@ -94,6 +95,20 @@ class OpenAILLM:
         return completion
 
     def _chat(self, messages, sampling, response_format, on_token, cancel) -> Completion:
+        """One request, retried while the server is busy or unreachable and nothing has
+        streamed yet (a partly streamed answer is never sent twice)."""
+        retries: list[dict] = []
+
+        def note(attempt: int, wait: float, error: BaseException) -> None:
+            retries.append({"attempt": attempt, "wait_s": round(wait, 2), "error": str(error)})
+
+        for attempt in retrying(note):
+            with attempt:
+                completion = self._request(messages, sampling, response_format, on_token, cancel)
+        completion.retries = retries
+        return completion
+
+    def _request(self, messages, sampling, response_format, on_token, cancel) -> Completion:
         body: dict[str, Any] = {
             "messages": messages,
             "stream": True,
@@ -117,6 +132,12 @@ class OpenAILLM:
         url = self.endpoint + "/chat/completions"
         try:
             with self._client.stream("POST", url, json=body) as response:
+                if response.status_code in TRANSIENT_STATUS:
+                    response.read()
+                    raise ServerBusy(
+                        f"The model server at {self.shown} answered {response.status_code}",
+                        retry_after(response.headers.get("retry-after")),
+                    )
                 if response.status_code != 200:
                     response.read()
                     raise ServerRefused(
@@ -143,7 +164,8 @@ class OpenAILLM:
                         finish = "cancelled"
                         break
         except httpx.HTTPError as exc:
-            raise ModelError(
+            error = ServerBusy if not pieces else ModelError
+            raise error(
                 f"Cannot reach the model server at {self.shown} ({exc.__class__.__name__}): "
                 "is it running? Check model.endpoint."
             ) from exc
@@ -163,6 +185,14 @@ class OpenAILLM:
 
 class ServerRefused(ModelError):
     """The server answered the request with an error status."""
+
+
+class ServerBusy(ModelError, Transient):
+    """The server is busy, restarting or unreachable for now: the request is retried."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 def _response_format(style: str, schema: dict[str, Any]) -> dict[str, Any]:

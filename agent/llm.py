@@ -46,6 +46,7 @@ class Completion:
     seconds: float
     finish_reason: str  # "stop", "length" or "cancelled"
     cached_tokens: int = 0  # prompt tokens whose KV cache was reused from the previous call
+    retries: list[dict] = field(default_factory=list)  # attempt, wait_s, error: a busy server
 
     @property
     def tokens_per_second(self) -> float:

@@ -34,6 +34,7 @@ from .events import (
     RunStarted,
     SearchDone,
     StepFailed,
+    StepRetried,
     Token,
 )
 from .evidence import QUESTION_WEIGHT, Ranking, select_evidence, snippet
@@ -328,6 +329,8 @@ class Researcher:
         result = await asyncio.to_thread(call)
         completion: Completion | None = result[1] if isinstance(result, tuple) else result
         if completion is not None:
+            for retry in completion.retries:  # a busy model server, tried again
+                self._emit(run, StepRetried("model", purpose, **retry))
             run.budget.charge_llm(completion.prompt_tokens, completion.completion_tokens)
             self._emit(
                 run,

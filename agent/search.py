@@ -15,9 +15,19 @@ import httpx
 from sleuth.store import ConfigError
 from sleuth.store.settings import Settings, redact_url
 
+from .retry import TRANSIENT_STATUS, Transient, retry_after
+
 
 class SearchError(Exception):
     """A search that failed (no network, rate limit, bad answer); recorded, not fatal."""
+
+
+class SearchUnavailable(SearchError, Transient):
+    """A search that may work in a moment (busy, restarting, unreachable): retried."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -54,11 +64,16 @@ class SearxngSearch:
                 self.base_url + "/search", params={"q": query, "format": "json"}
             )
         except httpx.HTTPError as exc:
-            raise SearchError(
+            raise SearchUnavailable(
                 f"SearXNG at {self.shown} unreachable ({exc.__class__.__name__})"
             ) from exc
         if response.status_code == 403:
             raise SearchError("SearXNG refused format=json: enable it in the instance's settings")
+        if response.status_code in TRANSIENT_STATUS:
+            raise SearchUnavailable(
+                f"SearXNG answered HTTP {response.status_code}",
+                retry_after(response.headers.get("retry-after")),
+            )
         if response.status_code != 200:
             raise SearchError(f"SearXNG answered HTTP {response.status_code}")
         try:
@@ -91,13 +106,15 @@ class DdgsSearch:
 
     def _search(self, query: str, max_results: int) -> list[SearchResult]:
         from ddgs import DDGS
-        from ddgs.exceptions import DDGSException
+        from ddgs.exceptions import DDGSException, RatelimitException, TimeoutException
 
         try:
             items = DDGS(timeout=self.timeout).text(query, max_results=max_results)
         except DDGSException as exc:
             first_line = str(exc).splitlines()[0][:160] if str(exc) else exc.__class__.__name__
-            raise SearchError(f"web search failed: {first_line}") from exc
+            transient = isinstance(exc, RatelimitException | TimeoutException)
+            error = SearchUnavailable if transient else SearchError
+            raise error(f"web search failed: {first_line}") from exc
         return [
             SearchResult(item.get("title") or item["href"], item["href"], item.get("body") or "")
             for item in items

@@ -123,6 +123,7 @@ class TestServer(ThreadingHTTPServer):
         self.requests: list[str] = []
         self.lock = threading.Lock()
         self.delays: dict[str, float] = {}
+        self.failures: dict[str, int] = {}  # path -> times it answers 503 before working
 
     @property
     def base(self) -> str:
@@ -234,6 +235,13 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(200, INJECTION.encode())
         if path == "/notes.txt":
             return self.send(200, b"Plain notes: the Saone is slower than the Rhone.", "text/plain")
+        if path.startswith("/flaky/"):  # a busy server: 503 with Retry-After, then itself
+            with self.server.lock:
+                left = self.server.failures.get(path, 0)
+                self.server.failures[path] = left - 1
+            if left > 0:
+                return self.send(503, b"busy", headers={"Retry-After": "1"})
+            path = path[len("/flaky") :]
         if path == "/search":
             return self.search(query)
         if path == "/strict/search":  # a SearXNG whose settings do not allow format=json

@@ -23,6 +23,7 @@ from sleuth.agent.events import (
     SearchDone,
     SearchIssued,
     StepFailed,
+    StepRetried,
 )
 from sleuth.agent.library import IndexReport
 from sleuth.store import Store
@@ -79,6 +80,8 @@ def _describe(event: Event, *, timing: bool = True) -> str | None:
             return f"{how}: {title} <{url}>"
         case StepFailed(action=action, target=target, error=error):
             return f"failed {action} {target}: {error}"
+        case StepRetried(action=action, target=target, attempt=attempt, wait_s=wait, error=error):
+            return f"retrying {action} {target} in {wait:.1f} s (attempt {attempt} failed: {error})"
         case Reflected(enough=enough, new_queries=queries, follow_links=links):
             if enough or not (queries or links):
                 return "reflection: enough to answer"

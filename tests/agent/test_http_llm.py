@@ -156,3 +156,30 @@ def test_local_only_refuses_a_remote_model_server_before_any_request(monkeypatch
     with pytest.raises(ModelError, match="local-only") as refused:
         open_llm(settings, app_dirs())
     assert "secret" not in str(refused.value) and "***@10.1.2.3" in str(refused.value)
+
+
+def test_a_busy_model_server_is_retried_and_the_retry_is_reported():
+    answers = iter(
+        [
+            httpx.Response(503, headers={"Retry-After": "0"}, text="loading the model"),
+            httpx.Response(
+                200,
+                headers={"Content-Type": "text/event-stream"},
+                text='data: {"choices": [{"delta": {"content": "Paris"}}]}\n\n'
+                'data: {"choices": [{"delta": {}, "finish_reason": "stop"}]}\n\ndata: [DONE]\n\n',
+            ),
+        ]
+    )
+    llm = OpenAILLM(
+        "http://127.0.0.1:9/v1", transport=httpx.MockTransport(lambda request: next(answers))
+    )
+    completion = llm.chat([{"role": "user", "content": "Capital?"}], Sampling(max_tokens=5))
+    assert completion.text == "Paris"
+    (retry,) = completion.retries
+    assert retry["attempt"] == 1 and retry["wait_s"] == 0 and "503" in retry["error"]
+    refused = OpenAILLM(
+        "http://127.0.0.1:9/v1",
+        transport=httpx.MockTransport(lambda request: httpx.Response(404, text="no such model")),
+    )
+    with pytest.raises(ModelError, match="answered 404"):  # not transient: no retry
+        refused.chat([{"role": "user", "content": "Capital?"}], Sampling(max_tokens=5))

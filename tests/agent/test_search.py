@@ -37,3 +37,20 @@ def test_backend_choice_follows_the_settings(web):
     assert make_search(load_settings(None, env={}, flags={"network.local_only": True})) is None
     with pytest.raises(ConfigError, match="searxng_url is empty"):
         make_search(load_settings(None, env={}, flags={"search.backend": "searxng"}))
+
+
+async def test_a_busy_search_server_is_retried_after_its_retry_after(store, web):
+    from sleuth.agent.events import RunFinished, SearchDone, StepRetried
+    from tests.agent.test_research import PLAN, assistant_for, collect, of, settings_for
+    from tests.fakes import ScriptedLLM
+
+    web.failures["/flaky/search"] = 1  # one 503 with Retry-After: 1, then results
+    flags = {"search.searxng_url": web.base + "/flaky", "research.pages_per_query": 1}
+    agent = assistant_for(store, ScriptedLLM([PLAN, "Plancus [1]."]), settings_for(web, **flags))
+    events = await collect(agent.ask("Who founded Lyon?"))
+    await agent.aclose()
+    (retried,) = of(events, StepRetried)
+    assert retried.action == "web_search" and retried.wait_s == 1.0 and "503" in retried.error
+    assert all(e.results for e in of(events, SearchDone))
+    run_id = of(events, RunFinished)[0].run_id
+    assert "step_retried" in [s.kind for s in store.runs.steps(run_id)]  # recorded
