@@ -45,6 +45,21 @@ def check_gguf(path: Path) -> None:
         )
 
 
+def check_gguf_whole(path: Path) -> None:
+    """Fail with one sentence unless `path` is a GGUF whose every tensor is in the file (a
+    truncated download has the right magic and header but not its tensors). Reads the whole
+    header, so it is for registering a model, not for every load."""
+    check_gguf(path)
+    from gguf import GGUFReader
+
+    try:
+        GGUFReader(path)
+    except (ValueError, KeyError, IndexError, OSError) as exc:
+        raise ModelError(
+            f"{path} is truncated or corrupt ({exc.__class__.__name__}): download it again."
+        ) from exc
+
+
 def check_adapter(path: Path) -> None:
     """Fail with one sentence if `path` is not a LoRA adapter GGUF."""
     check_gguf(path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from sleuth.agent.errors import ModelError
 from sleuth.agent.models import fingerprint
 from sleuth.agent.registry import ModelRegistry, RegistryError
 from tests.builders import write_adapter
@@ -68,3 +69,11 @@ def test_a_missing_or_corrupt_adapter_file_is_refused(registry, store, tiny_gguf
     with pytest.raises(RegistryError, match="not a LoRA adapter"):
         registry.activate(not_adapter.id, tiny_gguf)
     assert store.registry.active(fingerprint(tiny_gguf)) is None
+
+
+def test_a_truncated_model_file_never_becomes_a_registry_row(registry, store, model_path, tmp_path):
+    truncated = tmp_path / "truncated.gguf"
+    truncated.write_bytes(model_path.read_bytes()[: 50_000_000])  # the header survives
+    with pytest.raises(ModelError, match="truncated or corrupt"):
+        registry.ensure_base(truncated)
+    assert store.registry.models() == []
