@@ -109,6 +109,7 @@ def load_base(
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
         partial = cached.with_name(cached.name + ".partial")
+        cached.parent.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(partial, ignore_errors=True)
         model.save_pretrained(partial)
         tokenizer.save_pretrained(partial)

@@ -139,3 +139,33 @@ def test_sqlite_errors_become_one_actionable_sentence(error, expected):
     message = str(translate(sqlite3.OperationalError(error), "/home/me/sleuth.db"))
     assert expected in message and "/home/me/sleuth.db" in message
     assert message.count(".") >= 1 and "\n" not in message
+
+
+def m099_broken(db) -> None:
+    """Creates a table, then fails: the table must not survive."""
+    db.executescript(
+        """
+        CREATE TABLE half_done (id INTEGER PRIMARY KEY);
+        INSERT INTO half_done (id) VALUES (1);
+        INSERT INTO no_such_table (id) VALUES (1);
+        """
+    )
+
+
+def test_a_migration_that_fails_half_way_leaves_the_database_as_it_was(tmp_path):
+    # A new database: the good migrations before the broken one are undone with it.
+    fresh = Store.open(tmp_path / "fresh.db", migrate=False)
+    with pytest.raises(StoreError):
+        fresh.database.migrate(migrations=[*MIGRATIONS[:2], m099_broken])
+    assert fresh.db.table_names() == []
+    fresh.close()
+    # A database in use: nothing it had changes.
+    store = Store.open(tmp_path / "used.db")
+    store.runs.new_session("kept")
+    tables = set(store.db.table_names())
+    with pytest.raises(StoreError):
+        store.database.migrate(migrations=[*MIGRATIONS, m099_broken])
+    assert set(store.db.table_names()) == tables
+    assert store.schema_version == SCHEMA_VERSION
+    assert store.runs.history()[0].title == "kept"
+    store.close()

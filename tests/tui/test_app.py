@@ -490,3 +490,34 @@ def test_store_path_is_untouched_by_building_the_app(env):
     store, settings, dirs = env
     build_app(settings, dirs, store, model_loader=lambda *a: (None, None))
     assert not Path(dirs.config_file).exists()
+
+
+async def test_text_from_outside_is_shown_as_text_never_as_markup(env, tmp_path):
+    from sleuth.agent.library import index_paths
+    from sleuth.tui.widgets.sources_panel import SourcesPanel
+
+    store = env[0]
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    title = "Lyon [--quick] [@click=app.quit]quit[/] [b]bold?[/b]\x1b]0;PWNED\x07"
+    (notes / "lyon.md").write_text(f"# {title}\n\nLyon was founded by Plancus.")
+    index_paths(store, [notes])
+    plan = {
+        "subquestions": [
+            {"question": "Who founded Lyon?", "tool": "search_library", "query": "Lyon Plancus"}
+        ]
+    }
+    app = make_app(env, ScriptedLLM([plan, "Plancus [1]."]))
+    async with app.run_test(size=SIZE) as pilot:
+        await ask_question(pilot, "Who founded Lyon?")
+        await answered(pilot)
+        panel = app.screen.query_one(SourcesPanel)
+        shown = panel.get_option_at_index(0).prompt.plain
+        assert "[--quick] [@click=app.quit]quit[/] [b]bold?[/b]" in shown
+        assert "\x1b" not in shown and "\x07" not in shown
+        await pilot.press("ctrl+o", "enter")
+        await until(pilot, lambda: isinstance(app.screen, Preview))
+        label = str(app.screen.query_one("Label").render())
+        assert "[@click=app.quit]quit[/]" in label and "\x1b" not in label
+        await pilot.press("escape")
+        assert app.is_running  # no injected action ran

@@ -1,0 +1,102 @@
+"""Several Sleuths at once on one home: a new database opened by many processes, two asks,
+and a big file indexed while another process writes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from sleuth.store import SCHEMA_VERSION, Store
+from tests.reliability.conftest import integrity, run, start
+
+
+def test_any_number_of_processes_may_open_a_new_database_at_once(env, sleuth_home, tmp_path):
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "a.md").write_text("# A\n\nThe Saône meets the Rhône at Lyon.")
+    processes = [start("history", env=env) for _ in range(8)]
+    processes += [start("index", str(notes), env=env) for _ in range(2)]
+    outcomes = [(p.wait(timeout=120), p.stderr.read()) for p in processes]
+    assert all(code == 0 for code, _ in outcomes), outcomes
+    assert not any("already exists" in err or "locked" in err for _, err in outcomes)
+    store = Store.open(sleuth_home / "data" / "sleuth.db")
+    assert store.schema_version == SCHEMA_VERSION
+    assert [d.status for d in store.library.documents()] == ["indexed"]
+    store.close()
+    assert integrity(sleuth_home) == "ok"
+
+
+@pytest.mark.slow
+def test_two_asks_at_once_both_finish_and_both_are_recorded(env, sleuth_home, tmp_path):
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "lyon.md").write_text("# Lyon\n\nLyon was founded in 43 BC by Lucius Plancus.")
+    (notes / "rhone.md").write_text("# Rhône\n\nThe Rhône flows through Lyon to the sea.")
+    assert run("index", str(notes), env=env).returncode == 0
+    questions = ["Who founded Lyon?", "Where does the Rhône flow?"]
+    processes = [start("ask", "--no-web", "--json", q, env=env) for q in questions]
+    outcomes = [(p.wait(timeout=600), p.stdout.read(), p.stderr.read()) for p in processes]
+    for code, _, err in outcomes:
+        assert code in (0, 1) and "locked" not in err and "Traceback" not in err, err
+    store = Store.open(sleuth_home / "data" / "sleuth.db")
+    statuses = [
+        run.status
+        for session in store.runs.history()
+        for turn in session.turns
+        for run in store.runs.runs(turn.id)
+    ]
+    assert len(statuses) == 2
+    assert all(status in ("done", "no_evidence") for status in statuses)
+    store.close()
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys, time
+    from sleuth.store import Store, StoreError
+    # A busy timeout a fifth of Sleuth's 5 s: each batch holds the lock for a fraction of it.
+    store = Store.open(sys.argv[1], busy_timeout=1.0)
+    session = store.runs.new_session("beside the indexer")
+    turn = store.runs.add_turn(session, "q?")
+    run = store.runs.start_run(turn, {})
+    failures, steps, stop = 0, 0, time.monotonic() + float(sys.argv[2])
+    while time.monotonic() < stop:
+        try:
+            store.runs.add_step(run, "search_issued", {"n": steps})
+            steps += 1
+        except StoreError as exc:
+            failures += 1
+            print(exc, file=sys.stderr)
+        time.sleep(0.05)  # a research run writes a step every so often
+    print(steps, failures)
+    """
+)
+
+
+@pytest.mark.slow
+def test_indexing_a_49_mb_file_never_locks_out_another_writer(env, sleuth_home, tmp_path):
+    big = tmp_path / "big"
+    big.mkdir()
+    sentence = "The Rhone and the Saone meet at Lyon, which Plancus founded in 43 BC. "
+    (big / "huge.txt").write_text(sentence * (49_000_000 // len(sentence)))  # under the cap
+    run("history", env=env)  # the database exists before both start
+    indexer = start("index", str(big), env=env)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(sleuth_home / "data" / "sleuth.db"), "15"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    out, err = writer.communicate(timeout=120)
+    assert indexer.wait(timeout=600) == 0, indexer.stderr.read()
+    steps, failures = map(int, out.split())
+    assert failures == 0 and steps > 50, err
+    store = Store.open(sleuth_home / "data" / "sleuth.db")
+    (document,) = store.library.documents()
+    assert document.status == "indexed"
+    assert store.library.chunk_count(document.source_id) > 50_000
+    store.close()
+    assert integrity(sleuth_home) == "ok"
