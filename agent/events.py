@@ -177,6 +177,18 @@ class AnswerCancelled(Event):
 
 
 @dataclass
+class AnswerRejected(Event):
+    """A written answer failed the checks (agent/answers.py) and is not shown: the writer tries
+    once more (`retrying`), or the answer will be quoted evidence. What was streamed of it is
+    to be discarded."""
+
+    kind = "answer_rejected"
+    text: str
+    problems: list[str]
+    retrying: bool
+
+
+@dataclass
 class AnswerDone(Event):
     """The verified answer, with what is stored beside it so training can replay it."""
 

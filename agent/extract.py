@@ -19,6 +19,7 @@ from urllib.parse import urljoin, urlsplit
 
 PDF_TYPE = "application/pdf"
 MAX_LINKS = 60
+STARTUP_S = 60.0  # the longest a worker may take to import its extractors
 
 
 class FetchError(Exception):
@@ -181,6 +182,8 @@ def _serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
     """A worker: extract each job sent, reply with the page or the error's message."""
     import trafilatura  # noqa: F401 - warm the import before the first page arrives
 
+    stdout.write(b"R")  # ready: the first page's clock starts now, not at the import
+    stdout.flush()
     while True:
         header = stdin.read(8)
         if len(header) < 8:
@@ -200,6 +203,7 @@ def _serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
 class _Worker:
     def __init__(self, process: asyncio.subprocess.Process):
         self.process = process
+        self.ready = False
 
     @classmethod
     async def start(cls) -> _Worker:
@@ -216,6 +220,10 @@ class _Worker:
     async def run(self, job: tuple, timeout: float) -> Page:
         """The worker's page; TimeoutError when it takes longer than `timeout`."""
         assert self.process.stdin is not None and self.process.stdout is not None
+        if not self.ready:  # its imports, once: not the page's time
+            async with asyncio.timeout(STARTUP_S):
+                await self.process.stdout.readexactly(1)
+            self.ready = True
         data = pickle.dumps(job)
         self.process.stdin.write(len(data).to_bytes(8, "big") + data)
         async with asyncio.timeout(timeout):
@@ -239,45 +247,57 @@ class _Worker:
 
 
 class Extractor:
-    """`extract` in up to `workers` processes at once, each page within a time limit."""
+    """`extract` in `workers` processes, each page within a time limit. The workers start
+    together, on `warm_up` or the first page, so their start-up overlaps the downloads."""
 
     def __init__(self, workers: int = 2):
         self.workers = workers
-        self._slots: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._idle: list[_Worker] = []
+        self._idle: asyncio.Queue[_Worker] | None = None
+
+    async def warm_up(self) -> None:
+        """Start the workers now (they import the extractors while pages download)."""
+        loop = asyncio.get_running_loop()
+        if loop is self._loop:
+            return
+        # Workers belong to the loop that started them; a new loop starts its own.
+        self._loop, self._idle = loop, asyncio.Queue()
+        for worker in await asyncio.gather(*(_Worker.start() for _ in range(self.workers))):
+            self._idle.put_nowait(worker)
 
     async def extract(
         self, url: str, content_type: str, body: bytes, charset: str | None, timeout: float
     ) -> Page:
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop:  # workers belong to the loop that started them
-            self._idle.clear()
-            self._loop, self._slots = loop, asyncio.Semaphore(self.workers)
-        assert self._slots is not None
-        async with self._slots:
-            worker = self._idle.pop() if self._idle else await _Worker.start()
-            try:
-                page = await worker.run((url, content_type, body, charset), timeout)
-            except FetchError:
-                self._idle.append(worker)
-                raise
-            except TimeoutError:
-                await worker.stop()
-                raise FetchError(f"reading the page took longer than {timeout:g} s") from None
-            except (asyncio.IncompleteReadError, ConnectionError, pickle.UnpicklingError):
-                await worker.stop()
-                raise FetchError("the page reader crashed on this page") from None
-            except BaseException:  # cancelled while it worked: it may still be busy
-                worker.kill()
-                raise
-            self._idle.append(worker)
-            return page
+        await self.warm_up()
+        assert self._idle is not None
+        worker = await self._idle.get()
+        try:
+            page = await worker.run((url, content_type, body, charset), timeout)
+        except FetchError:
+            self._idle.put_nowait(worker)
+            raise
+        except TimeoutError:
+            await self._replace(worker)
+            raise FetchError(f"reading the page took longer than {timeout:g} s") from None
+        except (asyncio.IncompleteReadError, ConnectionError, pickle.UnpicklingError):
+            await self._replace(worker)
+            raise FetchError("the page reader crashed on this page") from None
+        except BaseException:  # cancelled while it worked: it may still be busy
+            worker.kill()
+            self._idle.put_nowait(await _Worker.start())
+            raise
+        self._idle.put_nowait(worker)
+        return page
+
+    async def _replace(self, worker: _Worker) -> None:
+        await worker.stop()
+        assert self._idle is not None
+        self._idle.put_nowait(await _Worker.start())
 
     async def aclose(self) -> None:
         """Stop the idle workers (a busy one is stopped by the page it is reading)."""
-        while self._idle:
-            await self._idle.pop().stop()
+        while self._idle is not None and not self._idle.empty():
+            await self._idle.get_nowait().stop()
 
 
 if __name__ == "__main__":

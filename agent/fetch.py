@@ -74,11 +74,14 @@ class Fetcher:
         if self.network.local_only:
             raise FetchError("local-only mode: nothing is fetched from the network")
         started = time.perf_counter()
+        warming = asyncio.ensure_future(self.extractor.warm_up())  # alongside the download
         try:
             async with asyncio.timeout(self.network.fetch_timeout_s):
                 final_url, content_type, charset, body, address = await self._download(url)
         except TimeoutError as exc:
             raise FetchError(f"timed out after {self.network.fetch_timeout_s:g} s") from exc
+        finally:
+            await warming
         page = await self.extractor.extract(
             final_url, content_type, body, charset, timeout=self.network.fetch_timeout_s
         )

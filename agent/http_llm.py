@@ -123,6 +123,9 @@ class OpenAILLM:
             body["seed"] = sampling.seed
         if sampling.stop:
             body["stop"] = sampling.stop
+        for penalty in ("frequency_penalty", "presence_penalty"):  # the API's own; no other
+            if getattr(sampling, penalty):
+                body[penalty] = getattr(sampling, penalty)
         if response_format is not None:
             body["response_format"] = response_format
         started = time.perf_counter()

@@ -31,6 +31,9 @@ class Sampling:
     max_tokens: int = 512
     seed: int | None = None
     stop: list[str] = field(default_factory=list)
+    repeat_penalty: float = 1.0  # > 1 makes tokens seen in the last 64 less likely
+    frequency_penalty: float = 0.0
+    presence_penalty: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

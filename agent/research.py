@@ -21,8 +21,6 @@ from . import tools
 from .budget import Budget, Deadline, Limits
 from .errors import AgentError
 from .events import (
-    AnswerCancelled,
-    AnswerDone,
     Event,
     EvidenceChosen,
     LLMCall,
@@ -40,12 +38,13 @@ from .events import (
 from .evidence import QUESTION_WEIGHT, Ranking, select_evidence, snippet
 from .executors import Executors, History, RunState
 from .fetch import Fetcher
-from .llm import LLM, Completion, Sampling
+from .llm import LLM, Completion
 from .models import ModelInfo
-from .planner import SubQuestion, history_text, make_plan, reflect
+from .planner import SubQuestion, history_text, make_plan, question_searches, reflect
 from .search import SearchBackend
 from .text import search_terms
-from .writer import evidence_block, verify, writer_messages
+from .writer import evidence_block, writer_messages
+from .writing import Writing
 
 MAX_QUESTION_CHARS = 2000  # a question, not a document: plans and prompts repeat it
 
@@ -65,13 +64,15 @@ class LoopSettings:
 
     limits: Limits = field(default_factory=Limits)
     temperature: float = 0.3  # the writer's
+    repeat_penalty: float = 1.1  # the writer's (agent/llm.py Sampling)
     concurrency: int = 8  # fetches in flight at once
     max_results: int = 6  # search results read per web query
     local_only: bool = False
+    planner: str = "model"  # or "none": search the question itself, once, without a plan
     record: dict[str, Any] = field(default_factory=dict)  # the settings stored with each run
 
 
-class Researcher:
+class Researcher(Writing):
     """Runs research over the web and the library with one model; one run at a time."""
 
     def __init__(
@@ -219,9 +220,10 @@ class Researcher:
                 self.cancel()
                 await asyncio.gather(task, return_exceptions=True)
 
-    def _deadline(self, run: RunState) -> Deadline:
-        """The stop signal of a model call: the user's cancel, or the run's time running out."""
-        return Deadline(self._cancel, run.budget.deadline)
+    def _deadline(self, run: RunState, also: Callable[[], bool] | None = None) -> Deadline:
+        """The stop signal of a model call: the user's cancel, the run's time running out, or
+        (`also`) a reason of the caller's."""
+        return Deadline(self._cancel, run.budget.deadline, also)
 
     def _emit(self, run: RunState, event: Event) -> None:
         if not isinstance(event, Token):
@@ -283,7 +285,11 @@ class Researcher:
                     "Nothing to search: web search is off and the library is empty. Index files "
                     "with `sleuth index PATH` or turn web search on."
                 )
-            subquestions = await self._plan(run)
+            if self.settings.planner == "none":
+                subquestions = question_searches(run.question, run.tools)
+                self._emit(run, PlanReady(1, [s.as_dict() for s in subquestions]))
+            else:
+                subquestions = await self._plan(run)
             if review is not None:
                 subquestions = await review(subquestions)
                 self._emit(run, PlanReviewed([s.as_dict() for s in subquestions]))
@@ -291,7 +297,7 @@ class Researcher:
             round_number = 1
             while True:
                 await self.executors.round(run, subquestions, follow)
-                if not run.budget.another_round(round_number):
+                if self.settings.planner == "none" or not run.budget.another_round(round_number):
                     run.report_exhausted(run.budget.exhausted())
                     break
                 chosen = self._select_evidence(run).items
@@ -410,58 +416,4 @@ class Researcher:
             k=limits.evidence_k,
             token_budget=limits.evidence_tokens,
             cost=lambda item: self.llm.count_tokens(evidence_block([item])),
-        )
-
-    async def _write(self, run: RunState, evidence: list[dict], messages: list[dict]) -> None:
-        sampling = Sampling(
-            temperature=self.settings.temperature,
-            max_tokens=run.budget.limits.answer_tokens,
-            seed=run.seed,
-        )
-        loop = asyncio.get_running_loop()
-        queue = self._queue
-        assert queue is not None
-
-        pieces: list[str] = []
-
-        def on_token(piece: str) -> None:
-            pieces.append(piece)
-            loop.call_soon_threadsafe(queue.put_nowait, Token(piece))
-
-        deadline = self._deadline(run)
-        try:
-            completion = await self._llm(
-                run,
-                "write",
-                lambda: self.llm.chat(messages, sampling, on_token=on_token, cancel=deadline),
-            )
-        except asyncio.CancelledError:
-            completion = None
-        timed_out = completion is not None and deadline.expired
-        if completion is None or (completion.finish_reason == "cancelled" and not timed_out):
-            self._emit(run, AnswerCancelled("".join(pieces)))
-            raise asyncio.CancelledError
-        checked = verify(completion.text, evidence)
-        if timed_out:  # kept, and said: the answer stopped at the run's time limit
-            checked.verification["stopped"] = "time limit"
-        sources = [
-            {"number": n, "title": item.get("title") or item["uri"], "uri": item["uri"]}
-            for n, item in enumerate(evidence, start=1)
-        ]
-        self._emit(
-            run,
-            AnswerDone(
-                text=checked.text,
-                citations=checked.citations,
-                verification=checked.verification,
-                sources=sources,
-                messages=messages,
-                sampling=sampling.as_dict(),
-                model_name=self.model.name,
-                base_path=self.model.base_path,
-                adapter_path=self.model.adapter_path,
-                prompt_tokens=completion.prompt_tokens,
-                completion_tokens=completion.completion_tokens,
-                seconds=completion.seconds,
-            ),
         )

@@ -1,180 +1,179 @@
-"""Research quality on HotpotQA dev-25 used as a local library, with the default model.
+"""Research quality on HotpotQA dev-25 used as a local library, the way a user asks: every
+question is one `sleuth ask --no-web --json` process (a fresh model and prompt state each).
 
-Each question's ten context paragraphs (all 25 questions together: 249 files) are indexed,
-then every question is asked two ways:
-  sleuth   - the full loop: plan, library searches, reflection, evidence selection, writer
-  one-shot - retrieve-then-answer: BM25 top-k for the question alone, then the same writer
-so the planner's value is measured, not assumed. Reported per method, over all questions:
-  retrieval recall  supporting paragraphs among the evidence the writer saw
+The 25 questions' ten context paragraphs each (249 files) are indexed into one library, then
+every question is asked two ways:
+  loop      the full loop: the model plans, searches, reflects, searches again, writes
+  one-shot  research.planner = none: the question alone is searched once, then the same writer
+so the planner's value is measured, not assumed. Reported per method, overall and per
+question type (bridge, comparison):
+  recall            supporting paragraphs among the evidence the writer saw
   cited recall      supporting paragraphs among the sources the answer cites
-  EM / F1           official HotpotQA answer metrics on the answer text; "contains" = the
+  EM / F1 / contains  official HotpotQA answer metrics on the answer text; "contains" = the
                     gold answer appears in it (the model writes sentences, not spans)
-  citation validity citations that point at real evidence, of all citations written
+  validity          citations written that point at real evidence, of all written
   supported         cited sentences whose evidence supports them
+  shown degenerate  answers shown that fail the answer checks (must be 0)
+  extractive        answers that are quoted evidence, the model's having been rejected twice
+  no evidence       runs that found nothing and wrote nothing
   seconds, LLM calls per question
 
-    .venv/bin/python bench/research_quality.py [--questions 25] [--model PATH]
+    .venv/bin/python bench/research_quality.py [--model smollm2|qwen2.5-0.5b|PATH]
+        [--questions 25] [--methods loop,one-shot] [--out bench/results/NAME.json]
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import json
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import hotpot
 
-from sleuth.agent.assistant import Assistant
-from sleuth.agent.events import AnswerDone, EvidenceChosen, RunFinished
-from sleuth.agent.library import index_paths
-from sleuth.agent.llm import Sampling
-from sleuth.agent.models import open_llm
-from sleuth.agent.text import search_terms
-from sleuth.agent.writer import verify, writer_messages
-from sleuth.store import Dirs, Store
-from sleuth.store.settings import load_settings
+ROOT = Path(__file__).resolve().parents[1]
+SLEUTH = str(Path(sys.executable).parent / "sleuth")
 
 
-@dataclass
-class Scores:
-    retrieval: list[float] = field(default_factory=list)
-    cited: list[float] = field(default_factory=list)
-    em: list[float] = field(default_factory=list)
-    f1: list[float] = field(default_factory=list)
-    contains: list[float] = field(default_factory=list)
-    citations: int = 0
-    dangling: int = 0
-    cited_sentences: int = 0
-    supported: int = 0
-    answers_with_citations: int = 0
-    seconds: list[float] = field(default_factory=list)
-    llm_calls: list[int] = field(default_factory=list)
-
-    def add(
-        self, question, titles_seen, answer_text, citations, verification, sources, seconds, calls
-    ):
-        gold = set(question.supporting_titles)
-        cited_numbers = {n for c in citations for n in c["numbers"]}
-        cited_titles = {sources[n - 1] for n in cited_numbers if n <= len(sources)}
-        self.retrieval.append(len(gold & titles_seen) / len(gold))
-        self.cited.append(len(gold & cited_titles) / len(gold))
-        self.em.append(float(hotpot.exact_match(answer_text, question.answer)))
-        self.f1.append(hotpot.f1(answer_text, question.answer))
-        self.contains.append(float(hotpot.answer_contains(answer_text, question.answer)))
-        self.citations += verification["citations"]
-        self.dangling += verification["dangling_removed"]
-        self.cited_sentences += verification["cited_sentences"]
-        self.supported += sum(1 for c in citations if c["supported"])
-        self.answers_with_citations += bool(verification["citations"])
-        self.seconds.append(seconds)
-        self.llm_calls.append(calls)
-
-    def row(self, name: str) -> str:
-        n = len(self.em)
-        written = self.citations + self.dangling
-        validity = (
-            f"{self.citations / written:.2f} ({self.citations}/{written})"
-            if written
-            else "n/a (0 written)"
-        )
-        support = f"{self.supported}/{self.cited_sentences}" if self.cited_sentences else "0/0"
-        return (
-            f"{name:<9} n={n}  retrieval recall {statistics.mean(self.retrieval):.2f}  "
-            f"cited recall {statistics.mean(self.cited):.2f}  EM {statistics.mean(self.em):.2f}  "
-            f"F1 {statistics.mean(self.f1):.2f}  contains {statistics.mean(self.contains):.2f}  "
-            f"citation validity {validity}  answers citing {self.answers_with_citations}/{n}  "
-            f"supported {support}  {statistics.mean(self.seconds):.1f} s/q  "
-            f"{statistics.mean(self.llm_calls):.1f} LLM calls/q"
-        )
+def ask(question: str, seed: int, env: dict[str, str], model: str) -> dict:
+    args = [SLEUTH, "ask", "--no-web", "--json", "--seed", str(seed), question]
+    if model:
+        args[2:2] = ["--model", model]
+    done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=900)
+    lines = done.stdout.strip().splitlines()
+    if not lines:
+        raise SystemExit(f"sleuth ask failed ({done.returncode}): {done.stderr[-2000:]}")
+    return json.loads(lines[-1])
 
 
-async def main() -> None:
+def score(question: hotpot.Question, result: dict, title_of: dict[str, str]) -> dict:
+    gold = set(question.supporting_titles)
+    sources = [title_of.get(s["uri"], s["title"]) for s in result.get("sources") or []]
+    answer = result.get("answer") or ""
+    verification = result.get("verification") or {}
+    citations = result.get("citations") or []
+    cited = {n for c in citations for n in c["numbers"]}
+    cited_titles = {sources[n - 1] for n in cited if 0 < n <= len(sources)}
+    timings = result.get("timings") or {}
+    return {
+        "type": question.type,
+        "status": result["status"],
+        "recall": len(gold & set(sources)) / len(gold),
+        "cited_recall": len(gold & cited_titles) / len(gold),
+        "em": float(hotpot.exact_match(answer, question.answer)) if answer else 0.0,
+        "f1": hotpot.f1(answer, question.answer) if answer else 0.0,
+        "contains": float(hotpot.answer_contains(answer, question.answer)) if answer else 0.0,
+        "citations": verification.get("citations", 0),
+        "dangling": verification.get("dangling_removed", 0),
+        "cited_sentences": verification.get("cited_sentences", 0),
+        "supported": sum(1 for c in citations if c.get("supported")),
+        "degenerate": bool(answer) and bool(verification.get("problems")),
+        "extractive": verification.get("kind") == "extractive",
+        "retried": bool(verification.get("rejected")),
+        "seconds": timings.get("seconds", 0.0),
+        "llm_calls": timings.get("llm_calls", 0),
+        "answer": answer,
+        "gold": question.answer,
+    }
+
+
+def summary(rows: list[dict]) -> dict:
+    if not rows:
+        return {"n": 0}
+    written = sum(r["citations"] + r["dangling"] for r in rows)
+    mean = lambda key: round(statistics.mean(r[key] for r in rows), 3)  # noqa: E731
+    return {
+        "n": len(rows),
+        "recall": mean("recall"),
+        "cited_recall": mean("cited_recall"),
+        "em": mean("em"),
+        "f1": mean("f1"),
+        "contains": mean("contains"),
+        "contains_count": int(sum(r["contains"] for r in rows)),
+        "citation_validity": round(sum(r["citations"] for r in rows) / written, 3)
+        if written
+        else None,
+        "citations": [sum(r["citations"] for r in rows), written],
+        "supported": [sum(r["supported"] for r in rows), sum(r["cited_sentences"] for r in rows)],
+        "degenerate_shown": sum(r["degenerate"] for r in rows),
+        "extractive": sum(r["extractive"] for r in rows),
+        "retried": sum(r["retried"] for r in rows),
+        "no_evidence": sum(r["status"] == "no_evidence" for r in rows),
+        "seconds": mean("seconds"),
+        "llm_calls": mean("llm_calls"),
+    }
+
+
+def line(name: str, s: dict) -> str:
+    if not s["n"]:
+        return f"{name:<22} n=0"
+    validity = s["citation_validity"]
+    return (
+        f"{name:<22} n={s['n']:<3} recall {s['recall']:.2f}  cited recall {s['cited_recall']:.2f}"
+        f"  EM {s['em']:.2f}  F1 {s['f1']:.2f}  contains {s['contains']:.2f} "
+        f"({s['contains_count']}/{s['n']})  validity "
+        f"{'n/a' if validity is None else f'{validity:.2f}'} ({s['citations'][0]}/"
+        f"{s['citations'][1]})  supported {s['supported'][0]}/{s['supported'][1]}  "
+        f"degenerate {s['degenerate_shown']}  extractive {s['extractive']}  "
+        f"no-evidence {s['no_evidence']}  {s['seconds']:.1f} s/q  {s['llm_calls']:.1f} calls/q"
+    )
+
+
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--questions", type=int, default=25)
-    parser.add_argument("--model", default="", help="GGUF path or alias (default: SmolLM2)")
+    parser.add_argument("--model", default="", help="alias or GGUF path (default: the default)")
+    parser.add_argument("--methods", default="loop,one-shot")
+    parser.add_argument("--out", help="write the results here as JSON (with the commit)")
+    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra SLEUTH_* settings for every ask (a variant being measured)")
     args = parser.parse_args()
     questions = hotpot.load(hotpot.DEV25)[: args.questions]
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+    ).stdout.strip()
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        paths = hotpot.write_library(hotpot.load(hotpot.DEV25), root / "library")
+        home = Path(tmp) / "home"
+        library = Path(tmp) / "library"
+        paths = hotpot.write_library(hotpot.load(hotpot.DEV25), library)
         title_of = {str(p.resolve()): t for t, p in paths.items()}
-        store = Store.open(root / "bench.db")
-        index_paths(store, [root / "library"])
-        settings = load_settings(
-            None, env={}, flags={"search.backend": "none", "model.path": args.model}
-        )
-        llm, info = open_llm(settings, Dirs(root, root, root), store)
-        agent = Assistant(store, llm, info, settings)
-        research = settings.research
-        sleuth, baseline = Scores(), Scores()
-        print(f"model {info.name}; {len(questions)} questions; library of {len(paths)} paragraphs")
-        for number, question in enumerate(questions, start=1):
-            evidence_event = answer = finished = None
-            async for event in agent.ask(question.question, seed=number):
-                if isinstance(event, EvidenceChosen):
-                    evidence_event = event
-                elif isinstance(event, AnswerDone):
-                    answer = event
-                elif isinstance(event, RunFinished):
-                    finished = event
-            assert evidence_event and answer and finished, finished
-            sources = [title_of[s["uri"]] for s in answer.sources]
-            sleuth.add(
-                question,
-                {title_of[i["uri"]] for i in evidence_event.items},
-                answer.text,
-                answer.citations,
-                answer.verification,
-                sources,
-                finished.seconds,
-                finished.llm_calls,
-            )
-
-            # One-shot baseline: the question's BM25 top-k under the same evidence budget.
-            started = time.perf_counter()
-            hits = store.library.search_chunks(
-                search_terms(question.question), kind="file", limit=research.evidence_k
-            )
-            evidence, tokens = [], 0
-            for hit in hits:
-                item = {"uri": hit.uri, "title": hit.title, "text": hit.text}
-                cost = llm.count_tokens(hit.text) + 12
-                if tokens + cost <= research.evidence_tokens:
-                    evidence.append(item)
-                    tokens += cost
-            completion = llm.chat(
-                writer_messages(question.question, evidence),
-                Sampling(
-                    temperature=research.temperature, max_tokens=research.answer_tokens, seed=number
-                ),
-            )
-            checked = verify(completion.text, evidence)
-            base_sources = [title_of[e["uri"]] for e in evidence]
-            baseline.add(
-                question,
-                set(base_sources),
-                checked.text,
-                checked.citations,
-                checked.verification,
-                base_sources,
-                time.perf_counter() - started,
-                1,
-            )
-            print(
-                f"{number:2d}/{len(questions)} sleuth {finished.seconds:5.1f}s "
-                f"recall {sleuth.retrieval[-1]:.1f} | one-shot recall {baseline.retrieval[-1]:.1f} "
-                f"| gold {question.answer!r}",
-                flush=True,
-            )
-        await agent.aclose()
-        print()
-        print(sleuth.row("sleuth"))
-        print(baseline.row("one-shot"))
+        env = {**os.environ, "SLEUTH_HOME": str(home), "SLEUTH_SEARCH_BACKEND": "none"}
+        env.update(dict(item.split("=", 1) for item in args.env))
+        subprocess.run([SLEUTH, "index", str(library)], env=env, check=True, capture_output=True)
+        methods = {"loop": {}, "one-shot": {"SLEUTH_RESEARCH_PLANNER": "none"}}
+        results: dict[str, list[dict]] = {}
+        started = time.perf_counter()
+        for method in args.methods.split(","):
+            rows = results.setdefault(method, [])
+            for number, question in enumerate(questions, start=1):
+                result = ask(question.question, number, {**env, **methods[method]}, args.model)
+                rows.append(score(question, result, title_of))
+                r = rows[-1]
+                print(
+                    f"{method:<8} {number:2d}/{len(questions)} {r['status']:<11} recall "
+                    f"{r['recall']:.1f} contains {r['contains']:.0f} {r['seconds']:5.1f}s "
+                    f"| {r['answer'][:70]!r} | gold {r['gold']!r}",
+                    flush=True,
+                )
+    report = {"commit": commit, "model": args.model or "default", "env": args.env}
+    print()
+    for method, rows in results.items():
+        report[method] = {"all": summary(rows)}
+        print(line(method, report[method]["all"]))
+        for kind in ("bridge", "comparison"):
+            report[method][kind] = summary([r for r in rows if r["type"] == kind])
+            print(line(f"  {kind}", report[method][kind]))
+    report["rows"] = results
+    report["seconds_total"] = round(time.perf_counter() - started, 1)
+    if args.out:
+        Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+        print(f"\nwrote {args.out} (commit {commit})")
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

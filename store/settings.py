@@ -93,6 +93,13 @@ class NetworkSettings:
 
 @dataclass
 class ResearchSettings:
+    planner: str = _setting(
+        "model",
+        "How searches are chosen: model (the model plans sub-questions and, after each round, "
+        "what to search next), or none (the question itself is searched once: quicker, for "
+        "simple questions).",
+        ("model", "none"),
+    )
     max_rounds: int = _setting(2, "Plan/execute/reflect rounds at most.")
     max_subquestions: int = _setting(4, "Sub-questions per plan at most.")
     max_steps: int = _setting(60, "Searches, fetches and reads per run at most.")
@@ -106,6 +113,11 @@ class ResearchSettings:
     )
     answer_tokens: int = _setting(512, "Longest answer, in tokens.")
     temperature: float = _setting(0.3, "Sampling temperature of the writer.")
+    repeat_penalty: float = _setting(
+        1.1,
+        "The writer's repetition penalty (1: none): above 1, tokens it wrote in the last 64 are "
+        "less likely again, which keeps small models out of loops.",
+    )
     review_plan: bool = _setting(
         False, "In the app, pause after planning so you can edit the plan."
     )
@@ -340,6 +352,8 @@ def _check(key: str, value: Any, choices: tuple | None) -> str | None:
             return f"{key} must be positive"
         if key == "research.temperature" and not 0 <= value <= 2:
             return "research.temperature must be between 0 and 2"
+        if key == "research.repeat_penalty" and not 1 <= value <= 2:
+            return "research.repeat_penalty must be between 1 (none) and 2"
     if key in {"model.endpoint", "search.searxng_url"} and value:
         if not value.startswith(("http://", "https://")):
             return f"{key} must be an http(s) URL, not {value!r}"

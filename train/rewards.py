@@ -12,14 +12,13 @@ below every passing answer's, whatever the preference head says.
 
 from __future__ import annotations
 
-import re
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from sleuth.agent.citations import MARKER, cited_numbers
+from sleuth.agent.answers import problems
+from sleuth.agent.citations import cited_numbers
 from sleuth.agent.writer import verify
 
 from .losses import bradley_terry_loss
@@ -29,8 +28,6 @@ MAX_WORDS = 250
 FAIL_CAP = 0.4  # the most a failing answer can score; a passing one scores 0.5 to 1.0
 CHECKS = ("cites", "grounded", "format", "length")
 
-_EVIDENCE_HEADER = re.compile(rf"^\s*{MARKER}\s+\S")  # "[3] Some title" at a line start
-_PROMPT_ECHO = re.compile(r"^\s*(question|evidence|answer the question)\s*:", re.I | re.M)
 
 
 @dataclass
@@ -53,17 +50,9 @@ def cites(text: str, n_evidence: int) -> bool:
 
 
 def well_formed(text: str) -> bool:
-    """Prose rather than a copy of the evidence list or the prompt, without a loop."""
-    lines = [line for line in text.splitlines() if line.strip()]
-    if not lines:
-        return False
-    if sum(bool(_EVIDENCE_HEADER.match(line)) for line in lines) >= 1 and len(lines) > 1:
-        return False  # "[1] Title" lines: the model is reciting the evidence
-    if _PROMPT_ECHO.search(text):
-        return False
-    sentences = [s.strip().lower() for s in re.split(r"(?<=[.!?])\s+", text) if s.strip()]
-    repeated = Counter(sentences).most_common(1)
-    return not (repeated and repeated[0][1] >= 3)
+    """Prose rather than a loop, citation markers, a copy of the prompt or of the evidence list:
+    the same checks the research loop makes before it shows an answer (agent/answers.py)."""
+    return not problems(text)
 
 
 def length_ok(text: str) -> bool:

@@ -13,6 +13,7 @@ import re
 from rich.text import Text
 
 from sleuth.agent.events import (
+    AnswerRejected,
     BudgetExhausted,
     Event,
     EvidenceChosen,
@@ -90,6 +91,9 @@ def _describe(event: Event, *, timing: bool = True) -> str | None:
             extra = f", {dropped} near-duplicate(s) dropped" if dropped else ""
             origin = f" (reused from run {reused})" if reused else ""
             return f"evidence: {len(items)} passage(s){extra}{origin}"
+        case AnswerRejected(problems=found, retrying=retrying):
+            then = "writing it again" if retrying else "quoting the evidence instead"
+            return f"answer rejected ({'; '.join(found)}): {then}"
         case BudgetExhausted(reason=reason):
             return f"budget: {reason}; writing with what was found"
         case RunFinished(status=status, seconds=seconds, llm_calls=calls, pages=pages, error=error):
@@ -105,7 +109,7 @@ def is_trouble(event: Event) -> bool:
     """Whether an event's line is a failure or a limit the user should see in red."""
     if isinstance(event, RunFinished):
         return event.status != "done"
-    return event.failed or isinstance(event, BudgetExhausted)
+    return event.failed or isinstance(event, BudgetExhausted | AnswerRejected)
 
 
 def describe_rating(rating: Rating | None, *, comment: bool = True) -> str:

@@ -131,7 +131,9 @@ def _results(web, paths):
 
 
 async def test_page_budget_stops_fetching_but_the_answer_is_still_written(store, web):
-    llm = ScriptedLLM([PLAN, "Plancus [1]."])
+    # Which two pages are read is a race, so the first answer may not be supported by [1]:
+    # then it is written again, and failing again, quoted. An answer is written either way.
+    llm = ScriptedLLM([PLAN, "Plancus [1].", "Plancus [1]."])
     agent = assistant_for(store, llm, settings_for(web, **{"research.max_pages": 2}))
     events = await collect(agent.ask("Who founded Lyon and where does the Rhône flow?"))
     assert len(of(events, PageFetched)) == 2
@@ -200,7 +202,7 @@ async def test_injected_instructions_in_a_page_change_nothing_the_agent_may_do(s
         number = next(i for i, line in enumerate(links, 1) if "169.254.169.254" in line)
         return {"enough": False, "new_queries": [], "follow_links": [number]}
 
-    llm = ScriptedLLM([PLAN, obey, "Lyon was founded by Plancus [1]."])
+    llm = ScriptedLLM([PLAN, obey, "Lyon was founded by Plancus [1].", "Plancus [1]."])
     agent = assistant_for(store, llm, settings_for(web, **{"research.max_rounds": 2}))
     agent.search.search = _results(web, ["/injection.html"])
     events = await collect(agent.ask("Who founded Lyon?"))

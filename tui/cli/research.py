@@ -19,6 +19,7 @@ from sleuth.agent.assistant import Assistant
 from sleuth.agent.errors import AgentError
 from sleuth.agent.events import (
     AnswerDone,
+    AnswerRejected,
     Event,
     RunFinished,
     RunStarted,
@@ -168,6 +169,9 @@ class Progress:
 
     def __call__(self, event: Event) -> None:
         line = describe(event)
+        if isinstance(event, AnswerRejected) and self.streamed:
+            self.out.write("\n")  # what streamed is not the answer; the note says so
+            self.streamed = False
         if isinstance(event, Token):
             if self.stream_answer:
                 if not self.streamed:

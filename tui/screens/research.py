@@ -20,6 +20,7 @@ from textual.widgets import Footer, Input, Markdown, Static
 from sleuth.agent.errors import AgentError
 from sleuth.agent.events import (
     AnswerDone,
+    AnswerRejected,
     EvidenceChosen,
     PlanReady,
     PlanReviewed,
@@ -151,6 +152,9 @@ class ResearchScreen(Screen):
                 self.answer_view.write(text)
                 if self.tokens % 8 == 0 and now > self.first_token:
                     status.speed = f"{self.tokens / (now - self.first_token):.0f} tok/s"
+            case AnswerRejected():
+                await self.answer_view.start()  # what streamed is not the answer: clear it
+                self.tokens, self.first_token = 0, None
             case AnswerDone() as done:
                 await self.show_answer(done)
             case RunFinished(status=final, seconds=seconds, error=error):

@@ -1,0 +1,138 @@
+"""What makes a written answer fit to show, in one place: the research loop rejects answers
+that fail these checks, and the trainer's rewards use the same ones (train/rewards.py).
+
+- `RepetitionGuard` watches an answer as it streams and trips as soon as it loops ("[1]
+  Sleuth [2] Sleuth [3] Sleuth ..."), so a loop costs a few tokens, not the whole budget.
+- `problems` lists what is wrong with a finished answer: empty, mostly citation markers,
+  repeating itself, echoing the prompt or reciting the evidence list, or citing evidence that
+  supports none of its sentences.
+- `extractive_answer` is what the user gets when two answers in a row were rejected: the
+  evidence sentences that bear on the question most, quoted with their [n], and labelled as
+  quotations, not as the model's answer.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+
+from .citations import CITATION, MARKER, strip_citations
+from .text import content_words, sentences
+
+LOOP_NGRAM = 4  # words in the repeating unit that the guard looks for
+LOOP_REPEATS = 3  # how often one such unit may appear before the text counts as a loop
+EXTRACT_SENTENCES = 2
+
+_WORD = re.compile(r"\S+")
+_EVIDENCE_HEADER = re.compile(rf"^\s*{MARKER}\s+\S")  # "[3] Some title" at a line start
+_PROMPT_ECHO = re.compile(r"^\s*(question|evidence|answer the question)\s*:", re.I | re.M)
+_DECLINED = re.compile(
+    r"\b(evidence|sources?|passages?)\b[^.]*\b(does not|do not|doesn't|don't|cannot|can't)\b"
+    r"|\bno (information|evidence|mention)\b",
+    re.I,
+)
+
+
+def _unit(word: str) -> str:
+    """A word as loops repeat it: case and numbers ignored ([1] and [2] are the same)."""
+    return re.sub(r"\d+", "#", word.lower())
+
+
+class RepetitionGuard:
+    """Trips when the text streamed so far repeats a unit of LOOP_NGRAM words LOOP_REPEATS
+    times. Fed piece by piece (`feed`); also usable on a whole text (`loops`)."""
+
+    def __init__(self, n: int = LOOP_NGRAM, repeats: int = LOOP_REPEATS):
+        self.n, self.repeats = n, repeats
+        self._pending = ""
+        self._words: list[str] = []
+        self._seen: Counter[tuple[str, ...]] = Counter()
+        self.tripped = False
+
+    def feed(self, piece: str) -> bool:
+        """Add streamed text; returns True once the text loops."""
+        *words, self._pending = re.split(r"\s+", self._pending + piece)
+        for word in words:  # the last piece may be half a word: it waits for the next
+            if word:
+                self._add(_unit(word))
+        return self.tripped
+
+    def _add(self, word: str) -> None:
+        self._words.append(word)
+        if len(self._words) >= self.n:
+            gram = tuple(self._words[-self.n :])
+            self._seen[gram] += 1
+            if self._seen[gram] >= self.repeats:
+                self.tripped = True
+
+    @classmethod
+    def loops(cls, text: str) -> bool:
+        guard = cls()
+        guard.feed(text + " ")
+        return guard.tripped
+
+
+def problems(text: str, citations: list[dict] | None = None) -> list[str]:
+    """What is wrong with an answer (an empty list: nothing). `citations` are the writer's
+    verified ones (agent/writer.py `verify`); without them only the answer's form is judged."""
+    found = []
+    words = _WORD.findall(strip_citations(text))
+    if not words:
+        return ["it is empty"]
+    markers = len(CITATION.findall(text))
+    if markers >= 3 and len(content_words(strip_citations(text))) <= 2 * markers:
+        found.append("it is mostly citation markers")
+    if RepetitionGuard.loops(text) or _repeated_sentence(text):
+        found.append("it repeats itself")
+    if _PROMPT_ECHO.search(text):
+        found.append("it echoes the prompt")
+    lines = [line for line in text.splitlines() if line.strip()]
+    if len(lines) > 1 and any(_EVIDENCE_HEADER.match(line) for line in lines):
+        found.append("it recites the evidence list")
+    if citations is not None and not _DECLINED.search(text):
+        if not citations:
+            found.append("it cites no evidence")
+        elif not any(c["supported"] for c in citations):
+            found.append("no sentence is supported by the evidence it cites")
+    return found
+
+
+def _repeated_sentence(text: str) -> bool:
+    said = [" ".join(s.lower().split()) for s in sentences(strip_citations(text)) if s.strip()]
+    most = Counter(said).most_common(1)
+    return bool(most) and most[0][1] >= 3
+
+
+def extractive_answer(question: str, evidence: list[dict]) -> str:
+    """The evidence sentences that bear on the question most (at most EXTRACT_SENTENCES, from
+    different passages when they can be), quoted with their numbers and labelled as quotes."""
+    asked = content_words(question)
+    documents = [content_words(item["text"]) for item in evidence]
+    idf = {
+        word: math.log(1 + len(documents) / (1 + sum(word in d for d in documents)))
+        for word in asked
+    }
+    scored = []
+    for number, item in enumerate(evidence, start=1):
+        for sentence in sentences(" ".join(item["text"].split())):
+            words = content_words(sentence)
+            if len(words) < 3 or sentence.lstrip().startswith("#"):
+                continue
+            overlap = sum(idf[w] for w in asked & words)
+            if overlap:
+                scored.append((overlap / math.sqrt(len(words)), number, sentence))
+    scored.sort(key=lambda s: -s[0])
+    chosen: list[tuple[int, str]] = []
+    for _, number, sentence in scored:
+        if len(chosen) >= EXTRACT_SENTENCES:
+            break
+        if number not in {n for n, _ in chosen} or len(scored) <= EXTRACT_SENTENCES:
+            chosen.append((number, sentence))
+    if not chosen:
+        return ""
+    quotes = "\n".join(f"> {CITATION.sub('', s).strip()} [{n}]" for n, s in chosen)
+    return (
+        "Quoted from the sources (the model's answers did not hold up, so these are the "
+        f"passages that bear on the question most):\n\n{quotes}"
+    )

@@ -1,0 +1,96 @@
+"""Answers worth showing: the checks, the loop detector, the second attempt and the quoted
+evidence that stands in when both attempts fail."""
+
+from __future__ import annotations
+
+import pytest
+
+from sleuth.agent.answers import RepetitionGuard, extractive_answer, problems
+from sleuth.agent.events import AnswerDone, AnswerRejected, RunFinished, Token
+from sleuth.agent.writer import verify
+from tests.agent.test_research import PLAN, assistant_for, collect, of, settings_for
+from tests.fakes import ScriptedLLM
+
+LOOP = " ".join(f"[{n}] Sleuth" for n in range(1, 200))  # what the 135M model once streamed
+EVIDENCE = [
+    {"uri": "/a.md", "title": "Lyon", "text": "Lyon was founded by Lucius Munatius Plancus."},
+    {"uri": "/b.md", "title": "Rhône", "text": "The Rhône flows through Lyon to the sea."},
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("", "it is empty"),
+        ("[1] Sleuth [2] Sleuth [1] Sleuth [2] Sleuth", "it is mostly citation markers"),
+        ("Lyon is a city. " * 4, "it repeats itself"),
+        ("Question: Who founded Lyon?\nAnswer: Plancus [1].", "it echoes the prompt"),
+        ("[1] Lyon\nLyon was founded by Plancus.\n[2] Rhône", "it recites the evidence list"),
+        ("Napoleon founded the city.", "it cites no evidence"),
+        ("Napoleon built the city in 1800 [1].", "no sentence is supported by the evidence"),
+    ],
+)
+def test_each_way_an_answer_fails(text, problem):
+    checked = verify(text, EVIDENCE)
+    assert any(p.startswith(problem) for p in problems(checked.text, checked.citations))
+
+
+def test_good_answers_and_honest_refusals_pass():
+    for text in [
+        "Lucius Munatius Plancus founded Lyon [1]. The Rhône flows through it [2].",
+        "The evidence does not say who designed the bridges.",
+    ]:
+        checked = verify(text, EVIDENCE)
+        assert problems(checked.text, checked.citations) == [], text
+
+
+def test_the_guard_trips_within_a_few_words_of_a_loop_and_not_on_prose():
+    guard = RepetitionGuard()
+    words = LOOP.split(" ")
+    tripped_at = next(i for i, word in enumerate(words) if guard.feed(word + " "))
+    assert tripped_at < 12
+    prose = (
+        "Lyon was founded in 43 BC [1]. It stands where the Rhône meets the Saône [2]. "
+        "The Rhône rises in the Alps [2], and the Saône in the Vosges [3]."
+    )
+    assert not RepetitionGuard.loops(prose)
+
+
+def test_quoted_evidence_is_cited_labelled_and_on_the_question():
+    text = extractive_answer("Who founded Lyon?", EVIDENCE)
+    assert text.startswith("Quoted from the sources")
+    assert "> Lyon was founded by Lucius Munatius Plancus. [1]" in text
+    checked = verify(text, EVIDENCE)
+    assert checked.verification["dangling_removed"] == 0 and checked.citations
+
+
+async def test_a_looping_answer_is_stopped_early_written_again_and_the_second_shown(store, web):
+    good = "Lyon was founded by Lucius Munatius Plancus [1]."
+    agent = assistant_for(store, ScriptedLLM([PLAN, LOOP, good]), settings_for(web))
+    events = await collect(agent.ask("Who founded Lyon?"))
+    streamed = [e.text for e in of(events, Token)]
+    assert len(streamed) < 20 + len(good.split())  # the loop was cut off after a few words
+    (rejected,) = of(events, AnswerRejected)
+    assert "it repeats itself" in rejected.problems and rejected.retrying
+    answer = of(events, AnswerDone)[0]
+    assert answer.text == good and answer.verification["kind"] == "model"
+    assert answer.verification["rejected"][0]["problems"] == rejected.problems
+    assert answer.sampling["seed"] != answer.verification["rejected"][0]["sampling"]["seed"]
+
+
+async def test_two_failed_answers_give_quoted_evidence_labelled_as_such(store, web):
+    bad = ["Sleuth [1] [2] [3] [4] [1] [2]", "Question: who?\nEvidence: [1] Lyon"]
+    agent = assistant_for(store, ScriptedLLM([PLAN, *bad]), settings_for(web))
+    events = await collect(agent.ask("Who founded Lyon?"))
+    assert [e.retrying for e in of(events, AnswerRejected)] == [True, False]
+    answer = of(events, AnswerDone)[0]
+    assert answer.verification["kind"] == "extractive"
+    assert answer.text.startswith("Quoted from the sources") and "Lugdunum" in answer.text
+    assert answer.citations and answer.verification["dangling_removed"] == 0
+    first, second = (r["text"] for r in answer.verification["rejected"])
+    assert first.startswith("Sleuth [1] [2]") and second.startswith("Question: who?")
+    run_id = of(events, RunFinished)[0].run_id
+    kinds = [s.kind for s in store.runs.steps(run_id)]
+    assert kinds.count("answer_rejected") == 2  # what was rejected, and why, is kept
+    stored = store.runs.answer(answer.answer_id)
+    assert stored.verification["kind"] == "extractive"
