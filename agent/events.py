@@ -143,6 +143,7 @@ class Reflected(Event):
     enough: bool
     new_queries: list[dict[str, str]]
     follow_links: list[str]
+    bridges: int = 0  # of the new queries, those built from names the passages found
 
 
 @dataclass

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+from .bridges import rephrases
 from .errors import ModelError
 from .llm import LLM, Completion, Sampling, chat_json
 from .prompts import render
@@ -154,7 +155,8 @@ def make_plan(
             item.get("tool", tools[0]),
             _clean(item.get("query", ""), QUERY_MAX),
         )
-        if sub.tool in tools and len(sub.query) >= 2 and sub.question:
+        # A sub-question that only rephrases the question adds nothing its own search finds.
+        if sub.tool in tools and sub.question and not rephrases(sub.query, question, []):
             planned.append(sub)
     return _dedupe(baseline + planned)[: max(max_subquestions, len(tools))], completion, None
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from sleuth.store import Store
 
+from .errors import ModelError
 from .events import (
     AnswerDone,
     Event,
@@ -144,10 +145,14 @@ class Recorder:
         # (registered the first time it writes an answer).
         model_id = event.model_id
         if model_id is None and event.base_path is not None:
-            base = ModelRegistry(self.store).ensure_base(
-                Path(event.base_path), event.base_fingerprint
-            )
-            model_id = base.id
+            try:
+                model_id = (
+                    ModelRegistry(self.store)
+                    .ensure_base(Path(event.base_path), event.base_fingerprint)
+                    .id
+                )
+            except ModelError:  # a model file gone or unreadable since it was loaded
+                model_id = None  # the run is recorded all the same, unattributed
         run_id = runs.start_run(turn_id, event.settings, model_id)
         recording.run_id, recording.session_id, recording.turn_id = run_id, session_id, turn_id
         recording.model_id = model_id

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import tools
+from .bridges import bridge_queries, entities, rephrases
 from .budget import Budget, Deadline, Limits
 from .errors import AgentError
 from .events import (
@@ -301,11 +302,10 @@ class Researcher(Writing):
                     run.report_exhausted(run.budget.exhausted())
                     break
                 chosen = self._select_evidence(run).items
-                reflection = await self._reflect(run, chosen, round_number)
-                if reflection.enough or not (reflection.new_queries or reflection.follow_links):
+                subquestions, follow = await self._reflect(run, chosen, round_number)
+                if not (subquestions or follow):
                     break
                 round_number += 1
-                subquestions, follow = reflection.new_queries, reflection.follow_links
                 self._emit(run, PlanReady(round_number, [s.as_dict() for s in subquestions]))
             selection = self._select_evidence(run)
             self._emit(
@@ -369,7 +369,13 @@ class Researcher(Writing):
         self._emit(run, PlanReady(1, [s.as_dict() for s in subquestions], fallback=bool(error)))
         return subquestions
 
-    async def _reflect(self, run: RunState, evidence: list[dict], round_number: int):
+    async def _reflect(
+        self, run: RunState, evidence: list[dict], round_number: int
+    ) -> tuple[list[SubQuestion], list[str]]:
+        """What to search and read next: the model's new queries (none that only rephrase the
+        question or a query run) and links, then bridge queries from the passages found
+        (agent/bridges.py), or with nothing found yet, each name the question gives alone.
+        The model's "enough" is taken only with evidence in hand."""
         reflection, _ = await self._llm(
             run,
             "reflect",
@@ -386,16 +392,34 @@ class Researcher(Writing):
                 cancel=self._deadline(run),
             ),
         )
+        enough = reflection.enough and bool(evidence)
+        new = [
+            query
+            for query in reflection.new_queries
+            if not rephrases(query.query, run.question, run.queries_run)
+        ]
+        follow = reflection.follow_links
+        if enough:
+            new, follow = [], []
+        room = run.budget.limits.new_queries - len(new)
+        already = run.queries_run + [q.query for q in new]
+        extra = (
+            bridge_queries(run.question, [i["text"] for i in evidence], already, room)
+            if evidence
+            else [e for e in entities(run.question) if e not in already][:room]
+        )
+        new += [SubQuestion(query, tool, query) for query in extra for tool in run.tools]
         self._emit(
             run,
             Reflected(
                 round_number,
-                reflection.enough,
-                [q.as_dict() for q in reflection.new_queries],
-                reflection.follow_links,
+                enough and not extra,
+                [q.as_dict() for q in new],
+                follow,
+                bridges=len(extra),
             ),
         )
-        return reflection
+        return new, follow
 
     def _select_evidence(self, run: RunState):
         """The passages the writer sees, chosen from this run's pool (agent/evidence.py)."""

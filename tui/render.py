@@ -83,10 +83,11 @@ def _describe(event: Event, *, timing: bool = True) -> str | None:
             return f"failed {action} {target}: {error}"
         case StepRetried(action=action, target=target, attempt=attempt, wait_s=wait, error=error):
             return f"retrying {action} {target} in {wait:.1f} s (attempt {attempt} failed: {error})"
-        case Reflected(enough=enough, new_queries=queries, follow_links=links):
+        case Reflected(enough=enough, new_queries=queries, follow_links=links, bridges=bridges):
             if enough or not (queries or links):
                 return "reflection: enough to answer"
-            return f"reflection: {len(queries)} new search(es), {len(links)} link(s) to follow"
+            via = f" ({bridges} from names the passages found)" if bridges else ""
+            return f"reflection: {len(queries)} new search(es){via}, {len(links)} link(s) to follow"
         case EvidenceChosen(items=items, dropped_duplicates=dropped, reused_from_run=reused):
             extra = f", {dropped} near-duplicate(s) dropped" if dropped else ""
             origin = f" (reused from run {reused})" if reused else ""
