@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 from .citations import CITATION, cited_numbers, numbers_in, repair
-from .prompts import render
+from .prompts import render, template
 from .text import sentences, support
 
 SUPPORT_MIN = 0.5  # share of a sentence's content words that its cited evidence must contain
@@ -37,9 +37,19 @@ def evidence_block(evidence: list[dict]) -> str:
 
 
 def writer_messages(question: str, evidence: list[dict], history_text: str = "") -> list[dict]:
-    """The exact messages the writer model gets (stored with the answer for training)."""
-    return [
-        {"role": "system", "content": render("write_system")},
+    """The exact messages the writer model gets (stored with the answer for training): the
+    instructions, a worked example (a question and its answer, for small models that follow
+    an example better than a rule; an empty write_example prompt leaves it out), and the
+    question with its numbered evidence."""
+    messages = [{"role": "system", "content": render("write_system")}]
+    example = template("write_example").strip()
+    if example:
+        asked, _, answered = example.partition("\n---\n")
+        messages += [
+            {"role": "user", "content": asked.strip()},
+            {"role": "assistant", "content": answered.strip()},
+        ]
+    messages.append(
         {
             "role": "user",
             "content": render(
@@ -48,8 +58,9 @@ def writer_messages(question: str, evidence: list[dict], history_text: str = "")
                 evidence=evidence_block(evidence),
                 history=history_text,
             ),
-        },
-    ]
+        }
+    )
+    return messages
 
 
 def verify(text: str, evidence: list[dict]) -> Verified:

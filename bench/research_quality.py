@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -130,8 +131,16 @@ def main() -> None:
     parser.add_argument("--model", default="", help="alias or GGUF path (default: the default)")
     parser.add_argument("--methods", default="loop,one-shot")
     parser.add_argument("--out", help="write the results here as JSON (with the commit)")
-    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
-                        help="extra SLEUTH_* settings for every ask (a variant being measured)")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra SLEUTH_* settings for every ask (a variant being measured)",
+    )
+    parser.add_argument(
+        "--prompts", help="a folder of prompt files that replace the shipped ones (a variant)"
+    )
     args = parser.parse_args()
     questions = hotpot.load(hotpot.DEV25)[: args.questions]
     commit = subprocess.run(
@@ -144,6 +153,9 @@ def main() -> None:
         title_of = {str(p.resolve()): t for t, p in paths.items()}
         env = {**os.environ, "SLEUTH_HOME": str(home), "SLEUTH_SEARCH_BACKEND": "none"}
         env.update(dict(item.split("=", 1) for item in args.env))
+        if args.prompts:  # the user's own prompts, as Sleuth reads them: config/prompts/
+            (home / "config").mkdir(parents=True)
+            shutil.copytree(args.prompts, home / "config" / "prompts")
         subprocess.run([SLEUTH, "index", str(library)], env=env, check=True, capture_output=True)
         methods = {"loop": {}, "one-shot": {"SLEUTH_RESEARCH_PLANNER": "none"}}
         results: dict[str, list[dict]] = {}
@@ -160,7 +172,13 @@ def main() -> None:
                     f"| {r['answer'][:70]!r} | gold {r['gold']!r}",
                     flush=True,
                 )
-    report = {"commit": commit, "model": args.model or "default", "env": args.env}
+    report = {
+        "commit": commit,
+        "model": args.model or "default",
+        "env": args.env,
+        "prompts": args.prompts,
+        "command": " ".join(["python", "bench/research_quality.py", *sys.argv[1:]]),
+    }
     print()
     for method, rows in results.items():
         report[method] = {"all": summary(rows)}

@@ -63,8 +63,18 @@ def test_a_citation_only_counts_the_evidence_it_names():
 
 def test_writer_messages_number_the_evidence():
     messages = writer_messages("Who founded Lyon?", EVIDENCE)
-    assert messages[0]["role"] == "system" and "[1]" in messages[0]["content"]
-    assert "Question: Who founded Lyon?" in messages[1]["content"]
-    assert "[1] Lyon\nLyon was founded" in messages[1]["content"]
-    assert "[2] Rhône\n" in messages[1]["content"]
+    assert messages[0]["role"] == "system" and "[2]" in messages[0]["content"]
+    assert "Question: Who founded Lyon?" in messages[-1]["content"]
+    assert "[1] Lyon\nLyon was founded" in messages[-1]["content"]
+    assert "[2] Rhône\n" in messages[-1]["content"]
     assert evidence_block([]) == "(no evidence was found)"
+
+
+def test_a_worked_example_comes_before_the_question_and_can_be_left_out(sleuth_home):
+    messages = writer_messages("Who founded Lyon?", EVIDENCE)
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+    assert messages[2]["content"].startswith("The Rhône [2].")  # the answer comes first
+    # A prompt of the user's own replaces the shipped one: here, an empty example.
+    (sleuth_home / "config" / "prompts").mkdir(parents=True)
+    (sleuth_home / "config" / "prompts" / "write_example.txt").write_text("")
+    assert [m["role"] for m in writer_messages("Who?", EVIDENCE)] == ["system", "user"]

@@ -157,7 +157,7 @@ async def test_follow_ups_continue_the_session_and_ctrl_n_starts_a_new_one(env):
                 and not app.screen.running
             ),
         )
-        assert "Earlier in this conversation" in llm.calls[3]["messages"][1]["content"]
+        assert "Earlier in this conversation" in llm.calls[3]["messages"][-1]["content"]
         await pilot.press("ctrl+n")
         await ask_question(pilot, "Capital of France?")
         await until(pilot, lambda: len(store.runs.history()) == 2 and not app.screen.running)
