@@ -6,6 +6,8 @@ that fail these checks, and the trainer's rewards use the same ones (train/rewar
 - `problems` lists what is wrong with a finished answer: empty, mostly citation markers,
   repeating itself, echoing the prompt or reciting the evidence list, or citing evidence that
   supports none of its sentences.
+- `cut_recitation` cuts an evidence list the model copied out after its answer ("... Moon.
+  [1] Tides Tides are caused ..."), so the answer above it can still be judged.
 - `extractive_answer` is what the user gets when two answers in a row were rejected: the
   evidence sentences that bear on the question most, quoted with their [n], and labelled as
   quotations, not as the model's answer.
@@ -26,6 +28,7 @@ EXTRACT_SENTENCES = 2
 
 _WORD = re.compile(r"\S+")
 _EVIDENCE_HEADER = re.compile(rf"^\s*{MARKER}\s+\S")  # "[3] Some title" at a line start
+_HEADING = re.compile(r"^\s*#{1,6}\s")  # a Markdown heading line in a passage
 _PROMPT_ECHO = re.compile(r"^\s*(question|evidence|answer the question)\s*:", re.I | re.M)
 _DECLINED = re.compile(
     r"\b(evidence|sources?|passages?)\b[^.]*\b(does not|do not|doesn't|don't|cannot|can't)\b"
@@ -98,10 +101,44 @@ def problems(text: str, citations: list[dict] | None = None) -> list[str]:
     return found
 
 
+def cut_recitation(text: str, evidence: list[dict]) -> tuple[str, bool]:
+    """`text` up to the first line that opens with "[n] <title of passage n>", when an answer
+    stands above that line; returns the text and whether anything was cut."""
+    lines = text.splitlines(keepends=True)
+    for index, line in enumerate(lines):
+        if not line.strip() or not _recites(line, evidence):
+            continue
+        above = "".join(lines[:index])
+        if not above.strip():  # it opens with the list: there is no answer to keep
+            return text, False
+        return above.rstrip(), True
+    return text, False
+
+
+def _recites(line: str, evidence: list[dict]) -> bool:
+    """Whether a line opens like passage n of the evidence list: "[n] <its title>"."""
+    match = re.match(r"\s*\[(\d{1,3})\]\s+(.*)", line)
+    if not match or not 1 <= int(match.group(1)) <= len(evidence):
+        return False
+    title = " ".join((evidence[int(match.group(1)) - 1].get("title") or "").split()).lower()
+    return bool(title) and match.group(2).lower().startswith(title)
+
+
 def _repeated_sentence(text: str) -> bool:
     said = [" ".join(s.lower().split()) for s in sentences(strip_citations(text)) if s.strip()]
     most = Counter(said).most_common(1)
     return bool(most) and most[0][1] >= 3
+
+
+def _prose(passage: str) -> str:
+    """A passage without its Markdown headings (a heading on a line of its own is dropped; in
+    a passage of one line only its marks go), on one line."""
+    lines = passage.splitlines()
+    if len(lines) > 1:
+        passage = " ".join(line for line in lines if not _HEADING.match(line))
+    else:
+        passage = _HEADING.sub("", passage)
+    return " ".join(passage.split())
 
 
 def extractive_answer(question: str, evidence: list[dict]) -> str:
@@ -115,9 +152,9 @@ def extractive_answer(question: str, evidence: list[dict]) -> str:
     }
     scored = []
     for number, item in enumerate(evidence, start=1):
-        for sentence in sentences(" ".join(item["text"].split())):
+        for sentence in sentences(_prose(item["text"])):
             words = content_words(sentence)
-            if len(words) < 3 or sentence.lstrip().startswith("#"):
+            if len(words) < 3:
                 continue
             overlap = sum(idf[w] for w in asked & words)
             if overlap:
@@ -130,7 +167,10 @@ def extractive_answer(question: str, evidence: list[dict]) -> str:
         if number not in {n for n, _ in chosen} or len(scored) <= EXTRACT_SENTENCES:
             chosen.append((number, sentence))
     if not chosen:
-        return ""
+        return (
+            "No answer: the model's answers did not hold up, and no sentence in the evidence "
+            "bears on the question."
+        )
     quotes = "\n".join(f"> {CITATION.sub('', s).strip()} [{n}]" for n, s in chosen)
     return (
         "Quoted from the sources (the model's answers did not hold up, so these are the "

@@ -46,9 +46,7 @@ def entities(text: str) -> list[str]:
     return out
 
 
-def bridge_queries(
-    question: str, passages: list[str], already: list[str], limit: int
-) -> list[str]:
+def bridge_queries(question: str, passages: list[str], already: list[str], limit: int) -> list[str]:
     """Up to `limit` queries, each an entity the passages name (best-ranked passages first,
     names several passages share before others) and the question does not, with what the
     question asks besides the names it already gives."""

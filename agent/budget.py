@@ -82,8 +82,7 @@ class Budget:
         limits = self.limits
         if self.steps >= limits.max_steps:
             return (
-                f"step budget reached ({self.steps}/{limits.max_steps} searches, fetches and "
-                "reads)"
+                f"step budget reached ({self.steps}/{limits.max_steps} searches, fetches and reads)"
             )
         if self.elapsed >= limits.max_seconds:
             return f"time budget reached ({self.elapsed:.0f}/{limits.max_seconds:.0f} s)"
@@ -112,9 +111,7 @@ class Deadline:
     backends check `is_set()` between tokens (as they do a threading.Event), so a slow plan or
     answer stops at the run's deadline instead of running on past it."""
 
-    def __init__(
-        self, cancel: threading.Event, at: float, also: Callable[[], bool] | None = None
-    ):
+    def __init__(self, cancel: threading.Event, at: float, also: Callable[[], bool] | None = None):
         self.cancel, self.at, self.also = cancel, at, also
 
     def is_set(self) -> bool:

@@ -253,8 +253,6 @@ def _sniff(body: bytes) -> str:
     return "text/plain"
 
 
-
-
 def allowed_hosts(setting: str) -> frozenset[str]:
     """`network.allowed_hosts` as a set of "host" and "host:port" entries, lower-cased."""
     return frozenset(h.strip().lower() for h in setting.split(",") if h.strip())

@@ -30,9 +30,7 @@ class OpenAILLM:
         transport: httpx.BaseTransport | None = None,
     ):
         if not endpoint.startswith(("http://", "https://")):
-            raise ModelError(
-                f"The model endpoint {redact_url(endpoint)!r} is not an http(s) URL."
-            )
+            raise ModelError(f"The model endpoint {redact_url(endpoint)!r} is not an http(s) URL.")
         self.endpoint = endpoint.rstrip("/")
         self.shown = redact_url(self.endpoint)  # what messages say: no password in them
         self.model = model
@@ -173,9 +171,7 @@ class OpenAILLM:
                 "is it running? Check model.endpoint."
             ) from exc
         except json.JSONDecodeError as exc:
-            raise ModelError(
-                f"The model server at {self.shown} sent a malformed stream."
-            ) from exc
+            raise ModelError(f"The model server at {self.shown} sent a malformed stream.") from exc
         text = "".join(pieces)
         return Completion(
             text=text,

@@ -1,5 +1,7 @@
 """Writing the answer, the research loop's last step: streamed from the model, stopped the
-moment it loops, verified, and checked (agent/answers.py). An answer that fails the checks is
+moment it loops, tidied (an evidence list copied out after the answer is cut; an answer that
+cites nothing gets [n] on the sentences one passage supports almost word for word), verified,
+and checked (agent/answers.py). An answer that fails the checks is
 written once more with other sampling; if that fails too, the user gets the evidence that bears
 on the question most, quoted and labelled as such. Every rejected answer is recorded with why.
 
@@ -12,11 +14,11 @@ from __future__ import annotations
 
 import asyncio
 
-from .answers import RepetitionGuard, extractive_answer, problems
+from .answers import RepetitionGuard, cut_recitation, extractive_answer, problems
 from .events import AnswerCancelled, AnswerDone, AnswerRejected, Token
 from .executors import RunState
 from .llm import Sampling
-from .writer import verify
+from .writer import Verified, attribute, verify
 
 
 class Writing:
@@ -28,8 +30,7 @@ class Writing:
         for attempt in range(2):
             sampling = self._sampling(run, attempt)
             completion, looped, timed_out = await self._generate(run, messages, sampling)
-            checked = verify(completion.text, evidence)
-            found = problems(checked.text, checked.citations)
+            checked, found = judge(completion.text, evidence)
             if looped and "it repeats itself" not in found:
                 found.insert(0, "it repeats itself")
             if not found:
@@ -109,3 +110,19 @@ class Writing:
                 seconds=completion.seconds,
             ),
         )
+
+
+def judge(text: str, evidence: list[dict]) -> tuple[Verified, list[str]]:
+    """A written answer tidied, verified and checked: (the verified answer, its problems).
+    The tidying is recorded in the verification ("recitation_cut", "attributed")."""
+    text, cut = cut_recitation(text, evidence)
+    checked = verify(text, evidence)
+    found = problems(checked.text, checked.citations)
+    attributed = 0
+    if found == ["it cites no evidence"]:
+        text, attributed = attribute(checked.text, evidence)
+        if attributed:
+            checked = verify(text, evidence)
+            found = problems(checked.text, checked.citations)
+    checked.verification.update(recitation_cut=cut, attributed=attributed)
+    return checked, found

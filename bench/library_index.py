@@ -85,9 +85,7 @@ def main() -> None:
         folder = Path(tmp) / "corpus"
         folder.mkdir()
         write_corpus(folder, 1, words_per_file, vocab, random.Random(1))
-        per_file = len(
-            chunk_text((folder / "doc000000.md").read_text())
-        )
+        per_file = len(chunk_text((folder / "doc000000.md").read_text()))
         (folder / "doc000000.md").unlink()
         files = max(1, round(args.chunks / per_file))
         size = write_corpus(folder, files, words_per_file, vocab, rng)

@@ -29,7 +29,6 @@ FAIL_CAP = 0.4  # the most a failing answer can score; a passing one scores 0.5 
 CHECKS = ("cites", "grounded", "format", "length")
 
 
-
 @dataclass
 class Checked:
     """An answer's hard checks and the verification they came from."""

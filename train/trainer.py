@@ -143,9 +143,7 @@ def train(
             run_id = resume
             store.training.resume(run_id, os.getpid())
         else:
-            run_id = store.training.start(
-                config.algo, config.as_dict(), parent.id, os.getpid()
-            )
+            run_id = store.training.start(config.algo, config.as_dict(), parent.id, os.getpid())
     else:
         run_id = resume or 0
 
@@ -319,5 +317,3 @@ def _save_checkpoint(store: Store, dirs: Dirs, run_id: int, step: int, model, op
 
 def _factors_from_state(state: dict) -> LoraFactors:
     return LoraFactors({k: tuple(v) for k, v in state.items()})
-
-

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from sleuth.agent.answers import RepetitionGuard, extractive_answer, problems
+from sleuth.agent.answers import RepetitionGuard, cut_recitation, extractive_answer, problems
 from sleuth.agent.events import AnswerDone, AnswerRejected, RunFinished, Token
-from sleuth.agent.writer import verify
+from sleuth.agent.writer import attribute, verify
+from sleuth.agent.writing import judge
 from tests.agent.test_research import PLAN, assistant_for, collect, of, settings_for
 from tests.fakes import ScriptedLLM
 
@@ -62,6 +63,46 @@ def test_quoted_evidence_is_cited_labelled_and_on_the_question():
     assert "> Lyon was founded by Lucius Munatius Plancus. [1]" in text
     checked = verify(text, EVIDENCE)
     assert checked.verification["dangling_removed"] == 0 and checked.citations
+
+
+def test_quotes_skip_markdown_headings_and_say_so_when_nothing_bears_on_the_question():
+    quote = "> Tides are caused mainly by the Moon. [1]"
+    notes = [
+        {
+            "uri": "/t.md",
+            "title": "Tides",
+            "text": "# Tides\n\nTides are caused mainly by the Moon.",
+        }
+    ]
+    assert quote in extractive_answer("What causes tides?", notes)
+    one_line = [{**notes[0], "text": "## Tides are caused mainly by the Moon."}]
+    assert quote in extractive_answer("What causes tides?", one_line)
+    nothing = extractive_answer("Who painted the Mona Lisa?", notes)
+    assert nothing.startswith("No answer") and "[1]" not in nothing
+
+
+def test_an_evidence_list_copied_out_after_the_answer_is_cut():
+    text = "Plancus founded Lyon [1].\n[1] Lyon Lyon was founded by Lucius Munatius Plancus."
+    assert cut_recitation(text, EVIDENCE) == ("Plancus founded Lyon [1].", True)
+    only = "[1] Lyon\nLyon was founded by Plancus.\n[2] Rhône"  # nothing stands above it
+    assert cut_recitation(only, EVIDENCE) == (only, False)
+    listed = "Two facts:\n[1] is about the founder.\n[2] Rhône is a river."  # [1] isn't a title
+    assert cut_recitation(listed, EVIDENCE) == (listed[: listed.index("\n[2]")], True)
+
+
+def test_uncited_sentences_a_passage_states_are_credited_to_it_and_others_are_not():
+    text = "Lucius Munatius Plancus founded Lyon. Napoleon crowned himself there in 1804."
+    attributed, added = attribute(text, EVIDENCE)
+    assert added == 1
+    assert attributed == (
+        "Lucius Munatius Plancus founded Lyon [1]. Napoleon crowned himself there in 1804."
+    )
+    assert attribute("Plancus founded Lyon [2].", EVIDENCE) == ("Plancus founded Lyon [2].", 0)
+    checked, found = judge(text + "\n[2] Rhône The Rhône flows through Lyon.", EVIDENCE)
+    assert found == [] and checked.verification["attributed"] == 1
+    assert checked.verification["recitation_cut"] and "Rhône" not in checked.text
+    _, found = judge("Napoleon founded the city.", EVIDENCE)  # nothing to credit: still rejected
+    assert found == ["it cites no evidence"]
 
 
 async def test_a_looping_answer_is_stopped_early_written_again_and_the_second_shown(store, web):

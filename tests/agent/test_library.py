@@ -33,10 +33,10 @@ def library(tmp_path):
     return root
 
 
-
 def find(store, text: str):
     """The library's chunks for `text`, best first."""
     return store.library.search_chunks(search_terms(text), kind="file")
+
 
 def test_every_supported_format_is_indexed_with_a_title(store, library):
     events = []

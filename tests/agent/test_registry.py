@@ -73,7 +73,7 @@ def test_a_missing_or_corrupt_adapter_file_is_refused(registry, store, tiny_gguf
 
 def test_a_truncated_model_file_never_becomes_a_registry_row(registry, store, model_path, tmp_path):
     truncated = tmp_path / "truncated.gguf"
-    truncated.write_bytes(model_path.read_bytes()[: 50_000_000])  # the header survives
+    truncated.write_bytes(model_path.read_bytes()[:50_000_000])  # the header survives
     with pytest.raises(ModelError, match="truncated or corrupt"):
         registry.ensure_base(truncated)
     assert store.registry.models() == []

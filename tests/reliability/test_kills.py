@@ -49,7 +49,7 @@ def test_kill_9_during_ask_keeps_its_steps_and_the_next_start_closes_it(env, sle
     read_until(process.stderr, lambda line: line.startswith("read: "))
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
-    (run_id, status), = runs(sleuth_home)
+    ((run_id, status),) = runs(sleuth_home)
     assert status == "running"  # nobody closed it: the process had no chance
     assert {"run_started", "plan_ready", "page_fetched"} <= set(kinds(sleuth_home, run_id))
     assert run("history", env=env).returncode == 0  # the next start of any Sleuth...
@@ -67,7 +67,7 @@ def test_sigterm_and_sighup_cancel_an_ask_like_ctrl_c(env, sleuth_home, signum):
     _, rest = process.communicate(timeout=60)
     assert process.returncode == 130 and time.monotonic() - sent < 30
     assert "cancelled" in rest and "Traceback" not in rest
-    (run_id, status), = runs(sleuth_home)
+    ((run_id, status),) = runs(sleuth_home)
     assert status == "cancelled" and kinds(sleuth_home, run_id)[-1] == "run_finished"
     assert integrity(sleuth_home) == "ok"
 

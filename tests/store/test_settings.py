@@ -118,7 +118,6 @@ def test_whole_numbers_may_be_written_as_such():
         load_settings(None, env={"SLEUTH_RESEARCH_MAX_ROUNDS": "1.5"})
 
 
-
 def test_passwords_in_urls_are_never_shown_or_recorded():
     settings = load_settings(
         None,

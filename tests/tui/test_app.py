@@ -39,8 +39,20 @@ async def until(pilot, condition, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for the app")
+            raise AssertionError(f"timed out waiting for the app; {app_state(pilot.app)}")
         await pilot.pause(0.05)
+
+
+def app_state(app) -> str:
+    """What a failed wait needs to say: the screen, the focus, the notifications, the activity."""
+    lines = []
+    for log in app.screen.query("ActivityLog"):
+        lines += ["".join(segment.text for segment in strip) for strip in log.lines[-12:]]
+    return (
+        f"screen {type(app.screen).__name__}, focus {type(app.focused).__name__}, "
+        f"running {getattr(app.screen, 'running', None)}, notifications {messages(app)}, "
+        f"activity {lines}"
+    )
 
 
 def messages(app) -> list[str]:

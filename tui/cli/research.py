@@ -97,7 +97,6 @@ def add_commands(command) -> None:
 def cmd_ask(ctx: Context) -> int:
     import asyncio
 
-
     args = ctx.args
     question = " ".join(args.question).strip()
     if not question:
