@@ -21,6 +21,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,8 +36,46 @@ from .rows import make
 
 SCHEMA_VERSION = len(MIGRATIONS)
 BUSY_TIMEOUT_S = 5.0
+# How long opening waits for another process that is setting the same file up (WAL, migrations).
+SETUP_WAIT_S = 60.0
 
 Row = TypeVar("Row")
+
+
+@contextlib.contextmanager
+def _setting_up(path: Path, wait_s: float) -> Iterator[None]:
+    """Hold the database's setup lock (an flock on `<file>.lock` beside it) while a process
+    opens it. Switching a new file to WAL and migrating it are steps in which SQLite may answer
+    "locked" at once, without waiting out the busy timeout (a reader that wants to write while
+    another process writes is a deadlock to SQLite). One process at a time does them; the rest
+    wait their turn here and find the file ready. Released as soon as the store is open."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: SQLite's own locking alone
+        yield
+        return
+    lock_path = path.with_name(path.name + ".lock")
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:  # a folder we cannot write to: SQLite says so, in its words
+        yield
+        return
+    try:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise translate(sqlite3.OperationalError("database is locked"), path) from None
+                time.sleep(0.02)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 def now() -> str:
@@ -235,6 +274,11 @@ class Store:
             private_dir(path.parent)
         except OSError as exc:
             raise StoreError(f"Cannot create the folder {path.parent}: {exc.strerror}.") from exc
+        with _setting_up(path, max(SETUP_WAIT_S, busy_timeout)):
+            return cls._open(path, migrate, busy_timeout)
+
+    @classmethod
+    def _open(cls, path: Path, migrate: bool, busy_timeout: float) -> Store:
         new = not path.exists()
         try:
             conn = sqlite3.connect(path, timeout=busy_timeout, check_same_thread=False)

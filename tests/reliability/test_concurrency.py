@@ -19,9 +19,10 @@ def test_any_number_of_processes_may_open_a_new_database_at_once(env, sleuth_hom
     (notes / "a.md").write_text("# A\n\nThe Saône meets the Rhône at Lyon.")
     processes = [start("history", env=env) for _ in range(8)]
     processes += [start("index", str(notes), env=env) for _ in range(2)]
-    outcomes = [(p.wait(timeout=120), p.stderr.read()) for p in processes]
-    assert all(code == 0 for code, _ in outcomes), outcomes
-    assert not any("already exists" in err or "locked" in err for _, err in outcomes)
+    outcomes = [(p.args[1], p.wait(timeout=120), p.stderr.read()) for p in processes]
+    failed = [outcome for outcome in outcomes if outcome[1] != 0]
+    assert not failed, failed
+    assert not any("already exists" in err or "locked" in err for _, _, err in outcomes)
     store = Store.open(sleuth_home / "data" / "sleuth.db")
     assert store.schema_version == SCHEMA_VERSION
     assert [d.status for d in store.library.documents()] == ["indexed"]

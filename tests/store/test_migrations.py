@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import os
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -114,6 +117,22 @@ def test_locked_database_gives_one_clear_sentence_and_loses_nothing(tmp_path):
     other.close()
     assert second.runs.new_session("after") > session_id
     assert first.runs.session(session_id).title == "kept"
+
+
+def test_opening_waits_while_another_process_sets_the_file_up(tmp_path):
+    path = tmp_path / "sleuth.db"
+    setup = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(setup, fcntl.LOCK_EX)  # another Sleuth switching the new file to WAL, migrating
+    opened: list[Store] = []
+    opener = threading.Thread(target=lambda: opened.append(Store.open(path)))
+    opener.start()
+    opener.join(0.5)
+    assert opener.is_alive() and not path.exists()
+    fcntl.flock(setup, fcntl.LOCK_UN)
+    os.close(setup)
+    opener.join(30)
+    assert opened[0].schema_version == SCHEMA_VERSION
+    opened[0].close()
 
 
 def test_unwritable_folder_is_reported(tmp_path):
