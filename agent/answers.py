@@ -1,5 +1,5 @@
 """What makes a written answer fit to show, in one place: the research loop rejects answers
-that fail these checks, and the trainer's rewards use the same ones (train/rewards.py).
+that fail these checks, and the trainer's rewards use the same ones (train/checks.py).
 
 - `RepetitionGuard` watches an answer as it streams and trips as soon as it loops ("[1]
   Sleuth [2] Sleuth [3] Sleuth ..."), so a loop costs a few tokens, not the whole budget.

@@ -34,8 +34,8 @@ from sleuth.agent.llm import Sampling
 from sleuth.agent.models import open_llm
 from sleuth.store import Dirs, Store
 from sleuth.store.settings import load_settings
+from sleuth.train.checks import gated_reward, hard_checks
 from sleuth.train.config import TrainConfig
-from sleuth.train.rewards import gated_reward, hard_checks
 from sleuth.train.trainer import train
 
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import json
 import re
-import string
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+
+# The official answer metrics live in the package, where the trainer's reward uses them too.
+from sleuth.train.checks import answer_contains, answer_span, exact_match, f1, normalize_answer
+
+__all__ = ["answer_contains", "answer_span", "exact_match", "f1", "normalize_answer"]
 
 DEV25 = Path(__file__).resolve().parents[1] / "tests" / "data" / "hotpotqa-dev-25.json"
 
@@ -68,37 +71,3 @@ def write_library(questions: list[Question], folder: Path) -> dict[str, Path]:
             path.write_text(f"# {title}\n\n{''.join(sentences).strip()}\n", encoding="utf-8")
             paths[title] = path
     return paths
-
-
-def normalize_answer(text: str) -> str:
-    """The official HotpotQA normalisation: lower case, no punctuation, articles or extra space."""
-    text = text.lower()
-    text = "".join(ch for ch in text if ch not in set(string.punctuation))
-    text = re.sub(r"\b(a|an|the)\b", " ", text)
-    return " ".join(text.split())
-
-
-def exact_match(prediction: str, gold: str) -> bool:
-    return normalize_answer(prediction) == normalize_answer(gold)
-
-
-def f1(prediction: str, gold: str) -> float:
-    """Token F1 as in the official evaluation (yes/no/noanswer must match exactly)."""
-    pred, truth = normalize_answer(prediction), normalize_answer(gold)
-    if pred in {"yes", "no", "noanswer"} or truth in {"yes", "no", "noanswer"}:
-        if pred != truth:
-            return 0.0
-    pred_tokens, truth_tokens = pred.split(), truth.split()
-    common = Counter(pred_tokens) & Counter(truth_tokens)
-    same = sum(common.values())
-    if same == 0:
-        return 0.0
-    precision, recall = same / len(pred_tokens), same / len(truth_tokens)
-    return 2 * precision * recall / (precision + recall)
-
-
-def answer_contains(prediction: str, gold: str) -> bool:
-    """Whether the normalised gold answer appears in a longer free-text answer (how a
-    sentence-length answer is judged when EM would need the bare span)."""
-    gold_norm = normalize_answer(gold)
-    return bool(gold_norm) and f" {gold_norm} " in f" {normalize_answer(prediction)} "

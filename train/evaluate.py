@@ -14,8 +14,8 @@ from pathlib import Path
 from sleuth.agent.llama import LlamaCppLLM
 from sleuth.agent.llm import Sampling
 
+from .checks import CHECKS, gated_reward, hard_checks
 from .datasets import Prompt
-from .rewards import CHECKS, gated_reward, hard_checks
 from .verdict import Evaluation, Scores
 
 Scorer = Callable[[list[dict], str], float | None]  # (messages, answer) -> preference in 0..1

@@ -13,13 +13,14 @@ from pathlib import Path
 import torch
 
 from . import losses
+from .checks import gated_reward, hard_checks
 from .config import TrainConfig
 from .datasets import Encoded, Feedback, Prompt, collate, encode, question_of
 from .distributed import World
 from .errors import TrainError
 from .feedback import label
 from .model_io import attach_lora, factors_from_peft, write_gguf_adapter
-from .rewards import PreferenceHead, gated_reward, hard_checks, pooled, train_preference_head
+from .rewards import PreferenceHead, pooled, train_preference_head
 
 
 def trainable(model, config: TrainConfig):

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import torch
 
-from sleuth.train.rewards import (
+from sleuth.train.checks import (
     FAIL_CAP,
     cites,
     gated_reward,
     hard_checks,
     length_ok,
-    train_preference_head,
     well_formed,
 )
+from sleuth.train.rewards import train_preference_head
 
 EVIDENCE = [
     {"uri": "a", "title": "Lyon", "text": "Lyon was founded by Lucius Munatius Plancus in 43 BC."},
@@ -88,3 +88,35 @@ def test_preference_head_learns_the_users_comparisons():
     bad = head.preference(torch.stack([answer(False) for _ in range(50)]))
     assert good.mean() > 0.8 and bad.mean() < 0.2
     assert ((good.unsqueeze(1) > bad.unsqueeze(0)).float().mean()) > 0.95
+
+
+def test_correctness_reads_the_answer_first_sentence():
+    from sleuth.train.checks import answer_span, correctness
+
+    answer = "Chief of Protocol [2]. Shirley Temple held the post from 1976 [2]."
+    assert answer_span(answer) == "Chief of Protocol."
+    assert correctness(answer, "Chief of Protocol").as_dict() == {
+        "em": 1.0,
+        "f1": 1.0,
+        "contains": 1.0,
+    }
+    assert answer_span("Yes, both were American [1][2].") == "yes"
+    assert correctness("No [1].", "no").em == 1.0
+    late = correctness("She was an actress. She became Chief of Protocol [2].", "Chief of Protocol")
+    assert (late.em, late.f1, late.contains) == (0.0, 0.0, 1.0)
+    quoted = "Quoted from the sources (the model's answers did not hold up): Chief of Protocol [2]."
+    assert correctness(quoted, "Chief of Protocol").as_dict() == {
+        "em": 0.0,
+        "f1": 0.0,
+        "contains": 0.0,
+    }
+
+
+def test_reference_f1_enters_only_after_the_gate():
+    from sleuth.train.checks import Checked
+
+    passing = Checked({c: True for c in ("cites", "grounded", "format", "length")}, {}, 1)
+    failing = Checked({**passing.checks, "grounded": False}, {}, 1)
+    assert gated_reward(passing, f1=0.0) == 0.5 and gated_reward(passing, f1=1.0) == 1.0
+    assert gated_reward(passing, preference=1.0, f1=0.0) == 0.75
+    assert gated_reward(failing, f1=1.0) == gated_reward(failing) == FAIL_CAP * 3 / 4
