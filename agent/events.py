@@ -154,6 +154,10 @@ class LLMCall(Event):
     completion_tokens: int
     cached_tokens: int
     seconds: float
+    output: str = ""  # what the model wrote (for a write: the answer as streamed)
+    # The exact messages of a plan or reflect call (a writer's are stored with its answer):
+    # with `output`, what training on whole runs replays (train/trajectories.py).
+    messages: list[dict[str, str]] | None = None
 
 
 @dataclass

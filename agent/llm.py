@@ -50,6 +50,9 @@ class Completion:
     finish_reason: str  # "stop", "length" or "cancelled"
     cached_tokens: int = 0  # prompt tokens whose KV cache was reused from the previous call
     retries: list[dict] = field(default_factory=list)  # attempt, wait_s, error: a busy server
+    # The exact messages of a structured call (chat_json sets them), so the run's record
+    # holds the planner's and reflection's prompts and outputs for training on trajectories.
+    messages: list[Message] | None = None
 
     @property
     def tokens_per_second(self) -> float:
@@ -90,13 +93,23 @@ def chat_json(
     """Ask for schema-constrained JSON and parse it. Raises ModelError on unparsable output
     (which a grammar makes rare: it happens when the token budget cuts the JSON short)."""
     completion = llm.chat(messages, sampling, schema=schema, cancel=cancel)
+    completion.messages = messages
     try:
         value = json.loads(completion.text)
     except json.JSONDecodeError as exc:
-        raise ModelError(
+        raise UnusableOutput(
             f"The model's structured output was not valid JSON ({completion.finish_reason}): "
-            "raise the token budget or use a larger model."
+            "raise the token budget or use a larger model.",
+            completion,
         ) from exc
     if not isinstance(value, dict):
-        raise ModelError("The model's structured output was not a JSON object.")
+        raise UnusableOutput("The model's structured output was not a JSON object.", completion)
     return value, completion
+
+
+class UnusableOutput(ModelError):
+    """The model answered, but not in a usable shape; the completion is kept for the record."""
+
+    def __init__(self, message: str, completion: Completion):
+        super().__init__(message)
+        self.completion = completion

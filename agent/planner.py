@@ -24,9 +24,18 @@ class SubQuestion:
     question: str
     tool: str
     query: str
+    # Who proposed it: "question" (the question itself, searched first), "model" (the plan or
+    # a reflection), "bridge" (a name the passages found, agent/bridges.py), "user" (edited in
+    # the plan review). Training credits the model only for what the model proposed.
+    source: str = "model"
 
     def as_dict(self) -> dict[str, str]:
-        return {"question": self.question, "tool": self.tool, "query": self.query}
+        return {
+            "question": self.question,
+            "tool": self.tool,
+            "query": self.query,
+            "source": self.source,
+        }
 
 
 @dataclass
@@ -107,7 +116,7 @@ def history_text(history: list[tuple[str, str]]) -> str:
 
 def question_searches(question: str, tools: list[str]) -> list[SubQuestion]:
     """The question itself, searched with each tool: every plan starts from these."""
-    return [SubQuestion(question, tool, _clean(question, QUERY_MAX)) for tool in tools]
+    return [SubQuestion(question, tool, _clean(question, QUERY_MAX), "question") for tool in tools]
 
 
 def make_plan(
@@ -146,8 +155,8 @@ def make_plan(
             Sampling(temperature=0.2, max_tokens=120 + 90 * max_subquestions, seed=seed),
             cancel=cancel,
         )
-    except ModelError as exc:
-        return baseline, None, str(exc)
+    except ModelError as exc:  # a failed call costs nothing recorded; an unusable one does
+        return baseline, getattr(exc, "completion", None), str(exc)
     planned = []
     for item in value.get("subquestions", []):
         sub = SubQuestion(
@@ -213,8 +222,8 @@ def reflect(
             Sampling(temperature=0.2, max_tokens=80 + 60 * max_queries, seed=seed),
             cancel=cancel,
         )
-    except ModelError:
-        return Reflection(enough=True), None
+    except ModelError as exc:
+        return Reflection(enough=True), getattr(exc, "completion", None)
     new = []
     for item in value.get("new_queries", []):
         query = _clean(item.get("query", ""), QUERY_MAX)

@@ -346,6 +346,8 @@ class Researcher(Writing):
                     completion.completion_tokens,
                     completion.cached_tokens,
                     round(completion.seconds, 3),
+                    output=completion.text,
+                    messages=completion.messages if purpose != "write" else None,
                 ),
             )
         return result
@@ -408,7 +410,7 @@ class Researcher(Writing):
             if evidence
             else [e for e in entities(run.question) if e not in already][:room]
         )
-        new += [SubQuestion(query, tool, query) for query in extra for tool in run.tools]
+        new += [SubQuestion(query, tool, query, "bridge") for query in extra for tool in run.tools]
         self._emit(
             run,
             Reflected(

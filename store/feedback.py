@@ -1,10 +1,13 @@
-"""What the user said about answers: ratings (thumbs, stars, a comment) and comparisons."""
+"""What the user said about answers: ratings (thumbs, stars, a comment, a correction) and
+comparisons."""
 
 from __future__ import annotations
 
 from .db import Database
 from .errors import NotFound, StoreError
 from .rows import Comparison, FeedbackCounts, RatedAnswer, Rating
+
+MAX_CORRECTION = 20_000  # characters: an answer, not a document
 
 
 class Feedback:
@@ -22,12 +25,21 @@ class Feedback:
         thumb: int | None = None,
         stars: int | None = None,
         comment: str | None = None,
+        correction: str | None = None,
     ) -> Rating:
-        """Set (or change) the rating of an answer; fields left None keep their value."""
+        """Set (or change) the rating of an answer; fields left None keep their value. A
+        correction is what the user says the right answer was; an empty one removes it."""
         if thumb is not None and thumb not in (-1, 1):
             raise StoreError("A thumb is +1 (up) or -1 (down).")
         if stars is not None and not 1 <= stars <= 5:
             raise StoreError(f"Stars go from 1 to 5, not {stars}.")
+        if correction is not None:
+            correction = correction.strip()
+            if len(correction) > MAX_CORRECTION:
+                raise StoreError(
+                    f"A correction is at most {MAX_CORRECTION:,} characters, not "
+                    f"{len(correction):,}."
+                )
         self._require_answer(answer_id)
         at = self.db.clock()
         with self.db.write():
@@ -42,16 +54,17 @@ class Feedback:
                         "thumb": thumb,
                         "stars": stars,
                         "comment": comment,
+                        "correction": correction or None,
                         "created_at": at,
                         "updated_at": at,
                     },
                 )
             else:
                 changes = {"thumb": thumb, "stars": stars, "comment": comment}
-                self.db.utils["ratings"].update(
-                    existing[0],
-                    {**{k: v for k, v in changes.items() if v is not None}, "updated_at": at},
-                )
+                changes = {k: v for k, v in changes.items() if v is not None}
+                if correction is not None:
+                    changes["correction"] = correction or None
+                self.db.utils["ratings"].update(existing[0], {**changes, "updated_at": at})
         rating = self.rating(answer_id)
         assert rating is not None
         return rating
@@ -105,7 +118,7 @@ class Feedback:
         return self.db.query(
             RatedAnswer,
             "SELECT answers.id AS answer_id, answers.run_id, runs.turn_id, answers.messages, "
-            "answers.text, ratings.thumb, ratings.stars FROM answers "
+            "answers.text, ratings.thumb, ratings.stars, ratings.correction FROM answers "
             "JOIN runs ON runs.id = answers.run_id "
             "LEFT JOIN ratings ON ratings.answer_id = answers.id ORDER BY answers.id",
         )
@@ -118,6 +131,7 @@ class Feedback:
             "(SELECT COUNT(*) FROM ratings) AS ratings, "
             "(SELECT COUNT(*) FROM ratings WHERE thumb = 1 OR stars >= 4) AS positive, "
             "(SELECT COUNT(*) FROM ratings WHERE thumb = -1 OR stars <= 2) AS negative, "
-            "(SELECT COUNT(*) FROM comparisons WHERE tie = 0) AS comparisons",
+            "(SELECT COUNT(*) FROM comparisons WHERE tie = 0) AS comparisons, "
+            "(SELECT COUNT(*) FROM ratings WHERE correction IS NOT NULL) AS corrections",
         )
         return counts or FeedbackCounts()

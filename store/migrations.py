@@ -222,6 +222,12 @@ def m005_run_owners_and_page_addresses(db: sqlite_utils.Database) -> None:
     )
 
 
+def m006_corrections(db: sqlite_utils.Database) -> None:
+    """What the user says the right answer was: stored with the rating of the answer it
+    corrects; the trainer makes it an SFT target and the preferred side of a DPO pair."""
+    db.executescript("ALTER TABLE ratings ADD COLUMN correction TEXT;")
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 MIGRATIONS: list[Migration] = [
@@ -230,4 +236,5 @@ MIGRATIONS: list[Migration] = [
     m003_search_cache,
     m004_training_process,
     m005_run_owners_and_page_addresses,
+    m006_corrections,
 ]

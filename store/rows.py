@@ -178,6 +178,7 @@ class Rating:
     thumb: int | None = None  # +1 or -1
     stars: int | None = None  # 1..5
     comment: str | None = None
+    correction: str | None = None  # what the user says the right answer was
 
 
 @dataclass(frozen=True)
@@ -200,6 +201,7 @@ class RatedAnswer:
     text: str
     thumb: int | None = None
     stars: int | None = None
+    correction: str | None = None
 
 
 @dataclass(frozen=True)
@@ -209,6 +211,7 @@ class FeedbackCounts:
     positive: int = 0
     negative: int = 0
     comparisons: int = 0
+    corrections: int = 0
 
 
 # -- library -------------------------------------------------------------------------------------

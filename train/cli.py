@@ -37,6 +37,7 @@ OVERRIDES = (
     "checkpoint_every",
     "rollouts",
     "gradient_checkpointing",
+    "calls",
 )
 
 
@@ -57,6 +58,12 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         action="store_false",
         default=None,
         help="keep every layer's activations: faster, far more memory on long prompts",
+    )
+    p.add_argument(
+        "--calls",
+        choices=["all", "writer"],
+        help="DPO/KTO: learn from planner and reflection calls of judged runs too (all, the "
+        "default) or from the writer's answers only",
     )
     p.add_argument("--seed", type=int)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])

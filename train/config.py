@@ -36,6 +36,11 @@ class TrainConfig:
     temperature: float = _field(1.0, "GRPO: sampling temperature of the rollouts")
     clip_eps: float = _field(0.2, "GRPO: ratio clipping")
     rollouts: str = _field("llama.cpp", "GRPO sampler: llama.cpp (fast) or transformers")
+    calls: str = _field(
+        "all",
+        "which model calls DPO and KTO learn from: all (the writer's answers, and planner and "
+        "reflection calls credited from whole runs) or writer",
+    )
     device: str = _field("auto", "auto, cpu or cuda")
     seed: int = _field(0, "seed for LoRA init, batch order and sampling")
     checkpoint_every: int = _field(10, "save a resumable checkpoint every this many steps")
@@ -68,6 +73,7 @@ class TrainConfig:
             (self.group_size >= 2, "--group-size must be at least 2 (GRPO compares answers)"),
             (self.max_length >= 64, "--max-length must be at least 64"),
             (self.device in ("auto", "cpu", "cuda"), "--device must be auto, cpu or cuda"),
+            (self.calls in ("all", "writer"), "--calls must be all or writer"),
             (
                 self.rollouts in ("llama.cpp", "transformers"),
                 "rollouts must be llama.cpp or transformers",

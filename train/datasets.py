@@ -1,8 +1,11 @@
 """Training data from the store, and the stable held-out split.
 
-- SFT: answers rated well (thumb up, 4+ stars).
-- DPO: preference pairs (comparisons, then rating gaps between answers to the same turn).
-- KTO: answers labelled desirable or undesirable.
+- SFT: answers rated well (thumb up, 4+ stars), and the user's corrections.
+- DPO: preference pairs (corrections over what they correct, comparisons, rating gaps between
+  answers to the same turn), and with `calls = "all"` planner and reflection calls paired by
+  credit (train/feedback.py, train/credit.py).
+- KTO: answers labelled desirable or undesirable, and with `calls = "all"` planner and
+  reflection calls labelled by credit.
 - GRPO: stored writer prompts (the exact messages) with the evidence they numbered.
 
 A prompt is held out for evaluation when the hash of its question falls in the held-out
@@ -22,7 +25,16 @@ from sleuth.agent.chat_format import ChatFormat
 from sleuth.store import Store
 from sleuth.store.rows import RatedAnswer
 
-from .feedback import label, preference_pairs
+from .feedback import (
+    Example,
+    call_examples,
+    call_pairs,
+    corrections,
+    label,
+    label_of,
+    preference_pairs,
+)
+from .trajectories import trajectories
 
 HELDOUT_FRACTION = 0.2
 
@@ -65,8 +77,8 @@ class Feedback:
     """Everything the trainer can learn from, split into train and held-out."""
 
     sft: list[RatedAnswer]
-    dpo: list[tuple[RatedAnswer, RatedAnswer]]
-    kto: list[RatedAnswer]
+    dpo: list[tuple[RatedAnswer, RatedAnswer] | tuple[Example, Example]]
+    kto: list[RatedAnswer | Example]
     prompts: list[Prompt]
     heldout_prompts: list[Prompt]
     heldout_counts: dict[str, int]
@@ -83,7 +95,7 @@ class Feedback:
         """Why there is too little data for `algo`, or None when there is enough."""
         have, need = self.count(algo), MINIMUM[algo]
         if algo == "kto" and have >= need:
-            labels = {label(a) for a in self.kto}
+            labels = {label_of(a) for a in self.kto}
             if labels != {True, False}:
                 return "KTO needs both good and bad answers; all rated answers have one label."
         if have >= need:
@@ -95,13 +107,18 @@ class Feedback:
         )
 
 
-def load_feedback(store: Store, fraction: float = HELDOUT_FRACTION) -> Feedback:
-    """Read all feedback and split it."""
+def load_feedback(store: Store, fraction: float = HELDOUT_FRACTION, calls: str = "all") -> Feedback:
+    """Read all feedback and split it. `calls`: "all" adds planner and reflection calls from
+    whole runs to DPO and KTO; "writer" keeps to answers."""
     answers = store.feedback.rated_answers()
     pairs, _ = preference_pairs(store)
-    sft_all = [a for a in answers if label(a) is True]
-    kto_all = [a for a in answers if label(a) is not None]
-    pair_all = [(p.chosen, p.rejected) for p in pairs]
+    sft_all = [a for a in answers if label(a) is True] + corrections(answers)
+    kto_all: list = [a for a in answers if label(a) is not None] + corrections(answers)
+    pair_all: list = [(p.chosen, p.rejected) for p in pairs]
+    if calls == "all":
+        runs = list(trajectories(store))
+        pair_all += call_pairs(runs)
+        kto_all += call_examples(runs)
     prompts: dict[str, Prompt] = {}
     for answer in answers:
         key = json.dumps(answer.messages, sort_keys=True)

@@ -1,23 +1,39 @@
 """Training policy over the user's feedback, in TRL's shapes. No torch here: `sleuth export`
 uses it too.
 
-- sft:  {"prompt": [messages], "completion": [{"role": "assistant", ...}]}  (answers rated well)
+- sft:  {"prompt": [messages], "completion": [{"role": "assistant", ...}]}  (answers rated well,
+        and the user's corrections)
 - dpo:  {"prompt": [messages], "chosen": [...], "rejected": [...]}          (preference pairs)
 - kto:  {"prompt": [messages], "completion": [...], "label": bool}          (thumbs, stars)
 
-The prompt is the exact list of messages the writer model was given, so training replays the
-same context without the web. Which ratings count as good or bad, and how pairs are built, is
+The prompt is the exact list of messages the model was given, so training replays the same
+context without the web. Which ratings count as good or bad, and how pairs are built, is
 decided here and nowhere else; the trainer builds its datasets from these functions.
+
+A correction (what the user says the right answer was) is a strong "this, not that": it is an
+SFT target for the writer prompt it corrects, the chosen side of a DPO pair over the original
+answer, and a desirable KTO example, while the answer it corrects becomes undesirable unless
+the user rated it well anyway.
+
+Planner and reflection calls learn from whole runs (train/trajectories.py): each call's credit
+(train/credit.py) labels it for KTO, and two calls given identical messages whose credits
+differ by PAIR_GAP or more make a DPO pair. Only runs someone judged count here (a rating,
+comparison or correction, a reference answer, or a run that found nothing): the hard checks
+alone judge citation form, which is not what a plan is for.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sleuth.store import Store
 from sleuth.store.rows import RatedAnswer
+
+from . import credit
+from .trajectories import Trajectory, trajectories
 
 POSITIVE_STARS = 4  # stars at or above this count as a good answer
 NEGATIVE_STARS = 2  # at or below, a bad one
@@ -33,7 +49,10 @@ def score(answer: RatedAnswer) -> float | None:
 
 
 def label(answer: RatedAnswer) -> bool | None:
-    """Desirable (True), undesirable (False), or neither (a middling or missing rating)."""
+    """Desirable (True), undesirable (False), or neither (a middling or missing rating). An
+    answer the user corrected, and did not rate, is undesirable."""
+    if answer.thumb is None and answer.stars is None and answer.correction:
+        return False
     if answer.thumb is not None and answer.stars is None:
         return answer.thumb > 0
     if answer.stars is not None:
@@ -44,8 +63,18 @@ def label(answer: RatedAnswer) -> bool | None:
     return None
 
 
-def completion(answer: RatedAnswer) -> list[dict[str, str]]:
+def completion(answer: RatedAnswer | Example) -> list[dict[str, str]]:
     return [{"role": "assistant", "content": answer.text}]
+
+
+def corrected(answer: RatedAnswer) -> RatedAnswer:
+    """The user's correction as an answer to the same prompt, rated up: what they wanted."""
+    assert answer.correction
+    return replace(answer, text=answer.correction, thumb=1, stars=None, correction=None)
+
+
+def corrections(answers: list[RatedAnswer]) -> list[RatedAnswer]:
+    return [corrected(a) for a in answers if a.correction]
 
 
 @dataclass
@@ -54,18 +83,21 @@ class PreferencePair:
 
     chosen: RatedAnswer
     rejected: RatedAnswer
-    origin: str  # "comparison" or "rating"
+    origin: str  # "correction", "comparison" or "rating"
 
 
 def preference_pairs(store: Store) -> tuple[list[PreferencePair], int]:
-    """Pairs from comparisons, then from rating gaps between answers to the same turn.
+    """Pairs from corrections (the correction over the answer it corrects), comparisons, then
+    rating gaps between answers to the same turn.
 
     Only answers written from identical messages pair up (DPO needs one prompt); a regenerate
     reuses its run's evidence, so its answers qualify. Returns (pairs, skipped) where skipped
     counts comparisons whose answers saw different prompts.
     """
     answers = {a.answer_id: a for a in store.feedback.rated_answers()}
-    pairs: list[PreferencePair] = []
+    pairs = [
+        PreferencePair(corrected(a), a, "correction") for a in answers.values() if a.correction
+    ]
     seen: set[frozenset[int]] = set()
     skipped = 0
     for comparison in store.feedback.comparisons():
@@ -94,32 +126,93 @@ def preference_pairs(store: Store) -> tuple[list[PreferencePair], int]:
 
 
 def sft_records(store: Store) -> Iterator[dict[str, Any]]:
-    """Answers rated well (thumb up, or 4+ stars), as prompt/completion."""
-    for answer in store.feedback.rated_answers():
-        if label(answer) is True:
-            yield {"prompt": answer.messages, "completion": completion(answer)}
+    """Answers rated well (thumb up, or 4+ stars) and corrections, as prompt/completion."""
+    answers = store.feedback.rated_answers()
+    for answer in [a for a in answers if label(a) is True] + corrections(answers):
+        yield {"prompt": answer.messages, "completion": completion(answer)}
 
 
 def dpo_records(store: Store) -> Iterator[dict[str, Any]]:
-    """Preference pairs as prompt/chosen/rejected."""
+    """Preference pairs (writer answers, then planner and reflection calls) as
+    prompt/chosen/rejected."""
     pairs, _ = preference_pairs(store)
-    for pair in pairs:
+    steps = call_pairs(list(trajectories(store)))
+    for chosen, rejected in [(p.chosen, p.rejected) for p in pairs] + steps:
         yield {
-            "prompt": pair.chosen.messages,
-            "chosen": completion(pair.chosen),
-            "rejected": completion(pair.rejected),
+            "prompt": chosen.messages,
+            "chosen": completion(chosen),
+            "rejected": completion(rejected),
         }
 
 
 def kto_records(store: Store) -> Iterator[dict[str, Any]]:
-    """Unpaired desirable/undesirable answers as prompt/completion/label."""
-    for answer in store.feedback.rated_answers():
-        if label(answer) is not None:
-            yield {
-                "prompt": answer.messages,
-                "completion": completion(answer),
-                "label": label(answer),
-            }
+    """Unpaired desirable/undesirable answers (corrections among them) and planner and
+    reflection calls, as prompt/completion/label."""
+    answers = store.feedback.rated_answers()
+    for answer in [a for a in answers if label(a) is not None] + corrections(answers):
+        yield {"prompt": answer.messages, "completion": completion(answer), "label": label(answer)}
+    for example in call_examples(list(trajectories(store))):
+        yield {
+            "prompt": example.messages,
+            "completion": completion(example),
+            "label": example.label,
+        }
 
 
 EXPORTERS = {"sft": sft_records, "dpo": dpo_records, "kto": kto_records}
+
+
+# -- planner and reflection calls, from whole runs ---------------------------------------------
+
+JUDGED = ("correction", "user", "comparison", "reference", "no answer")
+CALLS = ("plan", "reflect")
+
+
+@dataclass(frozen=True)
+class Example:
+    """A planner or reflection call: the exact messages, what the model wrote, its credit."""
+
+    messages: list[dict[str, str]]
+    text: str
+    credit: float
+    purpose: str
+    run_id: int
+
+    @property
+    def label(self) -> bool | None:
+        return credit.label(self.credit)
+
+
+def label_of(item: RatedAnswer | Example) -> bool | None:
+    """The KTO label of a writer answer (its rating) or of a call (its credit)."""
+    return item.label if isinstance(item, Example) else label(item)
+
+
+def _calls(runs: list[Trajectory]) -> list[Example]:
+    return [
+        Example(call.messages, call.output, call.credit, call.purpose, run.run_id)
+        for run in runs
+        if run.outcome.judged_by in JUDGED
+        for call in run.calls
+        if call.purpose in CALLS and call.messages and call.credit is not None
+    ]
+
+
+def call_examples(runs: list[Trajectory]) -> list[Example]:
+    """Planner and reflection calls of judged runs that are clearly good or bad (KTO)."""
+    return [example for example in _calls(runs) if example.label is not None]
+
+
+def call_pairs(runs: list[Trajectory]) -> list[tuple[Example, Example]]:
+    """Per prompt (identical messages), the best-credited call over the worst, when their
+    credits differ by PAIR_GAP or more and they wrote different things (DPO)."""
+    by_prompt: dict[str, list[Example]] = {}
+    for example in _calls(runs):
+        by_prompt.setdefault(json.dumps(example.messages, sort_keys=True), []).append(example)
+    pairs = []
+    for group in by_prompt.values():
+        best = max(group, key=lambda e: e.credit)
+        worst = min(group, key=lambda e: e.credit)
+        if best.credit - worst.credit >= credit.PAIR_GAP and best.text != worst.text:
+            pairs.append((best, worst))
+    return pairs

@@ -18,7 +18,7 @@ from .config import TrainConfig
 from .datasets import Encoded, Feedback, Prompt, collate, encode, question_of
 from .distributed import World
 from .errors import TrainError
-from .feedback import label
+from .feedback import Example, label, label_of
 from .model_io import attach_lora, factors_from_peft, write_gguf_adapter
 from .rewards import PreferenceHead, pooled, train_preference_head
 
@@ -183,7 +183,7 @@ class Context:
         ref_kl = losses.sequence_logprob(self.logprobs(kl_batch, reference=True), kl_batch["mask"])
         local_kl = (policy_kl - ref_kl).sum()
         kl = (self.world.sum_(local_kl) / len(global_batch)).clamp(min=0)
-        labels = torch.tensor([bool(label(a)) for a in answers], device=self.device)
+        labels = torch.tensor([bool(label_of(a)) for a in answers], device=self.device)
         loss = losses.kto_loss(policy, ref, labels, kl, self.config.beta)
         loss = loss * self.share(len(answers), len(global_batch))
         return loss, {"loss": float(self.world.sum_(loss.detach().clone())), "kl": float(kl)}
@@ -288,12 +288,18 @@ class Context:
         return feats[0].cpu()
 
     def preference_head(self, feedback: Feedback) -> PreferenceHead | None:
-        """Fit the Bradley-Terry head on comparisons and ratings (None without enough)."""
+        """Fit the Bradley-Terry head on the user's verdicts on answers: corrections,
+        comparisons and ratings (None without enough). Planner calls are not answers."""
         pairs = [
             (self.features(c.messages, c.text), self.features(r.messages, r.text))
             for c, r in feedback.dpo
+            if not isinstance(c, Example)
         ]
-        labeled = [(self.features(a.messages, a.text), bool(label(a))) for a in feedback.kto]
+        labeled = [
+            (self.features(a.messages, a.text), bool(label(a)))
+            for a in feedback.kto
+            if not isinstance(a, Example)
+        ]
         if len(pairs) + len(labeled) < 4 or (not pairs and len({y for _, y in labeled}) < 2):
             return None
         hidden = (pairs[0][0] if pairs else labeled[0][0]).shape[-1]

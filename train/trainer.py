@@ -129,7 +129,7 @@ def train(
         if parent is None and world.main:
             parent = registry.ensure_base(base_path, base_fp)
     parent_adapter = parent.adapter_path if parent is not None else None
-    feedback = load_feedback(store)
+    feedback = load_feedback(store, calls=config.calls)
     shortfall = feedback.shortfall(config.algo)
     if shortfall:
         raise TrainError(shortfall)

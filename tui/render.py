@@ -124,6 +124,8 @@ def describe_rating(rating: Rating | None, *, comment: bool = True) -> str:
         parts.append(f"{rating.stars}/5 stars")
     if comment and rating.comment:
         parts.append(f"“{plain(rating.comment)}”")
+    if rating.correction:
+        parts.append("corrected")
     return ", ".join(parts) or "not rated"
 
 
@@ -160,6 +162,8 @@ def session_markdown(store: Store, session_id: int) -> str:
         meta = f"Answer {answer.id} by {plain(answer.model_name or 'unknown model')}"
         described = describe_rating(rating, comment=False)
         lines += [f"_{meta}{'; rated ' + described if rated else ''}._", ""]
+        if rating is not None and rating.correction:
+            lines += ["**Corrected by the user:** " + plain(rating.correction).strip(), ""]
         evidence = store.runs.evidence(answer.run_id)
         if evidence:
             lines += ["### Sources", ""]

@@ -71,3 +71,50 @@ def test_kto_labels_thumbs_and_clear_star_ratings(store):
         ("five", True),
     ]
     assert all(set(r) == {"prompt", "completion", "label"} for r in records)
+
+
+def test_a_correction_becomes_an_sft_example_and_a_dpo_pair_over_the_original(store):
+    _, _, (wrong,) = ask(store, "Capital?", "Lyon is the capital [1].")
+    store.feedback.rate(wrong, correction="Paris is the capital of France [1].")
+    (sft,) = list(sft_records(store))
+    assert sft["prompt"] == writer_messages("Capital?")
+    assert sft["completion"] == [
+        {"role": "assistant", "content": "Paris is the capital of France [1]."}
+    ]
+    (dpo,) = list(dpo_records(store))
+    assert dpo["prompt"] == writer_messages("Capital?")
+    assert dpo["chosen"][0]["content"] == "Paris is the capital of France [1]."
+    assert dpo["rejected"][0]["content"] == "Lyon is the capital [1]."
+    (pair,), _ = preference_pairs(store)
+    assert pair.origin == "correction"
+    kto = [(r["completion"][0]["content"], r["label"]) for r in kto_records(store)]
+    assert kto == [
+        ("Lyon is the capital [1].", False),  # corrected and not rated: undesirable
+        ("Paris is the capital of France [1].", True),
+    ]
+
+
+async def test_planner_calls_of_one_prompt_pair_up_by_credit(store):
+    from sleuth.train.feedback import call_examples, call_pairs
+    from sleuth.train.trajectories import trajectories
+    from tests.train.test_trajectories import hand_made_run, plan_of
+
+    _, good = await hand_made_run(store, plan_output=plan_of("Shirley Temple"))
+    _, bad = await hand_made_run(store, plan_output=plan_of("Corliss Archer Kiss and Tell"))
+    _, unjudged = await hand_made_run(store, plan_output=plan_of("Kiss and Tell film"))
+    store.feedback.rate(good, thumb=1)
+    store.feedback.rate(bad, thumb=-1)
+    runs = list(trajectories(store))
+    (pair,) = call_pairs(runs)
+    assert (pair[0].text, pair[1].text) == (
+        plan_of("Shirley Temple"),
+        plan_of("Corliss Archer Kiss and Tell"),
+    )
+    assert (pair[0].credit, pair[1].credit) == (1.0, 0.0)
+    labels = {(e.purpose, e.text): e.label for e in call_examples(runs)}
+    assert labels == {
+        ("plan", plan_of("Shirley Temple")): True,
+        ("plan", plan_of("Corliss Archer Kiss and Tell")): False,
+    }  # the unrated run is judged by the hard checks alone: not a plan's verdict
+    planner_dpo = [r for r in dpo_records(store) if r["prompt"] == pair[0].messages]
+    assert len(planner_dpo) == 1

@@ -106,6 +106,41 @@ def test_rate_and_compare_write_to_the_database(seeded):
     assert sleuth("rate", str(a), "--clear").returncode == 0
 
 
+def test_a_correction_is_kept_with_the_rating_and_judges_the_run(seeded, tmp_path):
+    session_id, (a, b) = seeded
+    result = sleuth("rate", str(b), "--correct", "Paris is the capital [1].")
+    assert result.returncode == 0 and "corrected" in result.stdout
+    store = Store.open(app_dirs().database)
+    assert store.feedback.rating(b).correction == "Paris is the capital [1]."
+    store.close()
+    runs = [
+        json.loads(line)
+        for line in sleuth("export", "--format", "trajectories").stdout.splitlines()
+    ]
+    assert [r["answer_id"] for r in runs] == [a, b]
+    assert runs[1]["outcome"]["judged_by"] == "correction"
+    assert runs[1]["outcome"]["correctness"]["f1"] == 0.0  # "Lyon." is not Paris
+    # The correction is a reference for the question: the other answer is judged by it too.
+    assert runs[0]["outcome"]["judged_by"] == "reference"
+    assert runs[0]["outcome"]["correctness"]["em"] == 0.0  # "Paris" against "Paris is the capital"
+    assert set(runs[0]) >= {"question", "steps", "searches", "cited", "outcome", "status"}
+    report = sleuth("export", "--format", "md", "--session", str(session_id)).stdout
+    assert "**Corrected by the user:** Paris is the capital [1]." in report
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text('{"question": "What is the capital of France?", "answer": "Paris"}\n')
+    out = sleuth("export", "--format", "trajectories", "--references", str(questions)).stdout
+    assert json.loads(out.splitlines()[0])["outcome"]["correctness"]["contains"] == 1.0
+    questions.write_text("[1, 2]\n")
+    assert_one_line_error(
+        sleuth("export", "--format", "trajectories", "--references", str(questions)),
+        "questions.jsonl:1",
+    )
+    assert sleuth("rate", str(b), "--correct", "").returncode == 0
+    store = Store.open(app_dirs().database)
+    assert store.feedback.rating(b).correction is None
+    store.close()
+
+
 def test_rating_mistakes_are_one_sentence_and_change_nothing(seeded):
     _, (a, _) = seeded
     assert_one_line_error(sleuth("rate", str(a), "--stars", "9"), "1 to 5")

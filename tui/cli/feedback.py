@@ -12,17 +12,27 @@ from sleuth.store.paths import private_file
 from ..render import describe_rating, plain, session_markdown
 from . import Context, UsageError
 
-FORMATS = ["sft", "dpo", "kto", "runs", "md"]
+FORMATS = ["sft", "dpo", "kto", "runs", "trajectories", "md"]
 
 
 def add_commands(command) -> None:
-    p = command("rate", cmd_rate, "Rate an answer: thumbs or 1-5 stars, with an optional comment.")
+    p = command(
+        "rate",
+        cmd_rate,
+        "Rate an answer: thumbs or 1-5 stars, with an optional comment or the right answer.",
+    )
     p.add_argument("answer_id", type=int)
     group = p.add_mutually_exclusive_group(required=False)
     group.add_argument("--up", action="store_true", help="thumbs up")
     group.add_argument("--down", action="store_true", help="thumbs down")
     p.add_argument("--stars", type=int, metavar="N", help="1 to 5 stars")
     p.add_argument("--comment", help="a note kept with the rating")
+    p.add_argument(
+        "--correct",
+        metavar="TEXT",
+        help="what the right answer is: trained on as the answer to give, preferred over this "
+        'one ("" removes it)',
+    )
     p.add_argument("--clear", action="store_true", help="remove the rating")
 
     p = command("compare", cmd_compare, "Record that one answer is better than another.")
@@ -34,6 +44,11 @@ def add_commands(command) -> None:
     p.add_argument("--format", required=True, choices=FORMATS)
     p.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
     p.add_argument("--session", type=int, metavar="ID", help="the session to report (md)")
+    p.add_argument(
+        "--references",
+        metavar="FILE",
+        help="trajectories: JSON Lines of {question, answer} to judge runs' correctness by",
+    )
 
     p = command("history", cmd_history, "Recent sessions with their question and answer ids.")
     p.add_argument("--limit", type=int, default=20)
@@ -49,10 +64,16 @@ def cmd_rate(ctx: Context) -> int:
         print(f"answer {args.answer_id}: rating removed")
         return 0
     thumb = 1 if args.up else -1 if args.down else None
-    if thumb is None and args.stars is None and args.comment is None:
-        raise UsageError("Say how you rate it: --up, --down or --stars N (and --comment).")
+    if thumb is None and args.stars is None and args.comment is None and args.correct is None:
+        raise UsageError(
+            "Say how you rate it: --up, --down or --stars N (and --comment, --correct TEXT)."
+        )
     rating = ctx.store.feedback.rate(
-        args.answer_id, thumb=thumb, stars=args.stars, comment=args.comment
+        args.answer_id,
+        thumb=thumb,
+        stars=args.stars,
+        comment=args.comment,
+        correction=args.correct,
     )
     print(f"answer {args.answer_id}: {describe_rating(rating)}")
     return 0
@@ -94,6 +115,14 @@ def _records(ctx: Context, format: str):
         from sleuth.store.export import run_records
 
         return run_records(ctx.store)
+    if format == "trajectories":
+        from sleuth.train.trajectories import load_references, trajectory_records
+
+        try:
+            references = load_references(ctx.args.references) if ctx.args.references else None
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
+        return trajectory_records(ctx.store, references)
     from sleuth.train.feedback import EXPORTERS
 
     return EXPORTERS[format](ctx.store)

@@ -37,7 +37,10 @@ class PlanRow(Horizontal):
         query = " ".join(self.query_one(Input).value.split())
         if len(query) < 2:
             return None
-        return SubQuestion(query, str(self.query_one(Select).value), query)
+        tool = str(self.query_one(Select).value)
+        if query == self.sub.query and tool == self.sub.tool:
+            return self.sub  # kept as proposed: still the model's (or the question's)
+        return SubQuestion(query, tool, query, "user")
 
 
 class PlanReview(ModalScreen[list[SubQuestion]]):
