@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable, Input, TextArea
 
 from sleuth.agent.errors import ModelError
 from sleuth.agent.models import ModelInfo, fingerprint
@@ -18,7 +18,7 @@ from sleuth.store import Dirs, Store
 from sleuth.store.settings import load_settings
 from sleuth.tui.app import build_app
 from sleuth.tui.screens.compare import CompareScreen
-from sleuth.tui.screens.dialogs import AskText, Confirm, Preview
+from sleuth.tui.screens.dialogs import AskText, Confirm, EditText, Preview
 from sleuth.tui.screens.plan_review import PlanReview
 from sleuth.tui.widgets.answer_view import AnswerView
 from sleuth.tui.widgets.status_bar import StatusBar
@@ -132,10 +132,22 @@ async def test_ask_stream_rate_regenerate_compare_then_history(env):
         await pilot.press(*"cites the right page", "enter")
         await until(pilot, lambda: getattr(store.feedback.rating(answer_id), "comment", None))
         assert store.feedback.rating(answer_id).comment == "cites the right page"
+        await pilot.press("e")  # correct it: an editor opens on the answer's text
+        await until(pilot, lambda: isinstance(app.screen, EditText))
+        area = app.screen.query_one(TextArea)
+        assert area.text == screen.answer["text"]
+        area.load_text("Lucius Munatius Plancus founded Lyon in 43 BC [1].")
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: getattr(store.feedback.rating(answer_id), "correction", None))
+        assert store.feedback.rating(answer_id).correction.endswith("in 43 BC [1].")
         await pilot.press("minus")
         assert store.feedback.rating(answer_id).thumb == -1  # changeable
+        await pilot.press("u")  # undo: the rating as it was before the last change
+        kept = store.feedback.rating(answer_id)
+        assert (kept.thumb, kept.stars, kept.comment) == (1, 4, "cites the right page")
+        assert kept.correction.endswith("in 43 BC [1].")
         await pilot.press("u")
-        assert store.feedback.rating(answer_id) is None  # undo
+        assert store.feedback.rating(answer_id) is None  # and then no rating at all
 
         await pilot.press("g")
         await until(pilot, lambda: isinstance(app.screen, CompareScreen))

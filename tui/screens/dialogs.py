@@ -1,4 +1,5 @@
-"""Small modal dialogs: a line of text, a yes/no question, a source preview."""
+"""Small modal dialogs: a line of text, a longer text to edit, a yes/no question, a source
+preview."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Markdown
+from textual.widgets import Button, Input, Label, Markdown, TextArea
 
 from ..render import literal, plain
 
@@ -29,6 +30,34 @@ class AskText(ModalScreen[str | None]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.dismiss(event.value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class EditText(ModalScreen[str | None]):
+    """Several lines to edit (an answer to correct); ctrl+s saves, escape cancels."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save", id="edit.save"),
+        Binding("escape", "cancel", "Cancel", id="edit.cancel"),
+    ]
+
+    def __init__(self, title: str, value: str = "") -> None:
+        super().__init__()
+        self.title_text, self.value = title, value
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog edit-dialog"):
+            yield Label(self.title_text)
+            yield TextArea(self.value, id="edit-text", soft_wrap=True, show_line_numbers=False)
+            yield Label("ctrl+s: save  •  escape: cancel", classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one(TextArea).focus()
+
+    def action_save(self) -> None:
+        self.dismiss(self.query_one(TextArea).text)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -32,6 +32,7 @@ from sleuth.agent.events import (
 )
 from sleuth.agent.evidence import snippet
 from sleuth.store import StoreError
+from sleuth.store.rows import Rating
 
 from ..render import describe, describe_rating, is_trouble, literal, plain
 from ..widgets.activity_log import ActivityLog
@@ -40,7 +41,7 @@ from ..widgets.plan_panel import PlanPanel
 from ..widgets.sources_panel import SourcesPanel
 from ..widgets.status_bar import StatusBar
 from .compare import CompareScreen
-from .dialogs import AskText, Preview, open_web_link
+from .dialogs import AskText, EditText, Preview, open_web_link
 from .plan_review import PlanReview
 
 
@@ -57,6 +58,7 @@ class ResearchScreen(Screen):
         self.session_id: int | None = None
         self.answer: dict | None = None  # the answer shown: id, run_id, text
         self.evidence: list[dict] = []  # what the writer of that answer saw, numbered
+        self._before: dict[int, Rating | None] = {}  # each answer's rating before the last change
         self.running = False
         self.tokens = 0
         self.first_token: float | None = None
@@ -220,14 +222,16 @@ class ResearchScreen(Screen):
             self._rate(answer_id, stars=stars)
 
     def _rate(self, answer_id: int, **rating) -> None:
+        feedback = self.app.store.feedback
         try:
-            self.app.store.feedback.rate(answer_id, **rating)
+            before = feedback.rating(answer_id)
+            feedback.rate(answer_id, **rating)
         except StoreError as exc:
             self.notify(str(exc), severity="error", timeout=10)
             return
+        self._before[answer_id] = before
         self.refresh_rating()
-        rating = self.app.store.feedback.rating(answer_id)
-        self.notify(f"Saved: {describe_rating(rating)} (u undoes)")
+        self.notify(f"Saved: {describe_rating(feedback.rating(answer_id))} (u undoes)")
 
     @work(group="dialog")
     async def action_comment(self) -> None:
@@ -240,19 +244,52 @@ class ResearchScreen(Screen):
         if comment is not None:
             self._rate(answer_id, comment=comment)
 
-    def action_undo_rating(self) -> None:
+    @work(group="dialog")
+    async def action_correct(self) -> None:
+        """Edit the answer into the right one: kept with the rating, trained on (SFT target,
+        preferred over this answer)."""
         answer_id = self._rated_answer()
-        if answer_id is not None:
-            self.app.store.feedback.clear_rating(answer_id)
-            self.refresh_rating()
-            self.notify("Rating removed.")
+        if answer_id is None:
+            return
+        rating = self.app.store.feedback.rating(answer_id)
+        current = (rating.correction if rating else None) or self.answer["text"]
+        title = "Correct this answer: write what it should have said (an empty text removes it)"
+        text = await self.app.push_screen_wait(EditText(title, current))
+        if text is not None and text.strip() != (rating.correction if rating else None):
+            if text.strip() or (rating and rating.correction):
+                self._rate(answer_id, correction=text)
+
+    def action_undo_rating(self) -> None:
+        """Put the rating back as it was before the last change (none: removed)."""
+        answer_id = self._rated_answer()
+        if answer_id is None:
+            return
+        feedback = self.app.store.feedback
+        try:
+            feedback.clear_rating(answer_id)
+            before = self._before.pop(answer_id, None)
+            if before is not None:
+                feedback.rate(
+                    answer_id,
+                    thumb=before.thumb,
+                    stars=before.stars,
+                    comment=before.comment,
+                    correction=before.correction,
+                )
+        except StoreError as exc:
+            self.notify(str(exc), severity="error", timeout=10)
+            return
+        self.refresh_rating()
+        self.notify(f"Rating {'restored' if before else 'removed'}.")
 
     def refresh_rating(self) -> None:
         if self.answer is None:
             return
         rating = self.app.store.feedback.rating(self.answer["id"])
         text = literal(f"answer {self.answer['id']}: {describe_rating(rating)}")
-        text.append("  +/- thumbs  1-5 stars  c comment  u undo  g regenerate", style="dim")
+        text.append(
+            "  +/- thumbs  1-5 stars  c comment  e correct  u undo  g regenerate", style="dim"
+        )
         self.query_one("#rating", Static).update(text)
 
     # -- regenerate and compare --------------------------------------------------------------

@@ -47,6 +47,7 @@ class AnswerView(VerticalScroll, can_focus=True):
         Binding("4", "screen.rate_stars(4)", "4★", show=False, id="rate.stars4"),
         Binding("5", "screen.rate_stars(5)", "1-5★", id="rate.stars5"),
         Binding("c", "screen.comment", "Comment", id="rate.comment"),
+        Binding("e", "screen.correct", "Correct", id="rate.correct"),
         Binding("u", "screen.undo_rating", "Undo rating", id="rate.undo"),
         Binding("g", "screen.regenerate", "Regenerate", id="answer.regenerate"),
     ]
