@@ -38,6 +38,8 @@ OVERRIDES = (
     "rollouts",
     "gradient_checkpointing",
     "calls",
+    "references",
+    "grpo_over",
 )
 
 
@@ -53,6 +55,12 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default 10)")
     p.add_argument("--rollouts", choices=["llama.cpp", "transformers"], help="GRPO sampler")
     p.add_argument(
+        "--grpo-over",
+        choices=["auto", "runs", "answers"],
+        help="GRPO samples whole runs of the agent over your library, or answers to stored "
+        "prompts (default auto: runs when the library has files)",
+    )
+    p.add_argument(
         "--no-gradient-checkpointing",
         dest="gradient_checkpointing",
         action="store_false",
@@ -64,6 +72,11 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         choices=["all", "writer"],
         help="DPO/KTO: learn from planner and reflection calls of judged runs too (all, the "
         "default) or from the writer's answers only",
+    )
+    p.add_argument(
+        "--references",
+        metavar="FILE",
+        help="JSON Lines of {question, answer}: judge held-out correctness by these too",
     )
     p.add_argument("--seed", type=int)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])

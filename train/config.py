@@ -36,10 +36,21 @@ class TrainConfig:
     temperature: float = _field(1.0, "GRPO: sampling temperature of the rollouts")
     clip_eps: float = _field(0.2, "GRPO: ratio clipping")
     rollouts: str = _field("llama.cpp", "GRPO sampler: llama.cpp (fast) or transformers")
+    grpo_over: str = _field(
+        "auto",
+        "GRPO samples: runs (the whole agent: plan, search the library, write; planner and "
+        "writer tokens trained together), answers (the writer alone, on stored prompts), or "
+        "auto (runs when the library has files, else answers)",
+    )
     calls: str = _field(
         "all",
         "which model calls DPO and KTO learn from: all (the writer's answers, and planner and "
         "reflection calls credited from whole runs) or writer",
+    )
+    references: str = _field(
+        "",
+        "a JSON Lines file of {question, answer}: reference answers that evaluation (and "
+        "trajectory credit) judge correctness by, besides the user's corrections",
     )
     device: str = _field("auto", "auto, cpu or cuda")
     seed: int = _field(0, "seed for LoRA init, batch order and sampling")
@@ -74,6 +85,14 @@ class TrainConfig:
             (self.max_length >= 64, "--max-length must be at least 64"),
             (self.device in ("auto", "cpu", "cuda"), "--device must be auto, cpu or cuda"),
             (self.calls in ("all", "writer"), "--calls must be all or writer"),
+            (
+                self.grpo_over in ("auto", "runs", "answers"),
+                "--grpo-over must be auto, runs or answers",
+            ),
+            (
+                not (self.grpo_over == "runs" and self.rollouts == "transformers"),
+                "GRPO over runs samples with llama.cpp: leave --rollouts at llama.cpp",
+            ),
             (
                 self.rollouts in ("llama.cpp", "transformers"),
                 "rollouts must be llama.cpp or transformers",

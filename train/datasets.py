@@ -34,7 +34,7 @@ from .feedback import (
     label_of,
     preference_pairs,
 )
-from .trajectories import trajectories
+from .trajectories import question_key, references_from_corrections, trajectories
 
 HELDOUT_FRACTION = 0.2
 
@@ -70,6 +70,7 @@ class Prompt:
     messages: list[dict[str, str]]
     evidence: list[dict]
     answer_ids: list[int] = field(default_factory=list)
+    reference: str | None = None  # the right answer, where one is known (evaluation)
 
 
 @dataclass
@@ -107,9 +108,15 @@ class Feedback:
         )
 
 
-def load_feedback(store: Store, fraction: float = HELDOUT_FRACTION, calls: str = "all") -> Feedback:
+def load_feedback(
+    store: Store,
+    fraction: float = HELDOUT_FRACTION,
+    calls: str = "all",
+    references: dict[str, str] | None = None,
+) -> Feedback:
     """Read all feedback and split it. `calls`: "all" adds planner and reflection calls from
-    whole runs to DPO and KTO; "writer" keeps to answers."""
+    whole runs to DPO and KTO; "writer" keeps to answers. Prompts get the reference answer of
+    their question: a correction of an answer to it, or `references` (a question file)."""
     answers = store.feedback.rated_answers()
     pairs, _ = preference_pairs(store)
     sft_all = [a for a in answers if label(a) is True] + corrections(answers)
@@ -119,12 +126,14 @@ def load_feedback(store: Store, fraction: float = HELDOUT_FRACTION, calls: str =
         runs = list(trajectories(store))
         pair_all += call_pairs(runs)
         kto_all += call_examples(runs)
+    known = {**references_from_corrections(store), **(references or {})}
     prompts: dict[str, Prompt] = {}
     for answer in answers:
         key = json.dumps(answer.messages, sort_keys=True)
         if key not in prompts:
             evidence = [asdict(row) for row in store.runs.evidence(answer.run_id)]
-            prompts[key] = Prompt(answer.messages, evidence)
+            reference = known.get(question_key(question_of(answer.messages)))
+            prompts[key] = Prompt(answer.messages, evidence, reference=reference)
         prompts[key].answer_ids.append(answer.answer_id)
 
     def split(items, messages_of):

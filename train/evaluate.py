@@ -1,8 +1,11 @@
 """Evaluation of a new adapter against its parent on held-out prompts.
 
 Both answer every held-out prompt with greedy decoding in llama.cpp (the way the app runs
-them); each answer is scored with the same gated reward used in training. The new adapter is
-offered as better only when its mean reward is higher and it wins at least half the prompts.
+them). Each answer is scored apart on: correctness against the prompt's reference answer
+where one exists (the user's correction of an answer to that question, or a question file),
+citation validity, support of cited sentences, and the gated reward used in training. The new
+adapter is offered as better only when the paired bootstrap's 95% interval says so
+(train/verdict.py).
 """
 
 from __future__ import annotations
@@ -14,9 +17,9 @@ from pathlib import Path
 from sleuth.agent.llama import LlamaCppLLM
 from sleuth.agent.llm import Sampling
 
-from .checks import CHECKS, gated_reward, hard_checks
+from .checks import CHECKS, correctness, gated_reward, hard_checks
 from .datasets import Prompt
-from .verdict import Evaluation, Scores
+from .verdict import METRICS, Evaluation, Scores, decide, paired_bootstrap
 
 Scorer = Callable[[list[dict], str], float | None]  # (messages, answer) -> preference in 0..1
 
@@ -43,21 +46,32 @@ def answer_all(
 
 
 def score(prompts: list[Prompt], answers: list[str], preference: Scorer | None) -> dict:
-    """Mean reward, hard-check pass rates and per-prompt rewards of a set of answers."""
+    """Mean reward, hard-check pass rates, per-prompt rewards, and each metric's per-prompt
+    (numerator, denominator) for the paired bootstrap."""
     rewards, passed, per_check = [], 0, {name: 0 for name in CHECKS}
+    parts: dict[str, list[tuple[float, float]]] = {name: [] for name in METRICS}
     for prompt, answer in zip(prompts, answers, strict=True):
         checked = hard_checks(answer, prompt.evidence)
+        right = correctness(answer, prompt.reference) if prompt.reference else None
         pref = preference(prompt.messages, answer) if preference is not None else None
-        rewards.append(gated_reward(checked, pref))
+        reward = gated_reward(checked, pref, right.f1 if right else None)
+        rewards.append(reward)
         passed += checked.passed
         for name, ok in checked.checks.items():
             per_check[name] += ok
+        parts["reward"].append((reward, 1))
+        parts["pass_rate"].append((float(checked.passed), 1))
+        parts["citation_validity"].append(checked.validity)
+        parts["support"].append(checked.support)
+        for name in ("f1", "contains", "em"):
+            parts[name].append((getattr(right, name), 1) if right else (0.0, 0))
     n = max(len(prompts), 1)
     return {
         "reward": statistics.mean(rewards) if rewards else 0.0,
         "pass_rate": passed / n,
         "check_rates": {name: count / n for name, count in per_check.items()},
         "rewards": rewards,
+        "parts": parts,
     }
 
 
@@ -89,13 +103,21 @@ def compare(
         for a, b in zip(parent["rewards"], new["rewards"], strict=True)
     )
     win_rate = wins / len(prompts)
-    improved = new["reward"] > parent["reward"] and win_rate >= 0.5
+    differences = {
+        name: diff
+        for name in METRICS
+        if (diff := paired_bootstrap(parent["parts"][name], new["parts"][name], seed=seed))
+    }
+    decided_by, improved = decide(differences)
     return Evaluation(
         n=len(prompts),
         parent=Scores(parent["reward"], parent["pass_rate"], parent["check_rates"]),
         new=Scores(new["reward"], new["pass_rate"], new["check_rates"]),
         win_rate=win_rate,
         improved=improved,
+        differences=differences,
+        decided_by=decided_by,
+        references=sum(bool(p.reference) for p in prompts),
         examples=[
             {"question": _question(p), "parent": a[:400], "new": b[:400]}
             for p, a, b in list(zip(prompts, parent_answers, new_answers, strict=True))[:3]

@@ -96,3 +96,119 @@ class TransformersRollouts:
 
     def close(self) -> None:
         pass
+
+
+# -- whole runs ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Call:
+    """One model call of a sampled run: its exact messages and what the model wrote."""
+
+    purpose: str  # plan, reflect or write
+    messages: list[dict[str, str]]
+    text: str
+    finished: bool
+
+
+@dataclass
+class RunSample:
+    """One run of the whole agent: its calls in order, the answer (None when it found
+    nothing, failed, or every answer was rejected) and the evidence the answer cites."""
+
+    calls: list[Call]
+    answer: str | None
+    evidence: list[dict]
+
+
+class _Tempered:
+    """The rollout model as the loop sees it: every call sampled at the rollout temperature
+    with its own seed; the writer's answer also capped at the rollout's token budget."""
+
+    def __init__(self, llm, temperature: float, seed: int, max_new_tokens: int):
+        self.llm, self.temperature, self.seed, self.max_new_tokens = (
+            llm,
+            temperature,
+            seed,
+            max_new_tokens,
+        )
+        self.calls = 0
+
+    def chat(self, messages, sampling: Sampling, **kwargs):
+        from dataclasses import replace
+
+        self.calls += 1
+        changes = {"temperature": self.temperature, "seed": self.seed + 7919 * self.calls}
+        if kwargs.get("schema") is None:
+            changes["max_tokens"] = min(sampling.max_tokens, self.max_new_tokens)
+        completion = self.llm.chat(messages, replace(sampling, **changes), **kwargs)
+        completion.messages = messages
+        return completion
+
+    def __getattr__(self, name):
+        return getattr(self.llm, name)
+
+
+class RunRollouts:
+    """Samples whole research runs (plan, search the library, reflect, write) with llama.cpp
+    and the current adapter, for GRPO over runs. Runs search the user's library only (no web:
+    rollouts must not depend on pages that change) and are not recorded."""
+
+    name = "llama.cpp"
+
+    def __init__(self, base_path: Path, n_ctx: int, store, limits):
+        from sleuth.agent.models import ModelInfo
+
+        self.llm = LlamaCppLLM(base_path, n_ctx=n_ctx)
+        self.store, self.limits = store, limits
+        self.model = ModelInfo(name=base_path.name, backend="llama.cpp", base_path=str(base_path))
+
+    def set_adapter(self, adapter: Path | None) -> None:
+        self.llm.set_adapter(adapter)
+
+    def sample_runs(
+        self, question: str, n: int, *, max_new_tokens: int, temperature: float, seed: int
+    ) -> list[RunSample]:
+        import asyncio
+
+        return [
+            asyncio.run(self._run(question, max_new_tokens, temperature, seed + 104_729 * index))
+            for index in range(n)
+        ]
+
+    async def _run(self, question: str, max_new_tokens: int, temperature: float, seed: int):
+        from sleuth.agent.events import AnswerDone, AnswerRejected, EvidenceChosen, LLMCall
+        from sleuth.agent.fetch import Fetcher
+        from sleuth.agent.research import LoopSettings, Researcher
+        from sleuth.store.settings import NetworkSettings
+
+        llm = _Tempered(self.llm, temperature, seed, max_new_tokens)
+        researcher = Researcher(
+            self.store.library,
+            llm,
+            self.model,
+            LoopSettings(limits=self.limits, temperature=temperature, local_only=True),
+            search=None,
+            fetcher=Fetcher(NetworkSettings(local_only=True)),
+        )
+        calls, writes, answer, evidence, rejected = [], [], None, [], 0
+        try:
+            async for event in researcher.ask(question, use_web=False, seed=seed):
+                if isinstance(event, LLMCall) and event.purpose != "write" and event.messages:
+                    calls.append(Call(event.purpose, event.messages, event.output, True))
+                elif isinstance(event, LLMCall):  # cut off by the budget: no end of turn
+                    writes.append((event.output, event.completion_tokens < max_new_tokens))
+                elif isinstance(event, AnswerRejected):
+                    rejected += 1
+                elif isinstance(event, EvidenceChosen):
+                    evidence = event.items
+                elif isinstance(event, AnswerDone) and rejected < len(writes):
+                    # The write the loop kept (after any it rejected), with its exact prompt.
+                    calls.append(Call("write", event.messages, *writes[-1]))
+                    answer = event.text
+        finally:
+            await researcher.aclose()
+        return RunSample(calls, answer, evidence)
+
+    def close(self) -> None:
+        self.llm.close()

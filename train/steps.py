@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from . import losses
-from .checks import gated_reward, hard_checks
+from .checks import correctness, gated_reward, hard_checks
 from .config import TrainConfig
 from .datasets import Encoded, Feedback, Prompt, collate, encode, question_of
 from .distributed import World
@@ -220,19 +220,12 @@ class Context:
             self.rollouts.set_adapter(self._export_current())
         sampled, rollout_s, rollout_tokens = [], time.perf_counter(), 0
         for prompt in prompts:
-            # A seed per (run seed, step, question): the same samples in any process layout.
-            question = question_of(prompt.messages).encode()
-            seed = (
-                config.seed * 1_000_003
-                + self.step * 10_007
-                + int(hashlib.sha256(question).hexdigest()[:6], 16)
-            ) % 2**31
             samples = self.rollouts.sample(
                 prompt.messages,
                 config.group_size,
                 max_new_tokens=config.max_new_tokens,
                 temperature=config.temperature,
-                seed=seed,
+                seed=self._seed(prompt),
             )
             sampled.append(samples)
             rollout_tokens += sum(len(self.tokenizer(s.text).input_ids) for s in samples)
@@ -252,8 +245,13 @@ class Context:
             (p, s) for p, samples in zip(prompts, sampled, strict=True) for s in samples
         ):
             checked = hard_checks(sample.text, prompt.evidence)
+            right = correctness(sample.text, prompt.reference) if prompt.reference else None
             rewards.append(
-                gated_reward(checked, None if preference is None else float(preference[flat]))
+                gated_reward(
+                    checked,
+                    None if preference is None else float(preference[flat]),
+                    right.f1 if right else None,
+                )
             )
         rewards_t = torch.tensor(rewards).view(len(prompts), config.group_size)
         advantages = losses.group_advantages(rewards_t).view(-1).to(self.device)
@@ -279,6 +277,94 @@ class Context:
             "collapsed_groups": collapsed,
             "rollout_tokens_per_s": rollout_tokens / max(rollout_s, 1e-9),
         }
+
+    # GRPO over whole runs
+
+    def grpo_runs_step(self, global_batch: list) -> tuple[torch.Tensor, dict]:
+        """G whole runs of the agent per stored question (plan, search the library, reflect,
+        write), each scored by the gated reward of its answer (0 without one; F1 against the
+        question's reference after the gate, where one exists). Every token the model wrote in
+        a run (its plan, reflections and answer) shares the run's group advantage; the KL to
+        the base is counted on all of them, as for answers."""
+        prompts: list[Prompt] = self.world.shard(global_batch)
+        config = self.config
+        self.rollouts.set_adapter(self._export_current())
+        started = time.perf_counter()
+        groups = [
+            self.rollouts.sample_runs(
+                question_of(prompt.messages),
+                config.group_size,
+                max_new_tokens=config.max_new_tokens,
+                temperature=config.temperature,
+                seed=self._seed(prompt),
+            )
+            for prompt in prompts
+        ]
+        rollout_s = time.perf_counter() - started
+        runs = [
+            (prompt, run) for prompt, group in zip(prompts, groups, strict=True) for run in group
+        ]
+        encoded, owner, write_at = [], [], {}
+        for flat, (_, run) in enumerate(runs):
+            for call in run.calls:
+                if call.purpose == "write":
+                    write_at[flat] = len(encoded)
+                encode_call = encode if call.finished else _unfinished
+                encoded.append(encode_call(self.tokenizer, self.chat, call.messages, call.text))
+                owner.append(flat)
+        fits = [self.fits(item) for item in encoded]
+        preference = None
+        if encoded and any(fits):
+            kept = [item for item, ok in zip(encoded, fits, strict=True) if ok]
+            batch = self.batch(kept)
+            ref, feats = self.logprobs(batch, reference=True, features=True)
+            if self.head is not None:
+                scores = self.head.preference(feats.cpu())
+                index = {old: new for new, old in enumerate(i for i, ok in enumerate(fits) if ok)}
+                preference = {f: float(scores[index[i]]) for f, i in write_at.items() if i in index}
+        rewards = []
+        for flat, (prompt, run) in enumerate(runs):
+            rewards.append(run_reward(run, prompt.reference, (preference or {}).get(flat)))
+        rewards_t = torch.tensor(rewards).view(len(prompts), config.group_size)
+        advantages = losses.group_advantages(rewards_t).view(-1)
+        metrics = {
+            "reward": float(rewards_t.mean()),
+            "answered": sum(run.answer is not None for _, run in runs) / len(runs),
+            "calls_per_run": len(encoded) / len(runs),
+            "collapsed_groups": int((rewards_t.std(dim=1) == 0).sum()),
+            "rollout_s": rollout_s,
+        }
+        if not any(fits):
+            loss = sum(p.sum() * 0.0 for p in self.model.parameters() if p.requires_grad)
+            return loss, {**metrics, "loss": 0.0, "kl": 0.0}
+        seq_adv = torch.stack([advantages[owner[i]] for i, ok in enumerate(fits) if ok]).to(
+            self.device
+        )
+        policy = self.logprobs(batch)
+        loss, kl = losses.grpo_loss(
+            policy,
+            policy.detach(),
+            ref,
+            seq_adv,
+            batch["mask"],
+            beta=config.beta,
+            clip_eps=config.clip_eps,
+        )
+        loss = loss * self.share(len(prompts), len(global_batch))
+        return loss, {
+            **metrics,
+            "loss": float(self.world.sum_(loss.detach().clone())),
+            "kl": float(kl),
+        }
+
+    def _seed(self, prompt: Prompt) -> int:
+        """A seed per (run seed, step, question): the same samples in any process layout."""
+        question = question_of(prompt.messages).encode()
+        return (
+            self.config.seed * 1_000_003
+            + self.step * 10_007
+            + int(hashlib.sha256(question).hexdigest()[:6], 16)
+        ) % 2**31
 
     # the preference head
 
@@ -310,6 +396,17 @@ class Context:
             return float(head.preference(self.features(messages, answer).unsqueeze(0))[0])
 
         return score
+
+
+def run_reward(run, reference: str | None, preference: float | None = None) -> float:
+    """A sampled run's reward: 0 without an answer of the model's; else the gated reward of its
+    answer against its evidence, with F1 against the reference after the gate."""
+    if run.answer is None:
+        return 0.0
+    right = correctness(run.answer, reference) if reference else None
+    return gated_reward(
+        hard_checks(run.answer, run.evidence), preference, right.f1 if right else None
+    )
 
 
 def _unfinished(tokenizer, chat, messages, text: str) -> Encoded:

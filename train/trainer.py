@@ -20,12 +20,13 @@ import os
 import random
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
 import torch
 
+from sleuth.agent.budget import Limits
 from sleuth.agent.chat_format import chat_formatter
 from sleuth.agent.models import fingerprint, resolve_model_path
 from sleuth.agent.registry import ModelRegistry
@@ -36,7 +37,7 @@ from sleuth.store.settings import Settings
 from .config import TrainConfig
 from .datasets import load_feedback
 from .distributed import World, resolve_device
-from .errors import TrainError
+from .errors import TrainConfigError, TrainError
 from .evaluate import compare
 from .model_io import (
     LoraFactors,
@@ -46,8 +47,9 @@ from .model_io import (
     merge_factors,
     write_gguf_adapter,
 )
-from .rollouts import LlamaRollouts, TransformersRollouts
+from .rollouts import LlamaRollouts, RunRollouts, TransformersRollouts
 from .steps import Context, trainable
+from .trajectories import load_references
 from .verdict import Evaluation
 
 log = logging.getLogger(__name__)
@@ -129,7 +131,11 @@ def train(
         if parent is None and world.main:
             parent = registry.ensure_base(base_path, base_fp)
     parent_adapter = parent.adapter_path if parent is not None else None
-    feedback = load_feedback(store, calls=config.calls)
+    try:
+        references = load_references(config.references) if config.references else None
+    except ValueError as exc:
+        raise TrainConfigError(str(exc)) from exc
+    feedback = load_feedback(store, calls=config.calls, references=references)
     shortfall = feedback.shortfall(config.algo)
     if shortfall:
         raise TrainError(shortfall)
@@ -182,15 +188,25 @@ def train(
     # The preference head shapes GRPO's rewards. Fitting it costs a forward pass per rated
     # answer (minutes on a CPU), so the other algorithms are judged by the hard checks alone.
     head = context.preference_head(feedback) if config.algo == "grpo" else None
+    over_runs = config.algo == "grpo" and grpo_over_runs(config, store)
     step_fn = {
         "sft": context.sft_step,
         "dpo": context.dpo_step,
         "kto": context.kto_step,
-        "grpo": context.grpo_step,
+        "grpo": context.grpo_runs_step if over_runs else context.grpo_step,
     }[config.algo]
     rollouts = None
     if config.algo == "grpo":
-        rollouts = _rollouts(config, base_path, base, chat, model)
+        logger.info(
+            "GRPO over whole runs of the agent over your library"
+            if over_runs
+            else "GRPO over answers to stored writer prompts"
+        )
+        rollouts = (
+            make_run_rollouts(config, base_path, store, settings)
+            if over_runs
+            else _rollouts(config, base_path, base, chat, model)
+        )
         context.attach_rollouts(
             rollouts, head, parent_factors, dirs.cache / "rollout-adapters" / str(run_id)
         )
@@ -284,6 +300,22 @@ def train(
         },
     )
     return TrainResult(run_id, "done", config.steps, model_id, str(adapter), evaluation)
+
+
+def grpo_over_runs(config: TrainConfig, store: Store) -> bool:
+    if config.grpo_over == "auto":
+        return config.rollouts == "llama.cpp" and store.library.has_documents()
+    return config.grpo_over == "runs"
+
+
+ROLLOUT_ROUNDS = 2  # a rollout plans, searches, reflects once and writes: a GRPO step's budget
+
+
+def make_run_rollouts(config: TrainConfig, base_path: Path, store: Store, settings: Settings):
+    limits = Limits.from_settings(settings.research)
+    limits = replace(limits, max_rounds=min(limits.max_rounds, ROLLOUT_ROUNDS))
+    n_ctx = config.max_length + config.max_new_tokens + 64
+    return RunRollouts(base_path, n_ctx, store, limits)
 
 
 def _rollouts(config: TrainConfig, base_path: Path, base, chat, model):

@@ -159,6 +159,24 @@ def test_grpo_samples_groups_scores_them_and_logs_diversity(env, sampler):
     assert 0 < metrics["diversity"] <= 1 and metrics["rollout_tokens_per_s"] > 0
 
 
+def test_grpo_over_runs_samples_the_whole_agent_over_the_library(env, tmp_path):
+    from sleuth.agent.library import index_paths
+
+    store, settings, dirs = env
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "paris.md").write_text("# Paris\n\nParis is the capital of France.")
+    index_paths(store, [notes])
+    log = Recorder()
+    config = quick("grpo", steps=1, batch_size=1, grpo_over="auto", eval_limit=1)
+    result = train(store, settings, dirs, config, log)
+    assert result.status == "done"
+    assert any("whole runs" in line for line in log.lines)  # auto: the library has files
+    metrics = log.steps[-1][1]
+    assert metrics["calls_per_run"] >= 1  # at least the plan: the tiny model writes nonsense
+    assert 0 <= metrics["answered"] <= 1 and metrics["rollout_s"] > 0
+
+
 def test_ctrl_c_keeps_the_active_model_and_resume_matches_an_uninterrupted_run(env, tmp_path):
     store, settings, dirs = env
     config = quick("sft", steps=6, batch_size=2, lr=1e-2, checkpoint_every=2)

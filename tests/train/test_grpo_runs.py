@@ -1,0 +1,94 @@
+"""GRPO over whole runs: one step on the tiny model moves the planner's tokens toward the run
+that earned more, and the writer's with them."""
+
+from __future__ import annotations
+
+import torch
+
+from sleuth.agent.chat_format import chat_formatter
+from sleuth.train import losses
+from sleuth.train.config import TrainConfig
+from sleuth.train.datasets import Prompt, encode
+from sleuth.train.distributed import World
+from sleuth.train.model_io import load_base
+from sleuth.train.rollouts import Call, RunSample
+from sleuth.train.steps import Context, run_reward, trainable
+from tests.train.test_trajectories import EVIDENCE, GOOD, QUESTION, plan_of
+
+PLAN = [{"role": "user", "content": f"Plan the searches.\nQuestion: {QUESTION}"}]
+WRITE = [{"role": "user", "content": f"Evidence: ...\nQuestion: {QUESTION}"}]
+GOOD_PLAN, BAD_PLAN = plan_of("Shirley Temple"), plan_of("Corliss Archer Kiss and Tell")
+BAD = "I do not know who that was."
+
+
+class TwoRuns:
+    """A rollout sampler that returns the same two runs: one that found the answer and wrote
+    it with a citation, one that did not."""
+
+    name = "scripted"
+
+    def __init__(self):
+        self.asked: list[str] = []
+
+    def set_adapter(self, adapter):
+        self.adapter = adapter
+
+    def sample_runs(self, question, n, *, max_new_tokens, temperature, seed):
+        self.asked.append(question)
+        good = RunSample(
+            [Call("plan", PLAN, GOOD_PLAN, True), Call("write", WRITE, GOOD, True)], GOOD, EVIDENCE
+        )
+        bad = RunSample(
+            [Call("plan", PLAN, BAD_PLAN, True), Call("write", WRITE, BAD, True)], BAD, EVIDENCE
+        )
+        return [good, bad]
+
+
+def test_a_step_over_runs_moves_planner_tokens_toward_the_better_run(
+    tiny_gguf, train_cache, tmp_path
+):
+    config = TrainConfig(
+        algo="grpo", group_size=2, lr=1e-2, beta=0.0, max_length=512, grpo_over="runs"
+    )
+    torch.manual_seed(0)
+    base = load_base(tiny_gguf, train_cache, device="cpu", dtype=torch.float32)
+    tokenizer = base.tokenizer
+    chat = chat_formatter(
+        base.chat_template, base.architecture, bos=tokenizer.bos_token or "", eos=""
+    )
+    model = trainable(base.model, config)
+    context = Context(model, tokenizer, chat, config, World.from_env("cpu"), "cpu", None)
+    sampler = TwoRuns()
+    context.attach_rollouts(sampler, None, None, tmp_path / "rollouts")
+    context.step = 1
+
+    def logprob(messages, text) -> float:
+        batch = context.batch([encode(tokenizer, chat, messages, text)])
+        with torch.no_grad():
+            return float(losses.sequence_logprob(context.logprobs(batch), batch["mask"])[0])
+
+    good, bad = TwoRuns().sample_runs(QUESTION, 2, max_new_tokens=0, temperature=1, seed=0)
+    assert run_reward(good, None) == 1.0 and run_reward(bad, None) < 0.5
+    before = {text: logprob(PLAN, text) for text in (GOOD_PLAN, BAD_PLAN)}
+    before_write = {text: logprob(WRITE, text) for text in (GOOD, BAD)}
+
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    loss, metrics = context.grpo_runs_step([Prompt(WRITE, EVIDENCE)])
+    loss.backward()
+    optimizer.step()
+
+    assert sampler.asked == [QUESTION] and sampler.adapter.exists()  # sampled with the policy
+    assert metrics["calls_per_run"] == 2 and metrics["answered"] == 1.0
+    assert metrics["collapsed_groups"] == 0
+    after = {text: logprob(PLAN, text) for text in (GOOD_PLAN, BAD_PLAN)}
+    assert after[GOOD_PLAN] > before[GOOD_PLAN] and after[BAD_PLAN] < before[BAD_PLAN]
+    after_write = {text: logprob(WRITE, text) for text in (GOOD, BAD)}
+    assert after_write[GOOD] > before_write[GOOD] and after_write[BAD] < before_write[BAD]
+
+
+def test_a_run_without_an_answer_of_the_model_earns_nothing():
+    assert run_reward(RunSample([Call("plan", PLAN, GOOD_PLAN, True)], None, []), "x") == 0.0
+    right = RunSample([], GOOD, EVIDENCE)
+    wrong = RunSample([], "Shirley Temple was an American actress [2].", EVIDENCE)
+    # Both pass the hard checks; the reference's F1 orders them after the gate.
+    assert run_reward(right, "Chief of Protocol") > run_reward(wrong, "Chief of Protocol") >= 0.5
