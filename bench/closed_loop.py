@@ -50,7 +50,7 @@ from sleuth.store import Dirs, Store
 from sleuth.store.settings import load_settings
 from sleuth.train.checks import correctness, gated_reward, hard_checks, normalize_answer
 from sleuth.train.config import TrainConfig
-from sleuth.train.trainer import train
+from sleuth.train.trainer import TrainError, train
 from sleuth.train.verdict import paired_bootstrap
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -274,7 +274,11 @@ def main() -> None:
             if config.steps < 1:
                 continue
             t0 = time.perf_counter()
-            result = train(store, settings, dirs, config, Quiet(name))
+            try:
+                result = train(store, settings, dirs, config, Quiet(name))
+            except TrainError as exc:  # too little feedback for this stage: say so, go on
+                print(f"  {name}: skipped: {exc}", flush=True)
+                continue
             timings[name] = round(time.perf_counter() - t0, 1)
             adapters[name] = result.adapter_path
             store.registry.activate(result.model_id)  # the next stage trains over this one
