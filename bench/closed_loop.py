@@ -308,7 +308,9 @@ def main() -> None:
     models = {name: summary(p) for name, p in parts.items()}
     diffs = {name: difference(parts["base"], p) for name, p in parts.items() if name != "base"}
     trained = [name for name in models if name != "base"]
-    best = max(trained, key=lambda n: (models[n]["contains"] or 0, models[n]["f1"] or 0))
+    best = max(
+        trained, key=lambda n: (models[n]["contains"] or 0, models[n]["f1"] or 0), default=None
+    )
     result = {
         "commit": commit(),
         "command": "python bench/closed_loop.py " + " ".join(sys.argv[1:]),
@@ -320,7 +322,7 @@ def main() -> None:
         "corrections": corrected,
         "models": models,
         "best": best,
-        "diff_vs_base": diffs[best],
+        "diff_vs_base": diffs[best] if best else {},
         "diffs_vs_base": diffs,
         "training_seconds": timings,
         "seconds_total": round(time.perf_counter() - started, 1),

@@ -41,7 +41,7 @@ HELDOUT_FRACTION = 0.2
 # Least data worth a run, per algorithm (counted on the training side of the split).
 MINIMUM = {"sft": 4, "dpo": 4, "kto": 4, "grpo": 4}
 WHAT = {
-    "sft": "answers rated well (thumbs up or 4+ stars)",
+    "sft": "answers rated well (thumbs up or 4+ stars) or corrected",
     "dpo": "preference pairs (comparisons, or differently rated answers to one question)",
     "kto": "rated answers (thumbs, or clear star ratings), both good and bad",
     "grpo": "stored questions with evidence (any answered question counts)",
