@@ -3,11 +3,16 @@
 Both DPO paths train the same LoRA (r=8, attention and MLP projections) on the same model and
 the same batch: 2 preference pairs of about --length tokens each (prompt from HotpotQA
 evidence), reference = the model with the adapter disabled, AdamW, fp32 on CPU (bf16 on
-CUDA). Each runs in its own process so its peak RSS is its own. Then GRPO rollouts: G answers
-to one prompt sampled by llama.cpp (with an adapter loaded) vs transformers `generate`.
+CUDA). Like with like: each side runs its own whole training step (ours: `Context.dpo_step`
+and backward; TRL: `DPOTrainer.training_step`, which prepares the batch, computes the loss
+and runs backward), then the same optimizer step; and both are measured with gradient
+checkpointing on and with it off. Each measurement runs in its own process so its peak RSS is
+its own; the step time is the median of --steps timed steps after a warm-up, and the ratios
+are of those medians. Then GRPO rollouts: G answers to one prompt sampled by llama.cpp (with
+an adapter loaded) vs transformers `generate`.
 
     .venv/bin/python bench/train_throughput.py [--model smollm2|gemma3-270m|PATH]
-        [--length 1024] [--steps 3] [--device cpu|cuda]
+        [--length 1024] [--steps 3] [--device cpu|cuda] [--out bench/results/NAME.json]
 
 Targets: our DPO step >= 1.0x TRL's tokens/s and <= 1.0x its peak memory; peak RSS <= 6 GB
 at 2 x 1024 tokens, Gemma 3 270M (262k vocabulary) included.
@@ -20,6 +25,7 @@ import json
 import multiprocessing as mp
 import os
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -67,32 +73,38 @@ def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # kB on Linux
 
 
-def timed(loss_of, optimizer, tokens: int, steps: int, device: str) -> dict:
-    """A warm-up step, then `steps` timed optimizer steps on `loss_of()`: speed and memory."""
+def timed(backward, optimizer, tokens: int, steps: int, device: str) -> dict:
+    """A warm-up step, then `steps` timed steps (`backward()`: forward and backward, then the
+    optimizer step): the median step's speed, and the peak memory."""
     import torch
 
     def step():
-        loss_of().backward()
+        backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         if device == "cuda":
             torch.cuda.synchronize()
 
     step()  # warm-up
-    started = time.perf_counter()
+    times = []
     for _ in range(steps):
+        started = time.perf_counter()
         step()
-    seconds = (time.perf_counter() - started) / steps
+        times.append(time.perf_counter() - started)
+    seconds = statistics.median(times)
     return {
         "tokens_per_s": tokens / seconds,
         "seconds": seconds,
+        "step_seconds": times,
         "tokens": tokens,
         "peak_rss_gb": peak_rss_gb(),
         "gpu_gb": torch.cuda.max_memory_allocated() / 1e9 if device == "cuda" else None,
     }
 
 
-def ours(model_path: str, cache: str, length: int, steps: int, device: str, queue) -> None:
+def ours(
+    model_path: str, cache: str, length: int, steps: int, device: str, checkpointing: bool, queue
+) -> None:
     """The trainer's own DPO step (Context.dpo_step) on the model `sleuth train` prepares."""
     from types import SimpleNamespace
 
@@ -115,7 +127,15 @@ def ours(model_path: str, cache: str, length: int, steps: int, device: str, queu
     chat = chat_formatter(
         base.chat_template, base.architecture, bos=tok.bos_token or "", eos=tok.eos_token or ""
     )
-    config = TrainConfig(algo="dpo", lora_r=8, lora_alpha=16, lr=1e-4, beta=0.1, batch_size=2)
+    config = TrainConfig(
+        algo="dpo",
+        lora_r=8,
+        lora_alpha=16,
+        lr=1e-4,
+        beta=0.1,
+        batch_size=2,
+        gradient_checkpointing=checkpointing,
+    )
     model = trainable(base.model, config)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr)
@@ -131,10 +151,15 @@ def ours(model_path: str, cache: str, length: int, steps: int, device: str, queu
     tokens = sum(len(context.encode(a.messages, a.text)) for pair in pairs for a in pair)
     model.train()
 
-    queue.put(timed(lambda: context.dpo_step(pairs)[0], optimizer, tokens, steps, device))
+    def backward():
+        context.dpo_step(pairs)[0].backward()
+
+    queue.put(timed(backward, optimizer, tokens, steps, device))
 
 
-def trl(model_path: str, cache: str, length: int, steps: int, device: str, queue) -> None:
+def trl(
+    model_path: str, cache: str, length: int, steps: int, device: str, checkpointing: bool, queue
+) -> None:
     import torch
     from datasets import Dataset
     from peft import LoraConfig
@@ -170,6 +195,8 @@ def trl(model_path: str, cache: str, length: int, steps: int, device: str, queue
         use_cpu=device == "cpu",
         bf16=device == "cuda",
         learning_rate=1e-4,
+        gradient_checkpointing=checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False} if checkpointing else None,
     )
     peft_config = LoraConfig(r=8, lora_alpha=16, target_modules=LORA_TARGETS, task_type="CAUSAL_LM")
     trainer = DPOTrainer(
@@ -185,7 +212,10 @@ def trl(model_path: str, cache: str, length: int, steps: int, device: str, queue
     model.train()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
 
-    queue.put(timed(lambda: trainer.compute_loss(model, batch), optimizer, tokens, steps, device))
+    def backward():  # TRL's own step: inputs prepared, loss computed, backward run
+        trainer.training_step(model, batch)
+
+    queue.put(timed(backward, optimizer, tokens, steps, device))
 
 
 def rollouts(model_path: str, cache: str, device: str, queue) -> None:
@@ -240,6 +270,7 @@ def main() -> None:
     parser.add_argument("--length", type=int, default=1024)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--out", help="write the results here as JSON (with the commit)")
     args = parser.parse_args()
     from sleuth.agent.models import resolve_model_path
     from sleuth.store import app_dirs
@@ -249,24 +280,34 @@ def main() -> None:
     cache = dirs.cache
     print(f"model {path.name}; converting for training if not cached ({cache})…", flush=True)
     isolated(_warm, str(path), str(cache))
-    mine = isolated(ours, str(path), str(cache), args.length, args.steps, args.device)
-    theirs = isolated(trl, str(path), str(cache), args.length, args.steps, args.device)
-    print(
-        f"DPO step, batch 2 pairs, {mine['tokens']} tokens (TRL's batch: {theirs['tokens']}), "
-        f"{args.steps} timed steps after a warm-up, {args.device}:"
-    )
-    for name, r in [("sleuth", mine), ("TRL DPOTrainer", theirs)]:
-        gpu = f", GPU peak {r['gpu_gb']:.2f} GB" if r["gpu_gb"] is not None else ""
-        print(
-            f"  {name:<15} {r['tokens_per_s']:8.0f} tok/s ({r['seconds']:.2f} s/step), "
-            f"peak RSS {r['peak_rss_gb']:.2f} GB{gpu}"
+    measured = {}
+    for checkpointing in (True, False):
+        label = "checkpointing on" if checkpointing else "checkpointing off"
+        mine = isolated(
+            ours, str(path), str(cache), args.length, args.steps, args.device, checkpointing
         )
-    print(
-        f"  ratios sleuth/TRL: speed {mine['tokens_per_s'] / theirs['tokens_per_s']:.2f}x "
-        "(target >= 1.0), "
-        f"peak RSS {mine['peak_rss_gb'] / theirs['peak_rss_gb']:.2f}x (target <= 1.0); "
-        f"sleuth peak {mine['peak_rss_gb']:.2f} GB (target <= 6 GB)"
-    )
+        theirs = isolated(
+            trl, str(path), str(cache), args.length, args.steps, args.device, checkpointing
+        )
+        measured[label] = {"sleuth": mine, "trl": theirs}
+        print(
+            f"DPO step, {label}, batch 2 pairs, {mine['tokens']} tokens (TRL's batch: "
+            f"{theirs['tokens']}), median of {args.steps} timed steps after a warm-up, "
+            f"{args.device}:"
+        )
+        for name, r in [("sleuth", mine), ("TRL DPOTrainer", theirs)]:
+            gpu = f", GPU peak {r['gpu_gb']:.2f} GB" if r["gpu_gb"] is not None else ""
+            print(
+                f"  {name:<15} {r['tokens_per_s']:8.0f} tok/s ({r['seconds']:.2f} s/step), "
+                f"peak RSS {r['peak_rss_gb']:.2f} GB{gpu}"
+            )
+        speed = mine["tokens_per_s"] / theirs["tokens_per_s"]
+        memory = mine["peak_rss_gb"] / theirs["peak_rss_gb"]
+        measured[label]["ratios"] = {"speed": speed, "peak_rss": memory}
+        print(
+            f"  ratios sleuth/TRL: speed {speed:.2f}x (target >= 1.0), peak RSS {memory:.2f}x "
+            f"(target <= 1.0); sleuth peak {mine['peak_rss_gb']:.2f} GB (target <= 6 GB)"
+        )
     sampled = isolated(rollouts, str(path), str(cache), args.device)
     print("GRPO rollouts, 4 answers x up to 128 tokens, adapter loaded:")
     for name, r in sampled.items():
@@ -278,7 +319,34 @@ def main() -> None:
         "  llama.cpp / transformers: "
         f"{sampled['llama.cpp']['tokens_per_s'] / sampled['transformers']['tokens_per_s']:.1f}x"
     )
-    print(json.dumps({"sleuth": mine, "trl": theirs, "rollouts": sampled}), file=sys.stderr)
+    report = {
+        "commit": _commit(),
+        "command": "python bench/train_throughput.py " + " ".join(sys.argv[1:]),
+        "model": path.name,
+        "length": args.length,
+        "dpo": measured,
+        "rollouts": sampled,
+    }
+    if args.out:
+        Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {args.out} (commit {report['commit']})")
+    else:
+        print(json.dumps(report), file=sys.stderr)
+
+
+def _commit() -> str:
+    import subprocess
+
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 def _warm(path: str, cache: str, queue) -> None:
