@@ -9,9 +9,9 @@ Hard checks (each a pure function of the answer and the evidence it was written 
   length     between MIN_WORDS and MAX_WORDS words
 
 Correctness, where a reference answer exists (the user's correction, or a question file):
-HotpotQA's official normalisation, exact match and token F1, computed on the answer's first
-sentence (the writer is asked for the answer first, then the support), and "contains": the
-reference appears anywhere in the answer.
+the standard extractive-QA normalisation, exact match and token F1, computed on the answer's
+first sentence (the writer is asked for the answer first, then the support), and "contains":
+the reference appears anywhere in the answer.
 
 The gated reward: failing any hard check caps it at FAIL_CAP, in proportion to the checks
 passed; a passing answer scores 0.5 to 1.0 from what else is known of it: the learned
@@ -110,7 +110,8 @@ def gated_reward(
 
 
 def normalize_answer(text: str) -> str:
-    """The official HotpotQA normalisation: lower case, no punctuation, articles or extra space."""
+    """The standard extractive-QA answer normalisation: lower case, no punctuation, articles
+    or extra space."""
     text = text.lower()
     text = "".join(ch for ch in text if ch not in set(string.punctuation))
     text = re.sub(r"\b(a|an|the)\b", " ", text)

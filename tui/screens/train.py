@@ -176,7 +176,8 @@ class TrainScreen(Screen):
                 )
             else:
                 self.notify(
-                    "Training finished; the new adapter is not better, so it is not offered."
+                    "Training finished; the new adapter is not shown to be better (see the "
+                    "intervals in the log), so it is not offered."
                 )
 
     def replot(self) -> None:
