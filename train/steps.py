@@ -240,32 +240,20 @@ class Context:
         batch = self.batch(encoded)
         ref, feats = self.logprobs(batch, reference=True, features=True)
         preference = self.head.preference(feats.cpu()) if self.head is not None else None
-        rewards = []
-        for flat, (prompt, sample) in enumerate(
-            (p, s) for p, samples in zip(prompts, sampled, strict=True) for s in samples
-        ):
-            checked = hard_checks(sample.text, prompt.evidence)
-            right = correctness(sample.text, prompt.reference) if prompt.reference else None
-            rewards.append(
-                gated_reward(
-                    checked,
-                    None if preference is None else float(preference[flat]),
-                    right.f1 if right else None,
-                )
+        rewards = [
+            answer_reward(
+                sample.text,
+                prompt.evidence,
+                prompt.reference,
+                None if preference is None else float(preference[flat]),
             )
+            for flat, (prompt, sample) in enumerate(
+                (p, s) for p, samples in zip(prompts, sampled, strict=True) for s in samples
+            )
+        ]
         rewards_t = torch.tensor(rewards).view(len(prompts), config.group_size)
-        advantages = losses.group_advantages(rewards_t).view(-1).to(self.device)
-        policy = self.logprobs(batch)
-        loss, kl = losses.grpo_loss(
-            policy,
-            policy.detach(),
-            ref,
-            advantages,
-            batch["mask"],
-            beta=config.beta,
-            clip_eps=config.clip_eps,
-        )
-        loss = loss * self.share(len(prompts), len(global_batch))
+        advantages = losses.group_advantages(rewards_t).view(-1)
+        loss, kl = self._policy_loss(batch, ref, advantages, len(prompts), len(global_batch))
         distinct = [len({s.text for s in samples}) / config.group_size for samples in sampled]
         collapsed = int((rewards_t.std(dim=1) == 0).sum())
         return loss, {
@@ -337,25 +325,27 @@ class Context:
         if not any(fits):
             loss = sum(p.sum() * 0.0 for p in self.model.parameters() if p.requires_grad)
             return loss, {**metrics, "loss": 0.0, "kl": 0.0}
-        seq_adv = torch.stack([advantages[owner[i]] for i, ok in enumerate(fits) if ok]).to(
-            self.device
-        )
-        policy = self.logprobs(batch)
-        loss, kl = losses.grpo_loss(
-            policy,
-            policy.detach(),
-            ref,
-            seq_adv,
-            batch["mask"],
-            beta=config.beta,
-            clip_eps=config.clip_eps,
-        )
-        loss = loss * self.share(len(prompts), len(global_batch))
+        seq_adv = torch.stack([advantages[owner[i]] for i, ok in enumerate(fits) if ok])
+        loss, kl = self._policy_loss(batch, ref, seq_adv, len(prompts), len(global_batch))
         return loss, {
             **metrics,
             "loss": float(self.world.sum_(loss.detach().clone())),
             "kl": float(kl),
         }
+
+    def _policy_loss(self, batch, ref, advantages, local: int, total: int):
+        """GRPO's clipped policy loss with the KL to the base, for this process's share."""
+        policy = self.logprobs(batch)
+        loss, kl = losses.grpo_loss(
+            policy,
+            policy.detach(),
+            ref,
+            advantages.to(self.device),
+            batch["mask"],
+            beta=self.config.beta,
+            clip_eps=self.config.clip_eps,
+        )
+        return loss * self.share(local, total), kl
 
     def _seed(self, prompt: Prompt) -> int:
         """A seed per (run seed, step, question): the same samples in any process layout."""
@@ -398,15 +388,20 @@ class Context:
         return score
 
 
+def answer_reward(
+    text: str, evidence: list[dict], reference: str | None, preference: float | None = None
+) -> float:
+    """The gated reward of an answer against its evidence, with F1 against the reference
+    (where one exists) after the gate."""
+    right = correctness(text, reference) if reference else None
+    return gated_reward(hard_checks(text, evidence), preference, right.f1 if right else None)
+
+
 def run_reward(run, reference: str | None, preference: float | None = None) -> float:
-    """A sampled run's reward: 0 without an answer of the model's; else the gated reward of its
-    answer against its evidence, with F1 against the reference after the gate."""
+    """A sampled run's reward: 0 without an answer of the model's, else its answer's."""
     if run.answer is None:
         return 0.0
-    right = correctness(run.answer, reference) if reference else None
-    return gated_reward(
-        hard_checks(run.answer, run.evidence), preference, right.f1 if right else None
-    )
+    return answer_reward(run.answer, run.evidence, reference, preference)
 
 
 def _unfinished(tokenizer, chat, messages, text: str) -> Encoded:
