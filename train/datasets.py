@@ -123,7 +123,7 @@ def load_feedback(
     kto_all: list = [a for a in answers if label(a) is not None] + corrections(answers)
     pair_all: list = [(p.chosen, p.rejected) for p in pairs]
     if calls == "all":
-        runs = list(trajectories(store))
+        runs = list(trajectories(store, references))
         pair_all += call_pairs(runs)
         kto_all += call_examples(runs)
     known = {**references_from_corrections(store), **(references or {})}

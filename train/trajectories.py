@@ -43,7 +43,7 @@ class Call:
     """One model call of a run: what it was asked, what it wrote, what it earned."""
 
     purpose: str  # plan, reflect or write
-    round: int
+    round: int  # the search round its queries feed (plan 1, first reflection 2); a write: after
     messages: list[dict[str, str]] | None  # None in runs recorded before messages were kept
     output: str
     proposals: list[Proposal] = field(default_factory=list)
