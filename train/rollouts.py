@@ -141,9 +141,7 @@ class _Tempered:
         changes = {"temperature": self.temperature, "seed": self.seed + 7919 * self.calls}
         if kwargs.get("schema") is None:
             changes["max_tokens"] = min(sampling.max_tokens, self.max_new_tokens)
-        completion = self.llm.chat(messages, replace(sampling, **changes), **kwargs)
-        completion.messages = messages
-        return completion
+        return self.llm.chat(messages, replace(sampling, **changes), **kwargs)
 
     def __getattr__(self, name):
         return getattr(self.llm, name)
