@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable, Input, Markdown
 
 from sleuth.agent.library import index_paths
 from sleuth.agent.models import ModelInfo
@@ -128,6 +128,9 @@ def test_history_screen(snap_compare, snap_env):
             lambda: (
                 app.screen.__class__.__name__ == "HistoryScreen"
                 and app.screen.query_one(DataTable).row_count == 2
+                # The highlighted session's report is drawn after the rows (a busy machine
+                # showed the snapshot before it).
+                and "Mediterranean" in app.screen.query_one("#session-markdown", Markdown).source
             ),
         )
         await pilot.pause()
