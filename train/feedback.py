@@ -73,8 +73,13 @@ def corrected(answer: RatedAnswer) -> RatedAnswer:
     return replace(answer, text=answer.correction, thumb=1, stars=None, correction=None)
 
 
+def is_corrected(answer: RatedAnswer) -> bool:
+    """The user wrote a correction that says something else than the answer."""
+    return bool(answer.correction) and answer.correction.strip() != answer.text.strip()
+
+
 def corrections(answers: list[RatedAnswer]) -> list[RatedAnswer]:
-    return [corrected(a) for a in answers if a.correction]
+    return [corrected(a) for a in answers if is_corrected(a)]
 
 
 @dataclass
@@ -96,7 +101,7 @@ def preference_pairs(store: Store) -> tuple[list[PreferencePair], int]:
     """
     answers = {a.answer_id: a for a in store.feedback.rated_answers()}
     pairs = [
-        PreferencePair(corrected(a), a, "correction") for a in answers.values() if a.correction
+        PreferencePair(corrected(a), a, "correction") for a in answers.values() if is_corrected(a)
     ]
     seen: set[frozenset[int]] = set()
     skipped = 0

@@ -92,6 +92,10 @@ def test_a_correction_becomes_an_sft_example_and_a_dpo_pair_over_the_original(st
         ("Lyon is the capital [1].", False),  # corrected and not rated: undesirable
         ("Paris is the capital of France [1].", True),
     ]
+    # A "correction" that repeats the answer says nothing: no example, no pair.
+    _, _, (same,) = ask(store, "River?", "The Seine [2].")
+    store.feedback.rate(same, thumb=1, correction="The Seine [2]. ")
+    assert len(list(dpo_records(store))) == 1 and len(list(sft_records(store))) == 2
 
 
 async def test_planner_calls_of_one_prompt_pair_up_by_credit(store):

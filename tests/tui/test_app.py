@@ -136,6 +136,12 @@ async def test_ask_stream_rate_regenerate_compare_then_history(env):
         await until(pilot, lambda: isinstance(app.screen, EditText))
         area = app.screen.query_one(TextArea)
         assert area.text == screen.answer["text"]
+        await pilot.press("ctrl+s")  # saved unchanged: the answer is not its own correction
+        await until(pilot, lambda: any("no correction saved" in m for m in messages(app)))
+        assert store.feedback.rating(answer_id).correction is None
+        await pilot.press("e")
+        await until(pilot, lambda: isinstance(app.screen, EditText))
+        area = app.screen.query_one(TextArea)
         area.load_text("Lucius Munatius Plancus founded Lyon in 43 BC [1].")
         await pilot.press("ctrl+s")
         await until(pilot, lambda: getattr(store.feedback.rating(answer_id), "correction", None))

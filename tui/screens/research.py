@@ -255,9 +255,12 @@ class ResearchScreen(Screen):
         current = (rating.correction if rating else None) or self.answer["text"]
         title = "Correct this answer: write what it should have said (an empty text removes it)"
         text = await self.app.push_screen_wait(EditText(title, current))
-        if text is not None and text.strip() != (rating.correction if rating else None):
-            if text.strip() or (rating and rating.correction):
-                self._rate(answer_id, correction=text)
+        if text is None or text.strip() == ((rating.correction if rating else None) or ""):
+            return  # cancelled, or nothing to change
+        if text.strip() == self.answer["text"].strip():
+            self.notify("The text is the answer as written: no correction saved.")
+            return
+        self._rate(answer_id, correction=text)
 
     def action_undo_rating(self) -> None:
         """Put the rating back as it was before the last change (none: removed)."""
