@@ -49,6 +49,7 @@ class Call:
     proposals: list[Proposal] = field(default_factory=list)
     accepted: bool = True  # a write the loop rejected (degenerate) is False
     credit: float | None = None
+    recorded: bool = True  # False in runs recorded before calls' outputs were kept
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -223,6 +224,7 @@ def trajectory(store: Store, run_id: int, references: dict[str, str] | None = No
                     output,
                     # The writes the loop rejected come first; a quoted fallback rejected all.
                     accepted=index >= rejected,
+                    recorded="output" in step.data,
                 )
             )
             continue
@@ -241,9 +243,12 @@ def trajectory(store: Store, run_id: int, references: dict[str, str] | None = No
             proposals,
         )
         call.accepted = queries is not None
+        call.recorded = "output" in step.data
         calls.append(call)
     if result.score is not None:
         for call in calls:
+            if not call.recorded:
+                continue  # recorded before outputs were kept: nothing to judge it by
             if not call.accepted:
                 call.credit = 0.0  # unusable JSON, or an answer the loop rejected
             elif call.purpose == "write":

@@ -225,3 +225,14 @@ async def test_the_research_loop_records_what_a_trajectory_needs(store, web, tmp
     assert run.calls[2].messages == llm.calls[2]["messages"]
     assert run.searches and run.outcome.score is not None
     assert all(c.credit is not None for c in run.calls)
+
+
+def test_calls_recorded_before_outputs_were_kept_are_exported_but_not_credited(store):
+    from tests.helpers import ask
+
+    _, _, (answer_id,) = ask(store, "What is the capital of France?", "Paris [1].")
+    run_id = store.runs.answer(answer_id).run_id
+    store.runs.add_step(run_id, "llm_call", {"purpose": "plan", "prompt_tokens": 9})
+    store.feedback.rate(answer_id, thumb=1)
+    (plan,) = trajectory(store, run_id).calls
+    assert (plan.purpose, plan.messages, plan.credit) == ("plan", None, None)
