@@ -34,7 +34,7 @@ from .feedback import (
     label_of,
     preference_pairs,
 )
-from .trajectories import question_key, references_from_corrections, trajectories
+from .trajectories import known_references, question_key, trajectories
 
 HELDOUT_FRACTION = 0.2
 
@@ -126,7 +126,7 @@ def load_feedback(
         runs = list(trajectories(store, references))
         pair_all += call_pairs(runs)
         kto_all += call_examples(runs)
-    known = {**references_from_corrections(store), **(references or {})}
+    known = known_references(store, references)
     prompts: dict[str, Prompt] = {}
     for answer in answers:
         key = json.dumps(answer.messages, sort_keys=True)

@@ -279,10 +279,15 @@ def references_from_corrections(store: Store) -> dict[str, str]:
     return references
 
 
+def known_references(store: Store, references: dict[str, str] | None = None) -> dict[str, str]:
+    """Reference answers by question: the user's corrections, then `references` (a question
+    file's answers take precedence where both exist)."""
+    return {**references_from_corrections(store), **(references or {})}
+
+
 def trajectories(store: Store, references: dict[str, str] | None = None) -> Iterator[Trajectory]:
-    """Every recorded run, oldest first. References: the user's corrections, then `references`
-    (a question file's answers take precedence where both exist)."""
-    known = {**references_from_corrections(store), **(references or {})}
+    """Every recorded run, oldest first, judged against `known_references`."""
+    known = known_references(store, references)
     for summary in store.runs.all_runs():
         yield trajectory(store, summary.id, known)
 
