@@ -173,7 +173,10 @@ async def test_ask_stream_rate_regenerate_compare_then_history(env):
 
 async def test_follow_ups_continue_the_session_and_ctrl_n_starts_a_new_one(env):
     store = env[0]
-    llm = ScriptedLLM([PLAN, "Plancus [1].", PLAN, "In 43 BC [1].", PLAN, "Paris [1]."])
+    # Every answer is supported by what it cites: a rejected one would be written again, and a
+    # seventh call would find the script empty.
+    third = "Lugdunum became the capital of a Roman province [1]."
+    llm = ScriptedLLM([PLAN, "Plancus [1].", PLAN, "In 43 BC [1].", PLAN, third])
     app = make_app(env, llm)
     async with app.run_test(size=SIZE) as pilot:
         await ask_question(pilot, "Who founded Lyon?")
@@ -191,6 +194,7 @@ async def test_follow_ups_continue_the_session_and_ctrl_n_starts_a_new_one(env):
         await pilot.press("ctrl+n")
         await ask_question(pilot, "Capital of France?")
         await until(pilot, lambda: len(store.runs.history()) == 2 and not app.screen.running)
+        assert len(llm.calls) == 6 and app.screen.answer["text"] == third
 
 
 async def test_empty_question_and_missing_model_are_notices_and_the_app_stays_up(env):
