@@ -40,6 +40,8 @@ OVERRIDES = (
     "calls",
     "references",
     "grpo_over",
+    "rollout_rounds",
+    "rollout_evidence_tokens",
 )
 
 
@@ -59,6 +61,16 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         choices=["auto", "runs", "answers"],
         help="GRPO samples whole runs of the agent over your library, or answers to stored "
         "prompts (default auto: runs when the library has files)",
+    )
+    p.add_argument(
+        "--rollout-rounds",
+        type=int,
+        help="GRPO over runs: research rounds per sampled run (default 1: plan, search, write)",
+    )
+    p.add_argument(
+        "--rollout-evidence-tokens",
+        type=int,
+        help="GRPO over runs: evidence a sampled run's writer reads, in tokens (default 800)",
     )
     p.add_argument(
         "--no-gradient-checkpointing",

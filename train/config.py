@@ -42,6 +42,16 @@ class TrainConfig:
         "writer tokens trained together), answers (the writer alone, on stored prompts), or "
         "auto (runs when the library has files, else answers)",
     )
+    rollout_rounds: int = _field(
+        1,
+        "GRPO over runs: research rounds in a sampled run (1: plan, search, write; 2 adds a "
+        "reflection and its searches); fewer rounds and less evidence make a step cheaper",
+    )
+    rollout_evidence_tokens: int = _field(
+        800,
+        "GRPO over runs: evidence a sampled run's writer reads, in tokens (the app's default is "
+        "1,500; the trainer's forward and backward passes grow with it)",
+    )
     calls: str = _field(
         "all",
         "which model calls DPO and KTO learn from: all (the writer's answers, and planner and "
@@ -83,6 +93,8 @@ class TrainConfig:
             (self.batch_size >= 1, "--batch-size must be at least 1"),
             (self.group_size >= 2, "--group-size must be at least 2 (GRPO compares answers)"),
             (self.max_length >= 64, "--max-length must be at least 64"),
+            (self.rollout_rounds >= 1, "--rollout-rounds must be at least 1"),
+            (self.rollout_evidence_tokens >= 64, "--rollout-evidence-tokens must be at least 64"),
             (self.device in ("auto", "cpu", "cuda"), "--device must be auto, cpu or cuda"),
             (self.calls in ("all", "writer"), "--calls must be all or writer"),
             (

@@ -32,7 +32,7 @@ from sleuth.agent.models import fingerprint, resolve_model_path
 from sleuth.agent.registry import ModelRegistry
 from sleuth.store import Dirs, Store
 from sleuth.store.paths import private_dir, private_file
-from sleuth.store.settings import Settings
+from sleuth.store.settings import ResearchSettings, Settings
 
 from .config import TrainConfig
 from .datasets import load_feedback
@@ -308,14 +308,20 @@ def grpo_over_runs(config: TrainConfig, store: Store) -> bool:
     return config.grpo_over == "runs"
 
 
-ROLLOUT_ROUNDS = 2  # a rollout plans, searches, reflects once and writes: a GRPO step's budget
-
-
 def make_run_rollouts(config: TrainConfig, base_path: Path, store: Store, settings: Settings):
-    limits = Limits.from_settings(settings.research)
-    limits = replace(limits, max_rounds=min(limits.max_rounds, ROLLOUT_ROUNDS))
     n_ctx = config.max_length + config.max_new_tokens + 64
-    return RunRollouts(base_path, n_ctx, store, limits)
+    return RunRollouts(base_path, n_ctx, store, rollout_limits(config, settings.research))
+
+
+def rollout_limits(config: TrainConfig, research: ResearchSettings) -> Limits:
+    """A sampled run's limits, on a GRPO step's budget: the user's research limits, cut to the
+    config's rounds and evidence (bench/grpo_step.py measures what each costs)."""
+    limits = Limits.from_settings(research)
+    return replace(
+        limits,
+        max_rounds=min(limits.max_rounds, config.rollout_rounds),
+        evidence_tokens=min(limits.evidence_tokens, config.rollout_evidence_tokens),
+    )
 
 
 def _rollouts(config: TrainConfig, base_path: Path, base, chat, model):

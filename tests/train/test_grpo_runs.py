@@ -92,3 +92,16 @@ def test_a_run_without_an_answer_of_the_model_earns_nothing():
     wrong = RunSample([], "Shirley Temple was an American actress [2].", EVIDENCE)
     # Both pass the hard checks; the reference's F1 orders them after the gate.
     assert run_reward(right, "Chief of Protocol") > run_reward(wrong, "Chief of Protocol") >= 0.5
+
+
+def test_a_sampled_run_keeps_to_the_step_budget_and_never_above_the_users_limits():
+    from sleuth.store.settings import ResearchSettings
+    from sleuth.train.trainer import rollout_limits
+
+    research = ResearchSettings(max_rounds=3, evidence_tokens=1500, evidence_k=6)
+    limits = rollout_limits(TrainConfig(algo="grpo"), research)
+    assert (limits.max_rounds, limits.evidence_tokens) == (1, 800)
+    assert limits.evidence_k == 6  # what the config does not cut stays the user's
+    wide = TrainConfig(algo="grpo", rollout_rounds=5, rollout_evidence_tokens=4000)
+    limits = rollout_limits(wide, research)
+    assert (limits.max_rounds, limits.evidence_tokens) == (3, 1500)

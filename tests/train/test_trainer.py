@@ -272,6 +272,8 @@ def test_too_little_data_and_bad_settings_are_refused_before_any_work(
         TrainConfig(algo="ppo")
     with pytest.raises(TrainConfigError, match="--group-size"):
         TrainConfig(algo="grpo", group_size=1)
+    with pytest.raises(TrainConfigError, match="--rollout-rounds"):
+        TrainConfig(algo="grpo", rollout_rounds=0)
     if not torch.cuda.is_available():
         with pytest.raises(TrainError, match="no CUDA"):
             train(store, settings, dirs, quick("sft", device="cuda"), Recorder())
