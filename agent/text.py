@@ -104,6 +104,21 @@ def sentences(text: str) -> list[str]:
     return out
 
 
+_AUXILIARIES = frozenset(
+    "is are was were am do does did can could will would shall should may might must has have "
+    "had".split()
+)
+
+
+def is_polar(question: str) -> bool:
+    """Whether a question asks yes or no ("Were X and Y of the same nationality?"): it opens
+    with an auxiliary verb and offers no alternatives ("Is X or Y older?" asks which)."""
+    first = question.strip().split(maxsplit=1)
+    if not first or first[0].lower().strip("\"'(") not in _AUXILIARIES:
+        return False
+    return not re.search(r"\bor\b(?!\s+not\b)", question, re.I)
+
+
 def jaccard(a: set[str], b: set[str]) -> float:
     """Overlap of two word sets, 0..1."""
     if not a or not b:

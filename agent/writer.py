@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from .citations import CITATION, cited_numbers, numbers_in, repair
 from .prompts import render, template
-from .text import content_words, sentences, support
+from .text import content_words, is_polar, sentences, support
 
 SUPPORT_MIN = 0.5  # share of a sentence's content words that its cited evidence must contain
 ATTRIBUTE_MIN = 0.8  # ... that one passage must contain for an uncited sentence to be credited
@@ -47,7 +47,8 @@ def writer_messages(question: str, evidence: list[dict], history_text: str = "")
     """The exact messages the writer model gets (stored with the answer for training): the
     instructions, a worked example (a question and its answer, for small models that follow
     an example better than a rule; an empty write_example prompt leaves it out), and the
-    question with its numbered evidence."""
+    question with its numbered evidence; a question that asks yes or no is told so
+    (write_polar), as small models otherwise answer it with a name and never say yes or no."""
     messages = [{"role": "system", "content": render("write_system")}]
     example = template("write_example").strip()
     if example:
@@ -64,6 +65,7 @@ def writer_messages(question: str, evidence: list[dict], history_text: str = "")
                 question=question,
                 evidence=evidence_block(evidence),
                 history=history_text,
+                form=render("write_polar") + "\n" if is_polar(question) else "",
             ),
         }
     )

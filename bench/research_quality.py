@@ -19,7 +19,8 @@ question type (bridge, comparison):
   seconds, LLM calls per question
 
     .venv/bin/python bench/research_quality.py [--model smollm2|qwen2.5-0.5b|PATH]
-        [--questions 25] [--methods loop,one-shot] [--out bench/results/NAME.json]
+        [--questions 25] [--only bridge|comparison|polar] [--methods loop,one-shot]
+        [--out bench/results/NAME.json]
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ import time
 from pathlib import Path
 
 import hotpot
+
+from sleuth.agent.text import is_polar
 
 ROOT = Path(__file__).resolve().parents[1]
 SLEUTH = str(Path(sys.executable).parent / "sleuth")
@@ -139,10 +142,19 @@ def main() -> None:
         help="extra SLEUTH_* settings for every ask (a variant being measured)",
     )
     parser.add_argument(
+        "--only",
+        choices=["bridge", "comparison", "polar"],
+        help="ask only questions of this type (polar: those that ask yes or no)",
+    )
+    parser.add_argument(
         "--prompts", help="a folder of prompt files that replace the shipped ones (a variant)"
     )
     args = parser.parse_args()
     questions = hotpot.load(hotpot.DEV25)[: args.questions]
+    if args.only == "polar":
+        questions = [q for q in questions if is_polar(q.question)]
+    elif args.only:
+        questions = [q for q in questions if q.type == args.only]
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
     ).stdout.strip()

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from sleuth.agent.text import chunk_text, content_words, near_duplicate, sentences, support
+from sleuth.agent.text import (
+    chunk_text,
+    content_words,
+    is_polar,
+    near_duplicate,
+    sentences,
+    support,
+)
 
 
 def test_chunks_cover_the_text_with_overlap_and_true_offsets():
@@ -61,3 +68,14 @@ def test_near_duplicates():
         a, "The Rhône rises in the Swiss Alps, flows through Lake Geneva to Lyon!"
     )
     assert not near_duplicate(a, "The Eiffel Tower was completed in 1889.")
+
+
+def test_a_question_that_asks_yes_or_no_is_told_from_one_that_asks_which():
+    assert is_polar("Were Scott Derrickson and Ed Wood of the same nationality?")
+    assert is_polar("are both bands from the United States ?")
+    assert is_polar("Is Lyon older than Paris or not?")
+    assert not is_polar("Is Lyon or Paris older?")  # asks which
+    assert not is_polar("Who is older, Annie Morton or Terry Richardson?")
+    assert not is_polar("What river flows through Lyon?")
+    assert not is_polar("Island of Lyon?")  # "is" must be the whole first word
+    assert not is_polar("")

@@ -70,6 +70,14 @@ def test_writer_messages_number_the_evidence():
     assert evidence_block([]) == "(no evidence was found)"
 
 
+def test_a_yes_or_no_question_is_told_to_say_yes_or_no_first():
+    asked = writer_messages("Did Plancus found Lyon?", EVIDENCE)[-1]["content"]
+    assert "first word of your answer is Yes or No" in asked
+    assert asked.index("Question:") < asked.index("Yes or No") < asked.index("Answer first")
+    which = writer_messages("Who founded Lyon?", EVIDENCE)[-1]["content"]
+    assert "Yes or No" not in which and "\n\nAnswer first" in which
+
+
 def test_a_worked_example_comes_before_the_question_and_can_be_left_out(sleuth_home):
     messages = writer_messages("Who founded Lyon?", EVIDENCE)
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
