@@ -1,9 +1,12 @@
 """Choosing the evidence the writer sees: a pure function of ranked lists.
 
-Each query (the user's question, then each sub-question) ranks passages by BM25. The lists are
-fused by weighted reciprocal rank (a passage several queries find rises; the question weighs
-most), near-duplicates are dropped, and passages are taken best first until `k` of them or the
-token budget is reached (a passage that does not fit is skipped for a smaller one below it).
+Each query (the user's question, then each sub-question) ranks passages by BM25. The question's
+own best passages come first (`reserve` of them: what one search of the question would have
+shown the writer is never crowded out by passages the sub-questions agree on), then the lists
+are fused by weighted reciprocal rank (a passage several queries find rises; the question
+weighs most). Near-duplicates are dropped, and passages are taken in that order until `k` of
+them or the token budget is reached (a passage that does not fit is skipped for a smaller one
+below it).
 """
 
 from __future__ import annotations
@@ -52,9 +55,11 @@ def select_evidence(
     token_budget: int,
     cost: Callable[[dict[str, Any]], int],
     rrf_k: int = RRF_K,
+    reserve: int = 0,
 ) -> Selection:
     """Fuse the rankings and choose at most `k` passages costing at most `token_budget` tokens
-    in all (`cost` prices one item as the writer will see it)."""
+    in all (`cost` prices one item as the writer will see it); the first `reserve` passages of
+    the first ranking (the user's question) are taken before the fused order."""
     fused: dict[int, float] = {}
     passages: dict[int, Passage] = {}
     found_by: dict[int, str] = {}
@@ -63,8 +68,10 @@ def select_evidence(
             fused[passage.id] = fused.get(passage.id, 0.0) + ranking.weight / (rrf_k + rank + 1)
             passages.setdefault(passage.id, passage)
             found_by.setdefault(passage.id, ranking.query)
+    reserved = [p.id for p in rankings[0].passages[:reserve]] if rankings else []
+    order = list(dict.fromkeys(reserved + sorted(fused, key=lambda c: -fused[c])))
     selection = Selection()
-    for chunk_id in sorted(fused, key=lambda c: -fused[c]):
+    for chunk_id in order:
         if len(selection.items) >= k:
             break
         passage = passages[chunk_id]

@@ -442,4 +442,5 @@ class Researcher(Writing):
             k=limits.evidence_k,
             token_budget=limits.evidence_tokens,
             cost=lambda item: self.llm.count_tokens(evidence_block([item])),
+            reserve=limits.evidence_k // 2,
         )

@@ -25,8 +25,8 @@ C = P(3, "Plancus was a Roman senator and consul.")
 D = P(4, "Bread is made from flour and water.")
 
 
-def select(rankings, k=8, budget=10_000, cost=lambda item: 10):
-    return select_evidence(rankings, k=k, token_budget=budget, cost=cost)
+def select(rankings, k=8, budget=10_000, cost=lambda item: 10, reserve=0):
+    return select_evidence(rankings, k=k, token_budget=budget, cost=cost, reserve=reserve)
 
 
 def test_reciprocal_rank_fusion_by_hand():
@@ -56,3 +56,18 @@ def test_k_and_the_token_budget_bound_the_selection():
     assert [i["chunk_id"] for i in chosen.items] == [1, 3, 4]
     assert chosen.tokens == 100
     assert select([], k=3).items == []
+
+
+def test_the_questions_own_best_passages_are_never_crowded_out():
+    # Three sub-questions that agree on C and D lift them above the question's own A and B:
+    # C = 2/13 + 3/11 = .427, D = 3/12 = .25, A = 2/11 = .182, B = 2/12 = .167. With k=3 and
+    # nothing reserved, B is crowded out; the question's best two are taken first otherwise.
+    subs = [Ranking(f"sub {n}", [C, D]) for n in (1, 2, 3)]
+    rankings = [Ranking("question", [A, B, C], 2.0), *subs]
+    assert [i["chunk_id"] for i in select(rankings, k=3).items] == [3, 4, 1]
+    kept = select(rankings, k=3, reserve=2)
+    assert [i["chunk_id"] for i in kept.items] == [1, 2, 3]
+    assert [i["number"] for i in kept.items] == [1, 2, 3]
+    # The reserve is still bound by k, and a reserve past the list is no error.
+    assert [i["chunk_id"] for i in select(rankings, k=1, reserve=2).items] == [1]
+    assert len(select([Ranking("question", [A])], reserve=4).items) == 1
