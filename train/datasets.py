@@ -179,6 +179,22 @@ def encode(tokenizer, chat: ChatFormat, messages: list[dict[str, str]], answer: 
     return Encoded(prompt_ids + completion_ids, len(prompt_ids))
 
 
+def length_groups(lengths: list[int], slack: float = 1.25) -> list[list[int]]:
+    """Indices into `lengths`, grouped so that padding each group to its longest member costs
+    at most `slack` times its real tokens: a run's short plan calls are not padded to its
+    writer's evidence-long prompt. Shortest first; every index in exactly one group."""
+    groups: list[list[int]] = []
+    for index in sorted(range(len(lengths)), key=lambda i: lengths[i]):
+        group = groups[-1] if groups else None
+        if group is not None:
+            real = sum(lengths[i] for i in group) + lengths[index]
+            if lengths[index] * (len(group) + 1) <= slack * real:
+                group.append(index)
+                continue
+        groups.append([index])
+    return groups
+
+
 def collate(items: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
     """Right-padded batch. `targets[t]` is the token that position t predicts; `mask` marks
     the positions whose target is a completion token."""

@@ -15,7 +15,7 @@ import torch
 from . import losses
 from .checks import correctness, gated_reward, hard_checks
 from .config import TrainConfig
-from .datasets import Encoded, Feedback, Prompt, collate, encode, question_of
+from .datasets import Encoded, Feedback, Prompt, collate, encode, length_groups, question_of
 from .distributed import World
 from .errors import TrainError
 from .feedback import Example, label, label_of
@@ -272,8 +272,11 @@ class Context:
         """G whole runs of the agent per stored question (plan, search the library, reflect,
         write), each scored by the gated reward of its answer (0 without one; F1 against the
         question's reference after the gate, where one exists). Every token the model wrote in
-        a run (its plan, reflections and answer) shares the run's group advantage; the KL to
-        the base is counted on all of them, as for answers."""
+        a run (its plan, reflections and answer) shares the run's group advantage, with the KL
+        to the base. A group whose runs all scored the same has no advantage to learn from and
+        is left out of the loss (as DAPO does), KL and all: when every group is like that, the
+        step costs its rollouts only. The calls are run through the model in groups of
+        similar length, so a short plan is not padded to an evidence-long writer prompt."""
         prompts: list[Prompt] = self.world.shard(global_batch)
         config = self.config
         self.rollouts.set_adapter(self._export_current())
@@ -292,45 +295,55 @@ class Context:
         runs = [
             (prompt, run) for prompt, group in zip(prompts, groups, strict=True) for run in group
         ]
-        encoded, owner, write_at = [], [], {}
+        encoded, owner, writes = [], [], {}
         for flat, (_, run) in enumerate(runs):
             for call in run.calls:
-                if call.purpose == "write":
-                    write_at[flat] = len(encoded)
                 encode_call = encode if call.finished else _unfinished
-                encoded.append(encode_call(self.tokenizer, self.chat, call.messages, call.text))
+                item = encode_call(self.tokenizer, self.chat, call.messages, call.text)
+                if not self.fits(item):
+                    continue
+                if call.purpose == "write":
+                    writes[len(encoded)] = flat
+                encoded.append(item)
                 owner.append(flat)
-        fits = [self.fits(item) for item in encoded]
-        preference = None
-        if encoded and any(fits):
-            kept = [item for item, ok in zip(encoded, fits, strict=True) if ok]
-            batch = self.batch(kept)
-            ref, feats = self.logprobs(batch, reference=True, features=True)
-            if self.head is not None:
-                scores = self.head.preference(feats.cpu())
-                index = {old: new for new, old in enumerate(i for i, ok in enumerate(fits) if ok)}
-                preference = {f: float(scores[index[i]]) for f, i in write_at.items() if i in index}
-        rewards = []
-        for flat, (prompt, run) in enumerate(runs):
-            rewards.append(run_reward(run, prompt.reference, (preference or {}).get(flat)))
+        reference = _Reference(self, encoded)
+        preference: dict[int, float] = {}
+        if self.head is not None and writes:  # the head scores answers by the base's features
+            features = reference.compute(list(writes), features=True)
+            scores = self.head.preference(torch.stack([features[i] for i in writes]).cpu())
+            preference = {writes[i]: float(score) for i, score in zip(writes, scores, strict=True)}
+        rewards = [
+            run_reward(run, prompt.reference, preference.get(flat))
+            for flat, (prompt, run) in enumerate(runs)
+        ]
         rewards_t = torch.tensor(rewards).view(len(prompts), config.group_size)
         advantages = losses.group_advantages(rewards_t).view(-1)
+        varied = (rewards_t.std(dim=1) > 0).tolist()
+        train_on = [i for i in range(len(encoded)) if varied[owner[i] // config.group_size]]
         metrics = {
             "reward": float(rewards_t.mean()),
             "answered": sum(run.answer is not None for _, run in runs) / len(runs),
-            "calls_per_run": len(encoded) / len(runs),
-            "collapsed_groups": int((rewards_t.std(dim=1) == 0).sum()),
+            "calls_per_run": sum(len(run.calls) for _, run in runs) / len(runs),
+            "collapsed_groups": varied.count(False),
             "rollout_s": rollout_s,
         }
-        if not any(fits):
+        if not train_on:
             loss = sum(p.sum() * 0.0 for p in self.model.parameters() if p.requires_grad)
             return loss, {**metrics, "loss": 0.0, "kl": 0.0}
-        seq_adv = torch.stack([advantages[owner[i]] for i, ok in enumerate(fits) if ok])
-        loss, kl = self._policy_loss(batch, ref, seq_adv, len(prompts), len(global_batch))
+        reference.compute([i for i in train_on if i not in reference.rows])
+        loss, kl = 0.0, 0.0
+        for group in length_groups([len(encoded[i]) for i in train_on]):
+            members = [train_on[j] for j in group]
+            batch = self.batch([encoded[i] for i in members])
+            ref = reference.batch(members, batch["mask"])
+            seq_adv = torch.stack([advantages[owner[i]] for i in members])
+            part, part_kl = self._policy_loss(batch, ref, seq_adv, len(prompts), len(global_batch))
+            weight = len(members) / len(train_on)  # the loss is a mean over sequences
+            loss, kl = loss + part * weight, kl + float(part_kl) * weight
         return loss, {
             **metrics,
             "loss": float(self.world.sum_(loss.detach().clone())),
-            "kl": float(kl),
+            "kl": kl,
         }
 
     def _policy_loss(self, batch, ref, advantages, local: int, total: int):
@@ -395,6 +408,36 @@ def answer_reward(
     (where one exists) after the gate."""
     right = correctness(text, reference) if reference else None
     return gated_reward(hard_checks(text, evidence), preference, right.f1 if right else None)
+
+
+class _Reference:
+    """Per-token log-probs under the base (adapter disabled) of encoded calls, computed once
+    each in groups of similar length and kept per call."""
+
+    def __init__(self, context: Context, encoded: list[Encoded]):
+        self.context, self.encoded = context, encoded
+        self.rows: dict[int, torch.Tensor] = {}
+
+    def compute(self, indices: list[int], *, features: bool = False) -> dict[int, torch.Tensor]:
+        """Fill `rows` for `indices`; with `features`, return each one's pooled hidden state."""
+        pooled_of = {}
+        for group in length_groups([len(self.encoded[i]) for i in indices]):
+            members = [indices[j] for j in group]
+            batch = self.context.batch([self.encoded[i] for i in members])
+            out = self.context.logprobs(batch, reference=True, features=features)
+            lp, feats = out if features else (out, None)
+            for row, i in enumerate(members):
+                self.rows[i] = lp[row, : len(self.encoded[i]) - 1]
+                if feats is not None:
+                    pooled_of[i] = feats[row]
+        return pooled_of
+
+    def batch(self, members: list[int], mask: torch.Tensor) -> torch.Tensor:
+        """The kept rows of `members` as one (B, T) tensor shaped like `mask`."""
+        out = torch.zeros_like(mask, dtype=self.rows[members[0]].dtype)
+        for row, i in enumerate(members):
+            out[row, : len(self.rows[i])] = self.rows[i]
+        return out
 
 
 def run_reward(run, reference: str | None, preference: float | None = None) -> float:

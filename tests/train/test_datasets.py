@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from sleuth.agent.chat_format import chat_formatter
-from sleuth.train.datasets import collate, encode, is_heldout, load_feedback
+from sleuth.train.datasets import collate, encode, is_heldout, length_groups, load_feedback
 from tests.helpers import ask, writer_messages
 
 QUESTIONS = [f"Question number {i} about rivers and cities?" for i in range(40)]
@@ -78,3 +78,16 @@ def test_completion_text_follows_the_prompt(tiny_hf, answer):
         tiny_hf.chat_template, "llama", bos=tokenizer.bos_token, eos=tokenizer.eos_token
     )
     assert chat.completion(writer_messages("Q?"), answer) == answer + "<|im_end|>\n"
+
+
+def test_length_groups_keep_padding_within_the_slack():
+    lengths = [1800, 300, 320, 1750, 310, 900]
+    groups = length_groups(lengths)
+    assert groups == [[1, 4, 2], [5], [3, 0]]
+    assert sorted(i for g in groups for i in g) == list(range(len(lengths)))
+    for group in groups:
+        padded = max(lengths[i] for i in group) * len(group)
+        assert padded <= 1.25 * sum(lengths[i] for i in group)
+    assert length_groups([]) == []
+    assert length_groups([5, 5, 5]) == [[0, 1, 2]]
+    assert length_groups([10, 100], slack=100.0) == [[0, 1]]

@@ -3,10 +3,11 @@ that earned more, and the writer's with them."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from sleuth.agent.chat_format import chat_formatter
-from sleuth.train import losses
+from sleuth.train import losses, steps
 from sleuth.train.config import TrainConfig
 from sleuth.train.datasets import Prompt, encode
 from sleuth.train.distributed import World
@@ -84,6 +85,73 @@ def test_a_step_over_runs_moves_planner_tokens_toward_the_better_run(
     assert after[GOOD_PLAN] > before[GOOD_PLAN] and after[BAD_PLAN] < before[BAD_PLAN]
     after_write = {text: logprob(WRITE, text) for text in (GOOD, BAD)}
     assert after_write[GOOD] > before_write[GOOD] and after_write[BAD] < before_write[BAD]
+
+
+class SameRuns(TwoRuns):
+    """Two runs that both failed: a group with nothing to tell apart."""
+
+    def sample_runs(self, question, n, *, max_new_tokens, temperature, seed):
+        self.asked.append(question)
+        bad = RunSample(
+            [Call("plan", PLAN, BAD_PLAN, True), Call("write", WRITE, BAD, True)], BAD, EVIDENCE
+        )
+        return [bad, bad]
+
+
+@pytest.fixture
+def context_with(tiny_gguf, train_cache, tmp_path):
+    """A GRPO-over-runs context on the tiny model, sampling from the given scripted sampler."""
+    config = TrainConfig(algo="grpo", group_size=2, beta=0.1, max_length=512, grpo_over="runs")
+    torch.manual_seed(0)
+    base = load_base(tiny_gguf, train_cache, device="cpu", dtype=torch.float32)
+    chat = chat_formatter(
+        base.chat_template, base.architecture, bos=base.tokenizer.bos_token or "", eos=""
+    )
+    model = trainable(base.model, config)
+
+    def make(sampler):
+        context = Context(model, base.tokenizer, chat, config, World.from_env("cpu"), "cpu", None)
+        context.attach_rollouts(sampler, None, None, tmp_path / "rollouts")
+        context.step = 1
+        return context
+
+    return make
+
+
+def test_calls_run_in_length_groups_change_the_cost_not_the_loss(context_with, monkeypatch):
+    context = context_with(TwoRuns())
+    lora = [p for p in context.model.parameters() if p.requires_grad]
+
+    def loss_and_grads():
+        for p in lora:
+            p.grad = None
+        loss, _ = context.grpo_runs_step([Prompt(WRITE, EVIDENCE)])
+        loss.backward()
+        return float(loss.detach()), [p.grad.clone() for p in lora]
+
+    grouped, grouped_grads = loss_and_grads()
+    monkeypatch.setattr(steps, "length_groups", lambda lengths: [list(range(len(lengths)))])
+    padded, padded_grads = loss_and_grads()
+    monkeypatch.setattr(steps, "length_groups", lambda lengths: [[i] for i in range(len(lengths))])
+    alone, alone_grads = loss_and_grads()
+    assert grouped == pytest.approx(padded, abs=1e-6) and alone == pytest.approx(padded, abs=1e-6)
+    for a, b, c in zip(grouped_grads, padded_grads, alone_grads, strict=True):
+        assert torch.allclose(a, b, atol=1e-6) and torch.allclose(c, b, atol=1e-6)
+    assert any(g.abs().sum() > 0 for g in padded_grads)
+
+
+def test_a_group_with_nothing_to_tell_apart_costs_its_rollouts_only(context_with, monkeypatch):
+    context = context_with(SameRuns())
+    passes = []
+    real = Context.logprobs
+    monkeypatch.setattr(
+        Context, "logprobs", lambda self, *a, **k: passes.append(1) or real(self, *a, **k)
+    )
+    loss, metrics = context.grpo_runs_step([Prompt(WRITE, EVIDENCE)])
+    assert metrics["collapsed_groups"] == 1 and metrics["loss"] == 0.0
+    assert passes == []  # no preference head, nothing to learn: not one forward pass
+    loss.backward()
+    assert all(not p.grad.any() for p in context.model.parameters() if p.requires_grad)
 
 
 def test_a_run_without_an_answer_of_the_model_earns_nothing():
