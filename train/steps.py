@@ -327,9 +327,10 @@ class Context:
             "collapsed_groups": varied.count(False),
             "rollout_s": rollout_s,
         }
-        if not train_on:
+        if not train_on:  # the other processes still sum the loss: every one must take part
             loss = sum(p.sum() * 0.0 for p in self.model.parameters() if p.requires_grad)
-            return loss, {**metrics, "loss": 0.0, "kl": 0.0}
+            total = float(self.world.sum_(loss.detach().clone()))
+            return loss, {**metrics, "loss": total, "kl": 0.0}
         reference.compute([i for i in train_on if i not in reference.rows])
         loss, kl = 0.0, 0.0
         for group in length_groups([len(encoded[i]) for i in train_on]):
