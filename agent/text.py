@@ -110,11 +110,15 @@ _AUXILIARIES = frozenset(
 )
 
 
+_ASKED = frozenset("you u anyone anybody someone somebody".split())
+
+
 def is_polar(question: str) -> bool:
     """Whether a question asks yes or no ("Were X and Y of the same nationality?"): it opens
-    with an auxiliary verb and offers no alternatives ("Is X or Y older?" asks which)."""
-    first = question.strip().split(maxsplit=1)
-    if not first or first[0].lower().strip("\"'(") not in _AUXILIARIES:
+    with an auxiliary verb, is not a request put as one ("Can you find who wrote Dune?") and
+    offers no alternatives ("Is X or Y older?" asks which)."""
+    first = [w.lower().strip("\"'(,") for w in question.split(maxsplit=2)]
+    if not first or first[0] not in _AUXILIARIES or (first[1:2] and first[1] in _ASKED):
         return False
     return not re.search(r"\bor\b(?!\s+not\b)", question, re.I)
 

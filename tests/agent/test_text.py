@@ -78,4 +78,7 @@ def test_a_question_that_asks_yes_or_no_is_told_from_one_that_asks_which():
     assert not is_polar("Who is older, Annie Morton or Terry Richardson?")
     assert not is_polar("What river flows through Lyon?")
     assert not is_polar("Island of Lyon?")  # "is" must be the whole first word
+    assert not is_polar("Can you find out who founded Lyon?")  # a request, put as a question
+    assert not is_polar("Does anyone know when Lyon was founded?")
+    assert is_polar("Can Lyon be reached by river?")
     assert not is_polar("")
