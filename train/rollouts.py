@@ -114,11 +114,14 @@ class Call:
 @dataclass
 class RunSample:
     """One run of the whole agent: its calls in order, the answer (None when it found
-    nothing, failed, or every answer was rejected) and the evidence the answer cites."""
+    nothing, failed, or every answer was rejected) and the evidence the answer cites. When
+    every answer was rejected (the user got quoted evidence), `attempt` is the model's last
+    one, and its write is among the calls: what it wrote is what it is to learn from."""
 
     calls: list[Call]
     answer: str | None
     evidence: list[dict]
+    attempt: str | None = None
 
 
 class _Tempered:
@@ -189,7 +192,7 @@ class RunRollouts:
             search=None,
             fetcher=Fetcher(NetworkSettings(local_only=True)),
         )
-        calls, writes, answer, evidence, rejected = [], [], None, [], 0
+        calls, writes, answer, evidence, rejected, attempt = [], [], None, [], 0, None
         try:
             async for event in researcher.ask(question, use_web=False, seed=seed):
                 if isinstance(event, LLMCall) and event.purpose != "write" and event.messages:
@@ -200,13 +203,17 @@ class RunRollouts:
                     rejected += 1
                 elif isinstance(event, EvidenceChosen):
                     evidence = event.items
-                elif isinstance(event, AnswerDone) and rejected < len(writes):
-                    # The write the loop kept (after any it rejected), with its exact prompt.
+                elif isinstance(event, AnswerDone) and writes:
+                    # The write the loop kept (after any it rejected), with its exact prompt;
+                    # or, when it kept none, the last one it rejected.
                     calls.append(Call("write", event.messages, *writes[-1]))
-                    answer = event.text
+                    if rejected < len(writes):
+                        answer = event.text
+                    else:
+                        attempt = writes[-1][0]
         finally:
             await researcher.aclose()
-        return RunSample(calls, answer, evidence)
+        return RunSample(calls, answer, evidence, attempt)
 
     def close(self) -> None:
         self.llm.close()

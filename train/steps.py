@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from . import losses
-from .checks import correctness, gated_reward, hard_checks
+from .checks import FAIL_CAP, correctness, gated_reward, hard_checks
 from .config import TrainConfig
 from .datasets import Encoded, Feedback, Prompt, collate, encode, length_groups, question_of
 from .distributed import World
@@ -442,10 +442,16 @@ class _Reference:
 
 
 def run_reward(run, reference: str | None, preference: float | None = None) -> float:
-    """A sampled run's reward: 0 without an answer of the model's, else its answer's."""
-    if run.answer is None:
+    """A sampled run's reward: its answer's; for an answer the loop rejected, the failing
+    answer's share of FAIL_CAP by the hard checks it passed (below any accepted answer that
+    passes them, and not all alike, so a group of failed runs still has an order to learn);
+    0 with no answer written at all."""
+    if run.answer is not None:
+        return answer_reward(run.answer, run.evidence, reference, preference)
+    if run.attempt is None:
         return 0.0
-    return answer_reward(run.answer, run.evidence, reference, preference)
+    checks = hard_checks(run.attempt, run.evidence).checks
+    return FAIL_CAP * sum(checks.values()) / len(checks)
 
 
 def _unfinished(tokenizer, chat, messages, text: str) -> Encoded:

@@ -8,6 +8,7 @@ import torch
 
 from sleuth.agent.chat_format import chat_formatter
 from sleuth.train import losses, steps
+from sleuth.train.checks import FAIL_CAP
 from sleuth.train.config import TrainConfig
 from sleuth.train.datasets import Prompt, encode
 from sleuth.train.distributed import World
@@ -160,6 +161,15 @@ def test_a_run_without_an_answer_of_the_model_earns_nothing():
     wrong = RunSample([], "Shirley Temple was an American actress [2].", EVIDENCE)
     # Both pass the hard checks; the reference's F1 orders them after the gate.
     assert run_reward(right, "Chief of Protocol") > run_reward(wrong, "Chief of Protocol") >= 0.5
+
+
+def test_a_rejected_answer_earns_less_than_any_accepted_one_but_not_all_alike():
+    write = [Call("write", WRITE, "x", True)]
+    cited = RunSample(write, None, EVIDENCE, attempt="Lyon is made of cheese [2].")
+    markers = RunSample(write, None, EVIDENCE, attempt="[7] [7] [7] [7] [7] [7]")
+    nothing = RunSample([Call("plan", PLAN, GOOD_PLAN, True)], None, EVIDENCE)
+    assert 0 < run_reward(markers, None) < run_reward(cited, None) <= FAIL_CAP < 0.5
+    assert run_reward(nothing, None) == 0.0
 
 
 def test_a_sampled_run_keeps_to_the_step_budget_and_never_above_the_users_limits():
