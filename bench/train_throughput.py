@@ -31,6 +31,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from queue import Empty
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -212,6 +213,9 @@ def trl(
     model.train()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
 
+    # Set by Trainer's loop for each optimizer step (the micro-batches it accumulates): one.
+    trainer.current_gradient_accumulation_steps = 1
+
     def backward():  # TRL's own step: inputs prepared, loss computed, backward run
         trainer.training_step(model, batch)
 
@@ -259,7 +263,14 @@ def isolated(target, *args):
     queue = context.Queue()
     process = context.Process(target=target, args=(*args, queue))
     process.start()
-    result = queue.get()
+    while True:  # a side that dies (its traceback is above) must not leave us waiting forever
+        try:
+            result = queue.get(timeout=5)
+            break
+        except Empty:
+            if not process.is_alive():
+                failed = f"{target.__name__} failed (exit code {process.exitcode})"
+                raise SystemExit(failed) from None
     process.join()
     return result
 
