@@ -158,6 +158,20 @@ async def collect(stream):
     return evidence, answer, finished
 
 
+def library_home(root: Path, model: str | None):
+    """A Sleuth home under `root` with dev-25's paragraphs indexed as its library, web search
+    off, and `model` (an alias or path; None: the default): (dirs, settings, store)."""
+    hotpot.write_library(hotpot.load(hotpot.DEV25), root / "library")
+    dirs = Dirs(root / "data", root / "config", root / "cache")
+    flags = {"search.backend": "none"}
+    if model:
+        flags["model.path"] = model
+    settings = load_settings(None, env={}, flags=flags)
+    store = Store.open(dirs.database)
+    index_paths(store, [root / "library"])
+    return dirs, settings, store
+
+
 def commit() -> str:
     try:
         return subprocess.run(
@@ -188,15 +202,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.workdir or tmp)
         root.mkdir(parents=True, exist_ok=True)
-        hotpot.write_library(questions, root / "library")
-        dirs = Dirs(root / "data", root / "config", root / "cache")
-        flags = {"search.backend": "none"}
-        if args.model:
-            flags["model.path"] = args.model
-        settings = load_settings(None, env={}, flags=flags)
-        store = Store.open(dirs.database)
+        dirs, settings, store = library_home(root, args.model)
         held_store = Store.open(root / "heldout.db")
-        index_paths(store, [root / "library"])
         index_paths(held_store, [root / "library"])
         llm, info = open_llm(settings, dirs, store)
         agent = Assistant(store, llm, info, settings)

@@ -29,13 +29,10 @@ import time
 from pathlib import Path
 
 import hotpot
-from closed_loop import collect, commit
+from closed_loop import collect, commit, library_home
 
 from sleuth.agent.assistant import Assistant
-from sleuth.agent.library import index_paths
 from sleuth.agent.models import open_llm
-from sleuth.store import Dirs, Store
-from sleuth.store.settings import load_settings
 from sleuth.train.config import TrainConfig
 from sleuth.train.trainer import train
 
@@ -77,14 +74,7 @@ def main() -> None:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        hotpot.write_library(hotpot.load(hotpot.DEV25), root / "library")
-        dirs = Dirs(root / "data", root / "config", root / "cache")
-        flags = {"search.backend": "none"}
-        if args.model:
-            flags["model.path"] = args.model
-        settings = load_settings(None, env={}, flags=flags)
-        store = Store.open(dirs.database)
-        index_paths(store, [root / "library"])
+        dirs, settings, store = library_home(root, args.model)
         llm, info = open_llm(settings, dirs, store)
         agent = Assistant(store, llm, info, settings)
         run = asyncio.new_event_loop().run_until_complete
