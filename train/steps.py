@@ -450,8 +450,9 @@ def run_reward(run, reference: str | None, preference: float | None = None) -> f
         return answer_reward(run.answer, run.evidence, reference, preference)
     if run.attempt is None:
         return 0.0
-    checks = hard_checks(run.attempt, run.evidence).checks
-    return FAIL_CAP * sum(checks.values()) / len(checks)
+    # The gated reward of a failing answer; one that passed the hard checks all the same
+    # still counts as failing (the loop's checks turned it down), at the cap.
+    return min(gated_reward(hard_checks(run.attempt, run.evidence)), FAIL_CAP)
 
 
 def _unfinished(tokenizer, chat, messages, text: str) -> Encoded:
