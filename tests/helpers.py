@@ -1,6 +1,8 @@
-"""Small builders for store contents used across tests."""
+"""Small builders for store contents and test homes used across tests."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from sleuth.store import Store
 
@@ -54,3 +56,14 @@ def ask(store: Store, question: str, *answers: str) -> tuple[int, int, list[int]
     turn_id = store.runs.add_turn(session_id, question)
     ids = [add_run_with_answer(store, turn_id, text, question=question) for text in answers]
     return session_id, turn_id, ids
+
+
+def share_converted_models(train_cache: Path, cache: Path) -> None:
+    """Point a test home's cache at the session's converted models: a link, not a copy.
+
+    A converted model is hundreds of MB (the real ones GBs); copying the cache into each
+    home that trains once filled a CI disk.
+    """
+    (train_cache / "hf").mkdir(exist_ok=True)
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / "hf").symlink_to(train_cache / "hf", target_is_directory=True)

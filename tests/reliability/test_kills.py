@@ -12,7 +12,7 @@ import time
 import pytest
 
 from sleuth.store import Store
-from tests.helpers import ask
+from tests.helpers import ask, share_converted_models
 from tests.reliability.conftest import integrity, run, start
 
 pytestmark = pytest.mark.slow
@@ -102,8 +102,7 @@ def test_kill_9_during_training_leaves_the_active_model_alone(
         store.feedback.rate(bad, thumb=-1)
     store.close()
     train_env = {**env, "SLEUTH_MODEL_PATH": str(tiny_gguf)}
-    (sleuth_home / "cache").mkdir(parents=True, exist_ok=True)
-    (sleuth_home / "cache" / "hf").symlink_to(train_cache / "hf")  # the tiny model, converted
+    share_converted_models(train_cache, sleuth_home / "cache")  # the tiny model, converted
     process = start("train", "--algo", "sft", "--steps", "200", "--progress", "json", env=train_env)
     lines = read_until(process.stdout, lambda line: json.loads(line).get("event") == "step")
     assert json.loads(lines[-1])["event"] == "step", process.stderr.read()

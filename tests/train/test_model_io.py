@@ -165,9 +165,11 @@ def test_parity_llama_smollm2(model_path, train_cache, tmp_path):
 
 
 @pytest.mark.slow
-def test_parity_gemma3(train_cache, tmp_path):
-    path = gemma_model_path(Dirs(train_cache, train_cache, train_cache))
-    base = load_base(path, train_cache)  # about 90 s the first time: the tokenizer conversion
+def test_parity_gemma3(tmp_path):
+    # Its own cache, deleted when the test passes: the converted model is about 1 GB.
+    cache = tmp_path / "cache"
+    path = gemma_model_path(Dirs(cache, cache, cache))
+    base = load_base(path, cache)  # about 90 s: the tokenizer conversion
     ids = [2] + base.tokenizer(
         "The capital of France is Paris. The river that flows through Paris is the",
         add_special_tokens=False,
@@ -179,9 +181,12 @@ def test_parity_gemma3(train_cache, tmp_path):
 
 
 @pytest.mark.slow
-def test_parity_qwen2(train_cache, tmp_path):
-    path = qwen_model_path(Dirs(train_cache, train_cache, train_cache))  # six parts, joined once
-    base = load_base(path, train_cache)
+def test_parity_qwen2(tmp_path):
+    # Its own cache, deleted when the test passes: the joined GGUF and the converted model
+    # are about 3 GB together.
+    cache = tmp_path / "cache"
+    path = qwen_model_path(Dirs(cache, cache, cache))  # six parts, joined
+    base = load_base(path, cache)
     assert base.architecture == "qwen2"
     ids = base.tokenizer(
         "The capital of France is Paris. The river that flows through Paris is the",

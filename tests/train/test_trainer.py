@@ -5,7 +5,6 @@ Ctrl-C leaves the active model alone, and the CLI manages the registry."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -21,7 +20,7 @@ from sleuth.store.settings import load_settings
 from sleuth.train.config import TrainConfig, TrainConfigError
 from sleuth.train.model_io import LoraFactors
 from sleuth.train.trainer import TrainError, factors_path, train
-from tests.helpers import ask
+from tests.helpers import ask, share_converted_models
 
 QUESTIONS = [
     "What is the capital of France?",
@@ -295,9 +294,8 @@ SLEUTH = str(Path(sys.executable).parent / "sleuth")
 def cli(*args, home: Path, model: Path, cache: Path):
     env = {**os.environ, "SLEUTH_HOME": str(home), "SLEUTH_MODEL_PATH": str(model)}
     # Share the converted tiny model with the session's cache (the conversion takes a while).
-    cached = home / "cache" / "hf"
-    if not cached.exists() and (cache / "hf").exists():
-        shutil.copytree(cache / "hf", cached)
+    if not (home / "cache" / "hf").exists():
+        share_converted_models(cache, home / "cache")
     return subprocess.run([SLEUTH, *args], capture_output=True, text=True, env=env, timeout=600)
 
 
@@ -367,8 +365,7 @@ def test_torchrun_with_two_processes_gives_the_same_adapter_as_one(
     for name, prefix in [("one", [SLEUTH]), ("two", [torchrun, "--nproc_per_node", "2", SLEUTH])]:
         home = tmp_path / name
         seed_home(home)
-        cached = home / "cache" / "hf"
-        shutil.copytree(train_cache / "hf", cached)
+        share_converted_models(train_cache, home / "cache")
         env = {
             **os.environ,
             "SLEUTH_HOME": str(home),

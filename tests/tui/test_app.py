@@ -4,7 +4,6 @@ server. Every screen and flow: ask -> stream -> rate -> regenerate -> compare ->
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from sleuth.tui.widgets.answer_view import AnswerView
 from sleuth.tui.widgets.status_bar import StatusBar
 from tests.builders import write_adapter
 from tests.fakes import ScriptedLLM
-from tests.helpers import ask
+from tests.helpers import ask, share_converted_models
 
 PLAN = {
     "subquestions": [
@@ -462,7 +461,7 @@ async def test_train_screen_runs_training_in_a_separate_process(
         _, _, (good,) = ask(store, question, "Plancus founded Lyon [1].")
         store.feedback.rate(good, thumb=1)
     home = dirs.data.parent
-    shutil.copytree(train_cache / "hf", dirs.cache / "hf", dirs_exist_ok=True)
+    share_converted_models(train_cache, dirs.cache)
     monkeypatch.setenv("SLEUTH_HOME", str(home))
     monkeypatch.setenv("SLEUTH_MODEL_PATH", str(tiny_gguf))
     settings.model.path = str(tiny_gguf)
