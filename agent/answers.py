@@ -24,6 +24,7 @@ from .text import content_words, sentences
 
 LOOP_NGRAM = 4  # words in the repeating unit that the guard looks for
 LOOP_REPEATS = 3  # how often one such unit may appear before the text counts as a loop
+RECITED_TITLES = 3  # bare passage titles between markers that make an answer a recited list
 EXTRACT_SENTENCES = 2
 
 _WORD = re.compile(r"\S+")
@@ -76,9 +77,13 @@ class RepetitionGuard:
         return guard.tripped
 
 
-def problems(text: str, citations: list[dict] | None = None) -> list[str]:
+def problems(
+    text: str, citations: list[dict] | None = None, evidence: list[dict] | None = None
+) -> list[str]:
     """What is wrong with an answer (an empty list: nothing). `citations` are the writer's
-    verified ones (agent/writer.py `verify`); without them only the answer's form is judged."""
+    verified ones (agent/writer.py `verify`); without them only the answer's form is judged.
+    With the `evidence`, an answer that lists its passages' titles on one line counts as
+    reciting the evidence list too ("Pedro Rodríguez [2]. Sergio Pérez [3]. ...")."""
     found = []
     words = _WORD.findall(strip_citations(text))
     if not words:
@@ -91,7 +96,9 @@ def problems(text: str, citations: list[dict] | None = None) -> list[str]:
     if _PROMPT_ECHO.search(text):
         found.append("it echoes the prompt")
     lines = [line for line in text.splitlines() if line.strip()]
-    if len(lines) > 1 and any(_EVIDENCE_HEADER.match(line) for line in lines):
+    if (len(lines) > 1 and any(_EVIDENCE_HEADER.match(line) for line in lines)) or (
+        evidence and _bare_titles(text, evidence) >= RECITED_TITLES
+    ):
         found.append("it recites the evidence list")
     if citations is not None and not _DECLINED.search(text):
         if not citations:
@@ -122,6 +129,16 @@ def _recites(line: str, evidence: list[dict]) -> bool:
         return False
     title = " ".join((evidence[int(match.group(1)) - 1].get("title") or "").split()).lower()
     return bool(title) and match.group(2).lower().startswith(title)
+
+
+def _bare_titles(text: str, evidence: list[dict]) -> int:
+    """How many of the pieces between citation markers are nothing but a passage's title."""
+    titles = {_plain(item.get("title") or "") for item in evidence} - {""}
+    return sum(_plain(piece) in titles for piece in CITATION.split(text)[::2])
+
+
+def _plain(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
 
 
 def _repeated_sentence(text: str) -> bool:

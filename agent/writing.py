@@ -117,12 +117,12 @@ def judge(text: str, evidence: list[dict]) -> tuple[Verified, list[str]]:
     The tidying is recorded in the verification ("recitation_cut", "attributed")."""
     text, cut = cut_recitation(text, evidence)
     checked = verify(text, evidence)
-    found = problems(checked.text, checked.citations)
+    found = problems(checked.text, checked.citations, evidence)
     attributed = 0
     if found == ["it cites no evidence"]:
         text, attributed = attribute(checked.text, evidence)
         if attributed:
             checked = verify(text, evidence)
-            found = problems(checked.text, checked.citations)
+            found = problems(checked.text, checked.citations, evidence)
     checked.verification.update(recitation_cut=cut, attributed=attributed)
     return checked, found

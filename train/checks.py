@@ -68,10 +68,10 @@ def cites(text: str, n_evidence: int) -> bool:
     return bool(numbers) and all(1 <= n <= n_evidence for n in numbers)
 
 
-def well_formed(text: str) -> bool:
+def well_formed(text: str, evidence: list[dict] | None = None) -> bool:
     """Prose rather than a loop, citation markers, a copy of the prompt or of the evidence list:
     the same checks the research loop makes before it shows an answer (agent/answers.py)."""
-    return not problems(text)
+    return not problems(text, evidence=evidence)
 
 
 def length_ok(text: str) -> bool:
@@ -86,7 +86,7 @@ def hard_checks(text: str, evidence: list[dict]) -> Checked:
         checks={
             "cites": cites(text, len(evidence)),
             "grounded": grounded,
-            "format": well_formed(text),
+            "format": well_formed(text, evidence),
             "length": length_ok(text),
         },
         verification=checked.verification,

@@ -45,6 +45,22 @@ def test_good_answers_and_honest_refusals_pass():
         assert problems(checked.text, checked.citations) == [], text
 
 
+def test_a_list_of_passage_titles_on_one_line_is_a_recited_evidence_list():
+    # What Qwen2.5 0.5B once wrote for a dev-25 question, over passages with these titles.
+    titles = ["Pedro Rodríguez", "Sergio Pérez", "Eduardo Troconis", "2014 Bahrain Grand Prix"]
+    evidence = [
+        {"uri": f"/{i}.md", "title": t, "text": f"{t} is a thing."} for i, t in enumerate(titles)
+    ]
+    listed = (
+        "[1]. Pedro Rodríguez [2]. Sergio Pérez [3]. Eduardo Troconis [4]. 2014 Bahrain Grand Prix"
+    )
+    checked = verify(listed, evidence)
+    assert "it recites the evidence list" in problems(checked.text, checked.citations, evidence)
+    # An answer that names one or two of its passages in prose is fine.
+    named = "Pedro Rodríguez [1]. He was a racing driver, like Sergio Pérez [2]."
+    assert problems(named, evidence=evidence) == []
+
+
 def test_the_guard_trips_within_a_few_words_of_a_loop_and_not_on_prose():
     guard = RepetitionGuard()
     words = LOOP.split(" ")
