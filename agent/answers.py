@@ -160,29 +160,45 @@ def _prose(passage: str) -> str:
 
 def extractive_answer(question: str, evidence: list[dict]) -> str:
     """The evidence sentences that bear on the question most (at most EXTRACT_SENTENCES, from
-    different passages when they can be), quoted with their numbers and labelled as quotes."""
-    asked = content_words(question)
+    different passages when they can be), quoted with their numbers and labelled as quotes.
+
+    A sentence is read with its passage's title ("It is a sequel to ..." in a passage titled
+    "Kiss and Tell"): title words it lacks count half. Each quote after the first also follows
+    the quotes before it: their words that the question lacks count half, so a multi-hop
+    question's second quote is the passage the first one leads to (the bridge), not a second
+    passage that only restates the question's words."""
     documents = [content_words(item["text"]) for item in evidence]
-    idf = {
-        word: math.log(1 + len(documents) / (1 + sum(word in d for d in documents)))
-        for word in asked
-    }
-    scored = []
-    for number, item in enumerate(evidence, start=1):
-        for sentence in sentences(_prose(item["text"])):
-            words = content_words(sentence)
-            if len(words) < 3:
-                continue
-            overlap = sum(idf[w] for w in asked & words)
-            if overlap:
-                scored.append((overlap / math.sqrt(len(words)), number, sentence))
-    scored.sort(key=lambda s: -s[0])
+
+    def idf(word: str) -> float:
+        return math.log(1 + len(documents) / (1 + sum(word in d for d in documents)))
+
+    asked = content_words(question)
+    weights = {word: idf(word) for word in asked}
+    candidates = [
+        (number, sentence, words, content_words(item.get("title") or "") - words)
+        for number, item in enumerate(evidence, start=1)
+        for sentence in sentences(_prose(item["text"]))
+        if len(words := content_words(sentence)) >= 3
+    ]
+
+    def score(candidate) -> float:
+        _, _, words, title = candidate
+        overlap = sum(weights.get(w, 0.0) for w in words) + sum(
+            weights.get(w, 0.0) for w in title
+        ) / 2
+        return overlap / math.sqrt(len(words))
+
     chosen: list[tuple[int, str]] = []
-    for _, number, sentence in scored:
-        if len(chosen) >= EXTRACT_SENTENCES:
+    while len(chosen) < EXTRACT_SENTENCES:
+        left = [c for c in candidates if c[:2] not in chosen and score(c) > 0]
+        other = [c for c in left if c[0] not in {number for number, _ in chosen}]
+        left = other or left
+        if not left:
             break
-        if number not in {n for n, _ in chosen} or len(scored) <= EXTRACT_SENTENCES:
-            chosen.append((number, sentence))
+        best = max(left, key=score)  # the first of equals: evidence order breaks ties
+        chosen.append(best[:2])
+        for word in (best[2] | best[3]) - asked:
+            weights[word] = max(weights.get(word, 0.0), idf(word) / 2)
     if not chosen:
         return (
             "No answer: the model's answers did not hold up, and no sentence in the evidence "

@@ -81,6 +81,41 @@ def test_quoted_evidence_is_cited_labelled_and_on_the_question():
     assert checked.verification["dangling_removed"] == 0 and checked.citations
 
 
+def test_the_second_quote_follows_the_first_to_the_bridge_passage():
+    question = "In which city was the director of the film Kiss and Tell born?"
+    evidence = [
+        {
+            "uri": "/kiss.md",
+            "title": "Kiss and Tell (1945 film)",
+            "text": "Kiss and Tell is a 1945 American comedy film directed by Richard Wallace.",
+        },
+        {
+            "uri": "/festivals.md",
+            "title": "Film festivals",
+            "text": "A film festival is held in a city each year, with prizes and parties.",
+        },
+        {
+            "uri": "/wallace.md",
+            "title": "Richard Wallace (director)",
+            "text": "Richard Wallace was born in Sacramento, California. He made silent films.",
+        },
+    ]
+    text = extractive_answer(question, evidence)
+    # The festival passage shares more of the question's words ("film", "city"); the
+    # director's passage is where the first quote leads, and it holds the answer.
+    assert "> Richard Wallace was born in Sacramento, California. [3]" in text
+    assert "festival" not in text
+
+
+def test_a_pronoun_sentence_is_read_with_its_passage_title():
+    evidence = [
+        {"uri": "/a.md", "title": "Bleak House", "text": "It was written by Charles Dickens."},
+        {"uri": "/b.md", "title": "Novels", "text": "A novel was written by many a hand."},
+    ]
+    text = extractive_answer("Who wrote Bleak House?", evidence)
+    assert text.splitlines()[2] == "> It was written by Charles Dickens. [1]"
+
+
 def test_quotes_skip_markdown_headings_and_say_so_when_nothing_bears_on_the_question():
     quote = "> Tides are caused mainly by the Moon. [1]"
     notes = [
