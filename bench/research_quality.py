@@ -10,7 +10,9 @@ question type (bridge, comparison):
   recall            supporting paragraphs among the evidence the writer saw
   cited recall      supporting paragraphs among the sources the answer cites
   EM / F1 / contains  official HotpotQA answer metrics on the answer text; "contains" = the
-                    gold answer appears in it (the model writes sentences, not spans)
+                    gold answer appears in it (the model writes sentences, not spans), in
+                    whatever the user was shown, quoted evidence included; "by the model" =
+                    in the answers the model wrote (quoted evidence counts as not containing)
   validity          citations written that point at real evidence, of all written
   supported         cited sentences whose evidence supports them
   shown degenerate  answers shown that fail the answer checks (must be 0)
@@ -26,6 +28,7 @@ question type (bridge, comparison):
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import shutil
@@ -79,6 +82,7 @@ def score(question: hotpot.Question, result: dict, title_of: dict[str, str]) -> 
         "degenerate": bool(answer) and bool(verification.get("problems")),
         "extractive": verification.get("kind") == "extractive",
         "retried": bool(verification.get("rejected")),
+        "rejected_for": [p for r in verification.get("rejected") or [] for p in r["problems"]],
         "seconds": timings.get("seconds", 0.0),
         "llm_calls": timings.get("llm_calls", 0),
         "answer": answer,
@@ -99,6 +103,7 @@ def summary(rows: list[dict]) -> dict:
         "f1": mean("f1"),
         "contains": mean("contains"),
         "contains_count": int(sum(r["contains"] for r in rows)),
+        "contains_by_model": int(sum(r["contains"] for r in rows if not r["extractive"])),
         "citation_validity": round(sum(r["citations"] for r in rows) / written, 3)
         if written
         else None,
@@ -107,6 +112,9 @@ def summary(rows: list[dict]) -> dict:
         "degenerate_shown": sum(r["degenerate"] for r in rows),
         "extractive": sum(r["extractive"] for r in rows),
         "retried": sum(r["retried"] for r in rows),
+        "rejected_for": dict(
+            collections.Counter(p for r in rows for p in r.get("rejected_for", [])).most_common()
+        ),
         "no_evidence": sum(r["status"] == "no_evidence" for r in rows),
         "seconds": mean("seconds"),
         "llm_calls": mean("llm_calls"),
@@ -120,7 +128,7 @@ def line(name: str, s: dict) -> str:
     return (
         f"{name:<22} n={s['n']:<3} recall {s['recall']:.2f}  cited recall {s['cited_recall']:.2f}"
         f"  EM {s['em']:.2f}  F1 {s['f1']:.2f}  contains {s['contains']:.2f} "
-        f"({s['contains_count']}/{s['n']})  validity "
+        f"({s['contains_count']}/{s['n']}, by the model {s['contains_by_model']})  validity "
         f"{'n/a' if validity is None else f'{validity:.2f}'} ({s['citations'][0]}/"
         f"{s['citations'][1]})  supported {s['supported'][0]}/{s['supported'][1]}  "
         f"degenerate {s['degenerate_shown']}  extractive {s['extractive']}  "
@@ -198,6 +206,8 @@ def main() -> None:
         for kind in ("bridge", "comparison"):
             report[method][kind] = summary([r for r in rows if r["type"] == kind])
             print(line(f"  {kind}", report[method][kind]))
+        if report[method]["all"].get("rejected_for"):
+            print(f"  rejected answers, why: {report[method]['all']['rejected_for']}")
     report["rows"] = results
     report["seconds_total"] = round(time.perf_counter() - started, 1)
     if args.out:
