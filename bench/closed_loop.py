@@ -359,7 +359,11 @@ def main() -> None:
 
 
 def _suffix(model: str | None) -> str:
-    return "" if not model else "-" + re.sub(r"[^A-Za-z0-9.]+", "-", Path(model).stem)
+    """The result file's suffix: "-qwen2.5-0.5b" for that alias, "-name" for name.gguf."""
+    if not model:
+        return ""
+    name = Path(model).stem if model.lower().endswith(".gguf") else Path(model).name
+    return "-" + re.sub(r"[^A-Za-z0-9.]+", "-", name)
 
 
 if __name__ == "__main__":
