@@ -183,9 +183,9 @@ def extractive_answer(question: str, evidence: list[dict]) -> str:
 
     def score(candidate) -> float:
         _, _, words, title = candidate
-        overlap = sum(weights.get(w, 0.0) for w in words) + sum(
-            weights.get(w, 0.0) for w in title
-        ) / 2
+        overlap = (
+            sum(weights.get(w, 0.0) for w in words) + sum(weights.get(w, 0.0) for w in title) / 2
+        )
         return overlap / math.sqrt(len(words))
 
     chosen: list[tuple[int, str]] = []
