@@ -190,12 +190,14 @@ def extractive_answer(question: str, evidence: list[dict]) -> str:
 
     chosen: list[tuple[int, str]] = []
     while len(chosen) < EXTRACT_SENTENCES:
-        left = [c for c in candidates if c[:2] not in chosen and score(c) > 0]
-        other = [c for c in left if c[0] not in {number for number, _ in chosen}]
-        left = other or left
+        quoted = {number for number, _ in chosen}
+        left = [(score(c), c) for c in candidates if c[:2] not in chosen]
+        left = [(value, c) for value, c in left if value > 0]
+        left = [(value, c) for value, c in left if c[0] not in quoted] or left
         if not left:
             break
-        best = max(left, key=score)  # the first of equals: evidence order breaks ties
+        # The first of equals: evidence order breaks ties.
+        best = max(left, key=lambda scored: scored[0])[1]
         chosen.append(best[:2])
         for word in (best[2] | best[3]) - asked:
             weights[word] = max(weights.get(word, 0.0), idf(word) / 2)
