@@ -25,7 +25,8 @@ from .text import content_words, sentences
 LOOP_NGRAM = 4  # words in the repeating unit that the guard looks for
 LOOP_REPEATS = 3  # how often one such unit may appear before the text counts as a loop
 RECITED_TITLES = 3  # bare passage titles between markers that make an answer a recited list
-EXTRACT_SENTENCES = 2
+EXTRACT_SENTENCES = 3  # quotes in an extractive answer, at most
+EXTRACT_FLOOR = 0.5  # how much a later quote must bear on the question, next to the first
 
 _WORD = re.compile(r"\S+")
 _EVIDENCE_HEADER = re.compile(rf"^\s*{MARKER}\s+\S")  # "[3] Some title" at a line start
@@ -159,21 +160,23 @@ def _prose(passage: str) -> str:
 
 
 def extractive_answer(question: str, evidence: list[dict]) -> str:
-    """The evidence sentences that bear on the question most (at most EXTRACT_SENTENCES, from
-    different passages when they can be), quoted with their numbers and labelled as quotes.
+    """The evidence sentences that bear on the question most, quoted with their numbers and
+    labelled as quotes: at most EXTRACT_SENTENCES (a multi-hop question needs two or three
+    facts), from different passages when they can be, each after the first bearing on the
+    question at least EXTRACT_FLOOR as much as the first.
 
     A sentence is read with its passage's title ("It is a sequel to ..." in a passage titled
-    "Kiss and Tell"): title words it lacks count half. Each quote after the first also follows
-    the quotes before it: their words that the question lacks count half, so a multi-hop
-    question's second quote is the passage the first one leads to (the bridge), not a second
-    passage that only restates the question's words."""
+    "Kiss and Tell"): title words it lacks count half, and the quote names the title after it.
+    After each quote, every word in it weighs half its rarity, the question's and its own
+    alike: the next quote covers what the question asks that is not quoted yet (the other
+    person of "Who is older, A or B?") or follows the quotes before it to the passage they
+    lead to (the bridge of a multi-hop question), not a passage that restates them."""
     documents = [content_words(item["text"]) for item in evidence]
 
     def idf(word: str) -> float:
         return math.log(1 + len(documents) / (1 + sum(word in d for d in documents)))
 
-    asked = content_words(question)
-    weights = {word: idf(word) for word in asked}
+    weights = {word: idf(word) for word in content_words(question)}
     candidates = [
         (number, sentence, words, content_words(item.get("title") or "") - words)
         for number, item in enumerate(evidence, start=1)
@@ -189,6 +192,7 @@ def extractive_answer(question: str, evidence: list[dict]) -> str:
         return overlap / math.sqrt(len(words))
 
     chosen: list[tuple[int, str]] = []
+    first = 0.0
     while len(chosen) < EXTRACT_SENTENCES:
         quoted = {number for number, _ in chosen}
         left = [(score(c), c) for c in candidates if c[:2] not in chosen]
@@ -197,17 +201,32 @@ def extractive_answer(question: str, evidence: list[dict]) -> str:
         if not left:
             break
         # The first of equals: evidence order breaks ties.
-        best = max(left, key=lambda scored: scored[0])[1]
+        value, best = max(left, key=lambda scored: scored[0])
+        if chosen and value < EXTRACT_FLOOR * first:
+            break
+        first = first or value
         chosen.append(best[:2])
-        for word in (best[2] | best[3]) - asked:
-            weights[word] = max(weights.get(word, 0.0), idf(word) / 2)
+        for word in best[2] | best[3]:
+            weights[word] = idf(word) / 2
     if not chosen:
         return (
             "No answer: the model's answers did not hold up, and no sentence in the evidence "
             "bears on the question."
         )
-    quotes = "\n".join(f"> {CITATION.sub('', s).strip()} [{n}]" for n, s in chosen)
+    quotes = "\n".join(f"> {_quote(s, evidence[n - 1])} [{n}]" for n, s in chosen)
     return (
         "Quoted from the sources (the model's answers did not hold up, so these are the "
         f"passages that bear on the question most):\n\n{quotes}"
     )
+
+
+def _quote(sentence: str, item: dict) -> str:
+    """A quoted sentence, followed by its passage's title when it does not name what the
+    title names ("It is told in first person. — Animorphs"): what "it" is, the reader should
+    see. A title's note in brackets ("Richard Wallace (director)") need not be named."""
+    sentence = CITATION.sub("", sentence).strip()
+    title = " ".join((item.get("title") or "").split())
+    name = content_words(re.sub(r"\s*\(.*?\)", "", title)) or content_words(title)
+    if title and not name <= content_words(sentence):
+        return f"{sentence} — {title}"
+    return sentence

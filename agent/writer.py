@@ -2,7 +2,8 @@
 
 Verification: citation markers in odd shapes are repaired to [n]; every [n] must point at real
 evidence (dangling ones are removed and counted); each cited sentence gets a support score
-against the evidence it cites, and sentences below SUPPORT_MIN are flagged as unsupported.
+against the evidence it cites (each passage's title and text, as the writer saw them), and
+sentences below SUPPORT_MIN are flagged as unsupported.
 
 Attribution (`attribute`): a small model often writes a sentence straight from the evidence and
 forgets the [n]. An answer that cites nothing gets a marker on each sentence that one passage
@@ -95,7 +96,7 @@ def verify(text: str, evidence: list[dict]) -> Verified:
         if not numbers:
             continue
         cited_sentences += 1
-        cited_text = " ".join(evidence[n - 1]["text"] for n in numbers)
+        cited_text = " ".join(_as_shown(evidence[n - 1]) for n in numbers)
         score = round(support(sentence, cited_text), 3)
         ok = score >= SUPPORT_MIN
         if not ok:
@@ -122,6 +123,11 @@ def verify(text: str, evidence: list[dict]) -> Verified:
             "unsupported": unsupported,
         },
     )
+
+
+def _as_shown(item: dict) -> str:
+    """A passage as the writer sees it (`evidence_block`): its title, then its text."""
+    return f"{item.get('title') or ''}\n{item['text']}"
 
 
 def attribute(text: str, evidence: list[dict]) -> tuple[str, int]:
@@ -151,6 +157,6 @@ def attribute(text: str, evidence: list[dict]) -> tuple[str, int]:
 def _best_passage(sentence: str, evidence: list[dict]) -> int | None:
     if len(content_words(sentence)) < ATTRIBUTE_WORDS:
         return None
-    scores = [support(sentence, item["text"]) for item in evidence]
+    scores = [support(sentence, _as_shown(item)) for item in evidence]
     best = max(range(len(scores)), key=lambda i: scores[i])
     return best + 1 if scores[best] >= ATTRIBUTE_MIN else None
