@@ -4,21 +4,23 @@
 answered by searching its own words: the first round finds that Shirley Temple played the
 part, and the answer is in Shirley Temple's article, whose name the question never says. A
 bridge query joins an entity the found passages name and the question does not (a name, a
-title) to what the question still asks: "Shirley Temple position held". The research loop
-adds these after the first round, never repeating a query already run.
+title) to what the question still asks: "Shirley Temple government position held". The
+research loop adds these after the first round, never repeating a query already run, and the
+best passage each one finds is shown to the writer (agent/evidence.py `each_best`).
 """
 
 from __future__ import annotations
 
+import math
 import re
 
-from .text import STOPWORDS, content_words, search_terms
+from .text import STOPWORDS, content_words, search_terms, sentences
 
 # A name or title: capitalised words, with a few lower-case joiners inside ("Kiss and Tell",
 # "Leonardo da Vinci", "Prince of Wales"), or a phrase in quotation marks.
 _WORD = r"(?:(?:[A-Z]\.)+|[A-Z][\w'’-]*)"  # "Rhône", "O'Brien", "J.R.R."
-_NAME = re.compile(
-    rf"\b{_WORD}(?:\s+(?:(?:of|and|the|de|da|von|van|del|la|le|du|y)\s+)?(?:{_WORD}|\d+\b))*"
+_NAME = re.compile(  # within a line: a heading and the sentence below it are two names
+    rf"\b{_WORD}(?:[ \t]+(?:(?:of|and|the|de|da|von|van|del|la|le|du|y)[ \t]+)?(?:{_WORD}|\d+\b))*"
 )
 _QUOTED = re.compile(r"[\"“]([^\"”]{3,60})[\"”]")
 QUESTION_WORDS = 4  # of the question's own words, joined to a bridge entity
@@ -47,24 +49,39 @@ def entities(text: str) -> list[str]:
 
 
 def bridge_queries(question: str, passages: list[str], already: list[str], limit: int) -> list[str]:
-    """Up to `limit` queries, each an entity the passages name (best-ranked passages first,
-    names several passages share before others) and the question does not, with what the
-    question asks besides the names it already gives."""
+    """Up to `limit` queries, each an entity the passages name and the question does not,
+    with what the question still asks: its words that the passage naming the entity lacks.
+
+    The bridge is named where a passage answers the question's words: "... starring Shirley
+    Temple as Corliss Archer", "... played its home games at the Androscoggin Bank Colisée".
+    So an entity ranks by the best sentence it is named in: that sentence's share of the
+    question's words (each by its rarity among the passages), over the passage's rank. Of
+    names in one sentence, the one fewer passages name comes first ("Shirley Temple" before
+    "American")."""
     asked = content_words(question)
-    in_question = entities(question)
-    scores: dict[str, float] = {}
+    named = content_words(" ".join(entities(question)))
+    documents = [content_words(p) for p in passages]
+
+    def rarity(word: str) -> float:
+        return math.log(1 + len(documents) / (1 + sum(word in d for d in documents)))
+
+    best: dict[str, tuple[float, int, int]] = {}  # entity: (score, -passages naming it, passage)
     for rank, passage in enumerate(passages):
-        for entity in entities(passage):
-            words = content_words(entity)
-            if not words or words <= asked:
-                continue  # the question names it already: no bridge
-            scores[entity] = scores.get(entity, 0.0) + 1.0 / (rank + 1)
-    named = content_words(" ".join(in_question))
-    rest = [w for w in search_terms(question) if w.lower() not in named][:QUESTION_WORDS]
+        for sentence in sentences(passage):
+            match = sum(rarity(w) for w in content_words(sentence) & asked) / (rank + 1)
+            for entity in entities(sentence):
+                words = content_words(entity)
+                if not words or words <= asked:
+                    continue  # the question names it already: no bridge
+                key = (match, -sum(words <= d for d in documents), rank)
+                if entity not in best or key[:2] > best[entity][:2]:
+                    best[entity] = key
     done = {_key(q) for q in already}
     queries = []
-    for entity in sorted(scores, key=lambda e: -scores[e]):
-        query = " ".join([entity, *rest])
+    for entity in sorted(best, key=lambda e: best[e][:2], reverse=True):
+        known = named | documents[best[entity][2]]
+        rest = [w for w in search_terms(question) if not content_words(w) <= known]
+        query = " ".join([entity, *rest[:QUESTION_WORDS]])
         if _key(query) not in done:
             done.add(_key(query))
             queries.append(query)

@@ -2,11 +2,12 @@
 
 Each query (the user's question, then each sub-question) ranks passages by BM25. The question's
 own best passages come first (`reserve` of them: what one search of the question would have
-shown the writer is never crowded out by passages the sub-questions agree on), then the lists
-are fused by weighted reciprocal rank (a passage several queries find rises; the question
-weighs most). Near-duplicates are dropped, and passages are taken in that order until `k` of
-them or the token budget is reached (a passage that does not fit is skipped for a smaller one
-below it).
+shown the writer is never crowded out by passages the sub-questions agree on), then each
+sub-question's best (`each_best`: what a bridge query was run to find), then the lists are
+fused by weighted reciprocal rank (a passage several queries find rises; the question weighs
+most). Near-duplicates are dropped, and passages are taken in that order until `k` of them or
+the token budget is reached (a passage that does not fit is skipped for a smaller one below
+it).
 """
 
 from __future__ import annotations
@@ -56,10 +57,14 @@ def select_evidence(
     cost: Callable[[dict[str, Any]], int],
     rrf_k: int = RRF_K,
     reserve: int = 0,
+    each_best: bool = False,
 ) -> Selection:
     """Fuse the rankings and choose at most `k` passages costing at most `token_budget` tokens
     in all (`cost` prices one item as the writer will see it); the first `reserve` passages of
-    the first ranking (the user's question) are taken before the fused order."""
+    the first ranking (the user's question) are taken before the fused order, and with
+    `each_best`, after them the best passage of each other ranking (a bridge query's one find,
+    the passage the question's words never reach, is not outvoted by the question's weaker
+    ones)."""
     fused: dict[int, float] = {}
     passages: dict[int, Passage] = {}
     found_by: dict[int, str] = {}
@@ -69,6 +74,8 @@ def select_evidence(
             passages.setdefault(passage.id, passage)
             found_by.setdefault(passage.id, ranking.query)
     reserved = [p.id for p in rankings[0].passages[:reserve]] if rankings else []
+    if each_best:
+        reserved += [r.passages[0].id for r in rankings[1:] if r.passages]
     order = list(dict.fromkeys(reserved + sorted(fused, key=lambda c: -fused[c])))
     selection = Selection()
     for chunk_id in order:

@@ -443,4 +443,5 @@ class Researcher(Writing):
             token_budget=limits.evidence_tokens,
             cost=lambda item: self.llm.count_tokens(evidence_block([item])),
             reserve=limits.evidence_k // 2,
+            each_best=True,
         )

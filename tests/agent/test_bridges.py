@@ -34,6 +34,24 @@ def test_a_bridge_joins_a_new_name_to_what_the_question_still_asks():
     assert bridge_queries(QUESTION, [PASSAGE], [shirley], limit=3).count(shirley) == 0
 
 
+def test_the_bridge_is_the_name_where_a_passage_meets_the_question():
+    # "American" and "Vermont" come first in the passage and other passages name them too;
+    # the arena is named in the sentence that matches the question's words ("home games").
+    question = "How many people can the arena where the Riverton Owls play their home games seat?"
+    passages = [
+        "# Riverton Owls\n\nThe Riverton Owls are an American ice hockey team from Riverton, "
+        "Vermont. The team plays its home games at the Halvard Centre.",
+        "# Vermont\n\nVermont is an American state in New England.",
+        "# Owls\n\nOwls are birds of prey. Many American owls hunt at night.",
+    ]
+    queries = bridge_queries(question, passages, [], limit=3)
+    # What the question still asks: its words that the arena's passage does not answer.
+    assert queries[0] == "Halvard Centre many people arena seat"
+    assert queries[-1].startswith("American")
+    # A heading and the line below it are two names, not one.
+    assert "Riverton Owls The Riverton Owls" not in entities(passages[0])
+
+
 def test_rephrasings_are_recognised():
     assert rephrases("Corliss Archer film Kiss and Tell", QUESTION, [])
     assert not rephrases("Shirley Temple", QUESTION, [])

@@ -71,3 +71,15 @@ def test_the_questions_own_best_passages_are_never_crowded_out():
     # The reserve is still bound by k, and a reserve past the list is no error.
     assert [i["chunk_id"] for i in select(rankings, k=1, reserve=2).items] == [1]
     assert len(select([Ranking("question", [A])], reserve=4).items) == 1
+
+
+def test_each_sub_questions_best_passage_follows_the_reserve():
+    # A bridge query's one find (D) ranks below the question's third passage in the fused
+    # order (1/11 = .091 against 2/13 = .154); with each_best it is shown before it.
+    rankings = [Ranking("question", [A, B, C], 2.0), Ranking("bridge", [D])]
+    assert [i["chunk_id"] for i in select(rankings, k=3, reserve=2).items] == [1, 2, 3]
+    chosen = select_evidence(
+        rankings, k=3, token_budget=100, cost=lambda item: 10, reserve=2, each_best=True
+    )
+    assert [i["chunk_id"] for i in chosen.items] == [1, 2, 4]
+    assert chosen.items[2]["subquestion"] == "bridge"
