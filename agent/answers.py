@@ -20,7 +20,7 @@ import re
 from collections import Counter
 
 from .citations import CITATION, MARKER, strip_citations
-from .text import content_words, sentences
+from .text import content_words, rarity, sentences
 
 LOOP_NGRAM = 4  # words in the repeating unit that the guard looks for
 LOOP_REPEATS = 3  # how often one such unit may appear before the text counts as a loop
@@ -171,11 +171,7 @@ def extractive_answer(question: str, evidence: list[dict]) -> str:
     alike: the next quote covers what the question asks that is not quoted yet (the other
     person of "Who is older, A or B?") or follows the quotes before it to the passage they
     lead to (the bridge of a multi-hop question), not a passage that restates them."""
-    documents = [content_words(item["text"]) for item in evidence]
-
-    def idf(word: str) -> float:
-        return math.log(1 + len(documents) / (1 + sum(word in d for d in documents)))
-
+    idf = rarity([content_words(item["text"]) for item in evidence])
     weights = {word: idf(word) for word in content_words(question)}
     candidates = [
         (number, sentence, words, content_words(item.get("title") or "") - words)

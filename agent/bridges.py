@@ -11,10 +11,9 @@ best passage each one finds is shown to the writer (agent/evidence.py `each_best
 
 from __future__ import annotations
 
-import math
 import re
 
-from .text import STOPWORDS, content_words, search_terms, sentences
+from .text import STOPWORDS, content_words, rarity, search_terms, sentences
 
 # A name or title: capitalised words, with a few lower-case joiners inside ("Kiss and Tell",
 # "Leonardo da Vinci", "Prince of Wales"), or a phrase in quotation marks.
@@ -61,14 +60,11 @@ def bridge_queries(question: str, passages: list[str], already: list[str], limit
     asked = content_words(question)
     named = content_words(" ".join(entities(question)))
     documents = [content_words(p) for p in passages]
-
-    def rarity(word: str) -> float:
-        return math.log(1 + len(documents) / (1 + sum(word in d for d in documents)))
-
+    weight = rarity(documents)
     best: dict[str, tuple[float, int, int]] = {}  # entity: (score, -passages naming it, passage)
     for rank, passage in enumerate(passages):
         for sentence in sentences(passage):
-            match = sum(rarity(w) for w in content_words(sentence) & asked) / (rank + 1)
+            match = sum(weight(w) for w in content_words(sentence) & asked) / (rank + 1)
             for entity in entities(sentence):
                 words = content_words(entity)
                 if not words or words <= asked:

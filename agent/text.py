@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .citations import MARKER, strip_citations
@@ -50,6 +52,16 @@ def content_words(text: str) -> set[str]:
             word = word[:-1]
         out.add(word)
     return out
+
+
+def rarity(documents: list[set[str]]) -> Callable[[str], float]:
+    """How rare a word is among `documents` (each a set of content words): a smoothed inverse
+    document frequency, log(1 + n / (1 + the documents that hold it))."""
+
+    def of(word: str) -> float:
+        return math.log(1 + len(documents) / (1 + sum(word in d for d in documents)))
+
+    return of
 
 
 CHUNK_CHARS = 900  # a chunk: a paragraph or two, small enough that BM25 ranks passages, not pages

@@ -126,7 +126,8 @@ def verify(text: str, evidence: list[dict]) -> Verified:
 
 
 def _as_shown(item: dict) -> str:
-    """A passage as the writer sees it (`evidence_block`): its title, then its text."""
+    """A passage as the writer sees it (`evidence_block`): its title, then its text (a passage
+    without a title is shown under its address, which says nothing a claim could rest on)."""
     return f"{item.get('title') or ''}\n{item['text']}"
 
 

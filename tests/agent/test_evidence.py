@@ -25,8 +25,10 @@ C = P(3, "Plancus was a Roman senator and consul.")
 D = P(4, "Bread is made from flour and water.")
 
 
-def select(rankings, k=8, budget=10_000, cost=lambda item: 10, reserve=0):
-    return select_evidence(rankings, k=k, token_budget=budget, cost=cost, reserve=reserve)
+def select(rankings, k=8, budget=10_000, cost=lambda item: 10, reserve=0, each_best=False):
+    return select_evidence(
+        rankings, k=k, token_budget=budget, cost=cost, reserve=reserve, each_best=each_best
+    )
 
 
 def test_reciprocal_rank_fusion_by_hand():
@@ -78,8 +80,6 @@ def test_each_sub_questions_best_passage_follows_the_reserve():
     # order (1/11 = .091 against 2/13 = .154); with each_best it is shown before it.
     rankings = [Ranking("question", [A, B, C], 2.0), Ranking("bridge", [D])]
     assert [i["chunk_id"] for i in select(rankings, k=3, reserve=2).items] == [1, 2, 3]
-    chosen = select_evidence(
-        rankings, k=3, token_budget=100, cost=lambda item: 10, reserve=2, each_best=True
-    )
+    chosen = select(rankings, k=3, reserve=2, each_best=True)
     assert [i["chunk_id"] for i in chosen.items] == [1, 2, 4]
     assert chosen.items[2]["subquestion"] == "bridge"
