@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -64,6 +65,44 @@ def test_real_model_follows_a_json_schema(real_llm):
         for item in plan["subquestions"]:
             assert item["question"].strip()
             assert item["tool"] in {"web_search", "search_library"}
+
+
+def test_lazy_grammar_decodes_what_checking_the_whole_vocabulary_does(real_llm, model_path):
+    """Sleuth checks the grammar against the sampled token first; llama-cpp-python checks every
+    token of the vocabulary each step. Greedy, the two must write the same JSON, including
+    where the model's own first choice breaks the grammar (it does not open with a brace)."""
+    import llama_cpp
+
+    from sleuth.agent.llama import json_schema_grammar
+
+    messages = [
+        {"role": "system", "content": "You plan research. Reply in JSON."},
+        {"role": "user", "content": "Plan research on: Who founded the city of Lyon?"},
+    ]
+    sampling = Sampling(max_tokens=120, seed=1, temperature=0.0)
+    real_llm.llama.reset()  # the whole prompt evaluated at once, as the fresh model below does
+    lazy = real_llm.chat(messages, sampling, schema=PLAN_SCHEMA)
+    tokens = real_llm.tokenize(real_llm.render(messages))
+    unconstrained = real_llm.chat(messages, sampling)
+    assert not unconstrained.text.lstrip().startswith("{")  # so the resample path is taken
+    eager_llama = llama_cpp.Llama(str(model_path), n_ctx=4096, verbose=False)
+    try:
+        eager = eager_llama.create_completion(
+            prompt=tokens,
+            max_tokens=sampling.max_tokens,
+            temperature=0.0,
+            top_p=sampling.top_p,
+            repeat_penalty=sampling.repeat_penalty,
+            frequency_penalty=sampling.frequency_penalty,
+            presence_penalty=sampling.presence_penalty,
+            seed=1,
+            stop=[*real_llm.chat_format.stops, *sampling.stop],
+            grammar=json_schema_grammar(PLAN_SCHEMA),
+        )
+    finally:
+        eager_llama.close()
+    assert lazy.text == eager["choices"][0]["text"]
+    assert json.loads(lazy.text)["subquestions"]
 
 
 def test_schema_grammar_keeps_control_characters_out_of_strings():
