@@ -183,7 +183,11 @@ def _llama_class():
             if grammar is None or not self.lazy_grammar:
                 return super()._init_sampler(*args, grammar=grammar, **kwargs)
             chain = super()._init_sampler(*args, **kwargs)
-            return _LazyGrammarSampler(chain, self._model, grammar, self._n_vocab)
+            try:
+                return _LazyGrammarSampler(chain, self._model, grammar, self._n_vocab)
+            except AttributeError:  # a llama-cpp-python whose internals differ: its own way
+                chain.close()
+                return super()._init_sampler(*args, grammar=grammar, **kwargs)
 
     return LazyGrammarLlama
 
