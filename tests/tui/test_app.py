@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from textual.app import App
 from textual.widgets import DataTable, Input, TextArea
 
 from sleuth.agent.errors import ModelError
@@ -168,6 +169,44 @@ async def test_ask_stream_rate_regenerate_compare_then_history(env):
         table = app.screen.query_one(DataTable)
         await until(pilot, lambda: table.row_count == 1)
         assert "Who founded Lyon?" in str(table.get_row_at(0))
+
+
+async def test_when_both_written_answers_fail_the_quoted_evidence_is_shown_focused(env):
+    """Both answers rejected: the view restarts for the second and is stopped at once for the
+    quoted evidence. That evidence still reaches the view, focused for rating, and the run
+    ends done (a stream stopped before it ran once cancelled the whole run here)."""
+    store = env[0]
+    looping = "Sleuth [1] " * 12
+    app = make_app(env, ScriptedLLM([PLAN, looping, looping]))
+    async with app.run_test(size=SIZE) as pilot:
+        await ask_question(pilot, "Who founded Lyon?")
+        await answered(pilot)
+        await until(pilot, lambda: isinstance(app.focused, AnswerView))
+        shown = app.screen.query_one(AnswerView).markdown.source
+        assert shown.startswith("Quoted from the sources") and "Plancus" in shown
+        assert "Sleuth" not in shown
+        assert store.runs.run(app.screen.answer["run_id"]).status == "done"
+        await pilot.press("plus")
+        assert store.feedback.rating(app.screen.answer["id"]).thumb == 1
+
+
+async def test_an_answer_view_restarted_and_shown_at_once_shows_the_answer():
+    """start() then show() with nothing between: the stream's task has not run once when it
+    is stopped, and its cancellation must not cancel the caller (the research worker)."""
+
+    class One(App):
+        def compose(self):
+            yield AnswerView()
+
+    async with One().run_test() as pilot:
+        view = pilot.app.query_one(AnswerView)
+        await view.start()
+        await view.show("Quoted from the sources")
+        assert view.markdown.source == "Quoted from the sources"
+        await view.start()
+        view.write("streamed")
+        await view.stop()  # what was queued is written before the stream stops
+        assert view.markdown.source == "streamed"
 
 
 async def test_follow_ups_continue_the_session_and_ctrl_n_starts_a_new_one(env):

@@ -3,6 +3,8 @@ linked to the sources panel and unsupported claims flagged."""
 
 from __future__ import annotations
 
+import asyncio
+
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Markdown
@@ -88,10 +90,19 @@ class AnswerView(VerticalScroll, can_focus=True):
             self.scroll_end(animate=False, immediate=False)
 
     async def stop(self) -> None:
-        if self._stream is not None:
-            await self._flush()
-            await self._stream.stop()
-            self._stream = None
+        if self._stream is None:
+            return
+        await self._flush()
+        stream, self._stream = self._stream, None
+        try:
+            await stream.stop()
+        except asyncio.CancelledError:
+            # A stream stopped before its task first ran (a rejected answer's view restarted,
+            # then quoted evidence at once) raises the cancellation of *its* task here; only a
+            # cancellation of ours goes on up.
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
 
     async def show(self, text: str, *, note: str = "") -> None:
         """Replace what is shown (the verified answer, or a past one)."""
