@@ -173,8 +173,8 @@ async def test_ask_stream_rate_regenerate_compare_then_history(env):
 
 async def test_when_both_written_answers_fail_the_quoted_evidence_is_shown_focused(env):
     """Both answers rejected: the view restarts for the second and is stopped at once for the
-    quoted evidence. That evidence still reaches the view, focused for rating, and the run
-    ends done (a stream stopped before it ran once cancelled the whole run here)."""
+    quoted evidence. That evidence still reaches the view, focused for rating (a stream
+    stopped before it ran once cancelled the worker here and left the view blank)."""
     store = env[0]
     looping = "Sleuth [1] " * 12
     app = make_app(env, ScriptedLLM([PLAN, looping, looping]))
