@@ -119,20 +119,14 @@ def question_searches(question: str, tools: list[str]) -> list[SubQuestion]:
     return [SubQuestion(question, tool, _clean(question, QUERY_MAX), "question") for tool in tools]
 
 
-def make_plan(
-    llm: LLM,
+def plan_messages(
     question: str,
     tools: list[str],
-    *,
     max_subquestions: int,
     history: list[tuple[str, str]] | None = None,
-    seed: int | None = None,
-    cancel: threading.Event | None = None,
-) -> tuple[list[SubQuestion], Completion | None, str | None]:
-    """Sub-questions for `question`. The question itself is always searched first with each
-    tool (a strong baseline the model's plan adds to). Returns (plan, completion, error):
-    error says why the model's own plan was unusable, when it was."""
-    messages = [
+) -> list[dict[str, str]]:
+    """What the planner's model call sees (bench/grammar_decoding.py times the same call)."""
+    return [
         {
             "role": "system",
             "content": render(
@@ -146,13 +140,33 @@ def make_plan(
             "content": render("plan_user", question=question, history=history_text(history or [])),
         },
     ]
+
+
+def plan_sampling(max_subquestions: int, seed: int | None = None) -> Sampling:
+    """The planner's sampling: a little temperature, room for each sub-question."""
+    return Sampling(temperature=0.2, max_tokens=120 + 90 * max_subquestions, seed=seed)
+
+
+def make_plan(
+    llm: LLM,
+    question: str,
+    tools: list[str],
+    *,
+    max_subquestions: int,
+    history: list[tuple[str, str]] | None = None,
+    seed: int | None = None,
+    cancel: threading.Event | None = None,
+) -> tuple[list[SubQuestion], Completion | None, str | None]:
+    """Sub-questions for `question`. The question itself is always searched first with each
+    tool (a strong baseline the model's plan adds to). Returns (plan, completion, error):
+    error says why the model's own plan was unusable, when it was."""
     baseline = question_searches(question, tools)
     try:
         value, completion = chat_json(
             llm,
-            messages,
+            plan_messages(question, tools, max_subquestions, history),
             plan_schema(tools, max_subquestions),
-            Sampling(temperature=0.2, max_tokens=120 + 90 * max_subquestions, seed=seed),
+            plan_sampling(max_subquestions, seed),
             cancel=cancel,
         )
     except ModelError as exc:  # a failed call costs nothing recorded; an unusable one does

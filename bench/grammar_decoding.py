@@ -21,6 +21,7 @@ import platform
 import statistics
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import hotpot
@@ -28,22 +29,12 @@ import hotpot
 from sleuth.agent.llama import LlamaCppLLM
 from sleuth.agent.llm import Sampling
 from sleuth.agent.models import resolve_model_path
-from sleuth.agent.planner import plan_schema
-from sleuth.agent.prompts import render
-from sleuth.agent.tools import describe
+from sleuth.agent.planner import plan_messages, plan_sampling, plan_schema
 from sleuth.store import app_dirs
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = ["search_library"]
-
-
-def plan_messages(question: str) -> list[dict[str, str]]:
-    """The planner's messages, as agent/planner.py `make_plan` writes them."""
-    system = render("plan_system", max_subquestions=3, tools="\n".join(describe(t) for t in TOOLS))
-    return [
-        {"role": "system", "content": system},
-        {"role": "user", "content": render("plan_user", question=question, history="")},
-    ]
+SUBQUESTIONS = 3
 
 
 def timed(llm: LlamaCppLLM, messages, sampling: Sampling, lazy: bool) -> dict:
@@ -51,7 +42,7 @@ def timed(llm: LlamaCppLLM, messages, sampling: Sampling, lazy: bool) -> dict:
     # A cold prompt, as the planner's call is: a prefix reused from the call before would
     # recompute its last token alone, and the float noise of that can flip a near tie.
     llm.llama.reset()
-    completion = llm.chat(messages, sampling, schema=plan_schema(TOOLS, 3))
+    completion = llm.chat(messages, sampling, schema=plan_schema(TOOLS, SUBQUESTIONS))
     try:
         json.loads(completion.text)
         valid = True
@@ -88,8 +79,10 @@ def main() -> None:
     for name, temperature in (("greedy", 0.0), ("planner (0.2)", 0.2)):
         rows = {"eager": [], "lazy": []}
         for number, question in enumerate(questions):
-            messages = plan_messages(question)
-            sampling = Sampling(temperature=temperature, max_tokens=120 + 90 * 3, seed=number + 1)
+            messages = plan_messages(question, TOOLS, SUBQUESTIONS)
+            sampling = replace(
+                plan_sampling(SUBQUESTIONS, seed=number + 1), temperature=temperature
+            )
             for lazy in (False, True) if number % 2 == 0 else (True, False):
                 rows["lazy" if lazy else "eager"].append(timed(llm, messages, sampling, lazy))
         rate = {
