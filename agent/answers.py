@@ -148,7 +148,7 @@ def _repeated_sentence(text: str) -> bool:
     return bool(most) and most[0][1] >= 3
 
 
-def _prose(passage: str) -> str:
+def prose(passage: str) -> str:
     """A passage without its Markdown headings (a heading on a line of its own is dropped; in
     a passage of one line only its marks go), on one line."""
     lines = passage.splitlines()
@@ -176,7 +176,7 @@ def extractive_answer(question: str, evidence: list[dict]) -> str:
     candidates = [
         (number, sentence, words, content_words(item.get("title") or "") - words)
         for number, item in enumerate(evidence, start=1)
-        for sentence in sentences(_prose(item["text"]))
+        for sentence in sentences(prose(item["text"]))
         if len(words := content_words(sentence)) >= 3
     ]
 
@@ -209,14 +209,14 @@ def extractive_answer(question: str, evidence: list[dict]) -> str:
             "No answer: the model's answers did not hold up, and no sentence in the evidence "
             "bears on the question."
         )
-    quotes = "\n".join(f"> {_quote(s, evidence[n - 1])} [{n}]" for n, s in chosen)
+    quotes = "\n\n".join(f"> {quote(s, evidence[n - 1])} [{n}]" for n, s in chosen)
     return (
         "Quoted from the sources (the model's answers did not hold up, so these are the "
         f"passages that bear on the question most):\n\n{quotes}"
     )
 
 
-def _quote(sentence: str, item: dict) -> str:
+def quote(sentence: str, item: dict) -> str:
     """A quoted sentence, followed by its passage's title when it does not name what the
     title names ("It is told in first person. — Animorphs"): what "it" is, the reader should
     see. A title's note in brackets ("Richard Wallace (director)") need not be named."""

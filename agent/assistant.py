@@ -33,6 +33,8 @@ def loop_settings(settings: Settings) -> LoopSettings:
         max_results=settings.search.max_results,
         local_only=settings.network.local_only,
         planner=settings.research.planner,
+        answer=settings.research.answer,
+        library_to_web=settings.research.library_to_web,
         record=settings.as_dict(),
     )
 

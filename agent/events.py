@@ -66,6 +66,21 @@ class SearchIssued(Event):
     query: str
     tool: str  # web_search or search_library
     subquestion: int
+    source: str = "model"  # who proposed it: question, model, bridge or user
+    # Where the query's words came from (agent/privacy.py): question, web, library, model.
+    words_from: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class QueryWithheld(Event):
+    """A web query that would have carried words seen only in the user's files: not sent
+    (research.library_to_web is off). `words` says how many of its words were private."""
+
+    kind = "query_withheld"
+    query: str
+    subquestion: int
+    source: str
+    words: int
 
 
 @dataclass
@@ -204,6 +219,9 @@ class AnswerDone(Event):
     sources: list[dict[str, Any]] = field(default_factory=list)  # number, title, uri
     messages: list[dict[str, str]] = field(default_factory=list)  # exactly what the writer saw
     sampling: dict[str, Any] = field(default_factory=dict)
+    # The short answer the model read off the evidence (the shown text's first line, without
+    # its citations); None when the model wrote the whole answer, or gave none that held up.
+    short_answer: str | None = None
     model_name: str = ""
     base_path: str | None = None
     adapter_path: str | None = None

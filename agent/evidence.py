@@ -31,6 +31,7 @@ class Passage(Protocol):
     uri: str
     title: str | None
     source_id: int
+    kind: str  # "file" (the user's library) or "web"
 
 
 @dataclass
@@ -92,6 +93,7 @@ def select_evidence(
             "text": passage.text,
             "snippet": snippet(passage.text),
             "source_id": passage.source_id,
+            "kind": passage.kind,
             "chunk_id": chunk_id,
             "subquestion": found_by[chunk_id],
             "score": round(fused[chunk_id], 5),

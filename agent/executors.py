@@ -15,6 +15,7 @@ from .events import (
     BudgetExhausted,
     Event,
     PageFetched,
+    QueryWithheld,
     SearchDone,
     SearchIssued,
     StepFailed,
@@ -23,8 +24,9 @@ from .events import (
 )
 from .fetch import FetchError
 from .planner import SubQuestion
+from .privacy import Boundary
 from .retry import async_retrying
-from .search import SearchError
+from .search import SearchError, SearchUnreachable
 
 History = Sequence[tuple[str, str]]  # earlier (question, answer) pairs of the session
 
@@ -39,6 +41,8 @@ class RunState:
     budget: Budget
     tools: list[str]
     seed: int
+    boundary: Boundary
+    search_backend: str | None = None  # the web search backend's name, for advice
     library_sources: list[int] | None = None  # restrict library search to these sources
     subquestions: list[SubQuestion] = field(default_factory=list)
     queries_run: list[str] = field(default_factory=list)
@@ -50,6 +54,7 @@ class RunState:
     searched: list[tuple[str, str, int]] = field(default_factory=list)  # tool, query, results
     failures: list[tuple[str, str, str]] = field(default_factory=list)  # action, target, error
     exhausted: str | None = None  # the limit that stopped research, if one did
+    unreachable: str | None = None  # why the search backend cannot be reached, once it cannot
     emit: Callable[[Event], None] = lambda event: None
 
     def report_exhausted(self, reason: str | None) -> bool:
@@ -83,11 +88,21 @@ class RunState:
             said.append(f"the {self.exhausted} before any search ran")
         if not said:
             said.append("no search found anything to read")
-        hint = (
-            "raise the limit (--budget seconds=N, tokens=N)"
-            if self.exhausted and not self.searched
-            else "try --library PATH, another question, or search.backend=searxng"
-        )
+        if self.exhausted and not self.searched:
+            hint = "raise the limit (--budget seconds=N, tokens=N)"
+        elif self.unreachable and self.search_backend == "searxng":
+            hint = (
+                "start the SearXNG instance at search.searxng_url, switch to "
+                "search.backend=ddgs, or ask over your files with --library PATH"
+            )
+        elif self.unreachable:
+            hint = (
+                "check the network connection, point search.backend=searxng at a SearXNG you "
+                "run, or ask over your files with --library PATH"
+            )
+        else:
+            other = "ddgs" if self.search_backend == "searxng" else "searxng"
+            hint = f"try --library PATH, another question, or search.backend={other}"
         text = "; ".join(said)
         return f"No answer: nothing was found to answer from: {text}. To go on, {hint}."
 
@@ -113,9 +128,15 @@ class Executors:
     async def _subquestion(self, run: RunState, index: int, sub: SubQuestion) -> None:
         if run.report_exhausted(run.budget.exhausted()):
             return
+        private = run.boundary.withheld(sub.query) if sub.tool == "web_search" else []
+        if private and sub.source != "user":  # the user's own query is theirs to send
+            run.emit(QueryWithheld(sub.query, index, sub.source, len(private)))
+            run.emit(SubquestionDone(index, sub.question, 0))
+            return
         run.budget.charge_step()
         run.queries_run.append(sub.query)
-        run.emit(SearchIssued(sub.query, sub.tool, index))
+        words_from = run.boundary.origins(sub.query)
+        run.emit(SearchIssued(sub.query, sub.tool, index, sub.source, words_from))
         found = 0
         if sub.tool == "search_library":
             found = await self._search_library(run, index, sub)
@@ -127,6 +148,7 @@ class Executors:
         found = await tools.search_library(self.context, sub.query, run.library_sources)
         for result in found.results:
             run.pool.add(result.pop("source_id"))
+            run.boundary.saw_library(result["title"], result["snippet"])
         run.emit(SearchDone(sub.query, sub.tool, index, found.results))
         return len(found.results)
 
@@ -135,12 +157,18 @@ class Executors:
             run.emit(StepRetried("web_search", sub.query, attempt, round(wait, 2), str(error)))
 
         try:
+            if run.unreachable:  # found unreachable in this run already: no request, no wait
+                raise SearchUnreachable(run.unreachable)
             async for attempt in async_retrying(retried):
                 with attempt:
                     found = await tools.web_search(self.context, sub.query)
         except SearchError as exc:
+            if isinstance(exc, SearchUnreachable):
+                run.unreachable = str(exc)
             run.emit(StepFailed("web_search", sub.query, str(exc)))
             return 0
+        for result in found.results:
+            run.boundary.saw_web(result.get("title"), result.get("snippet"))
         run.emit(SearchDone(sub.query, sub.tool, index, found.results, cached=found.cached))
         per_query = run.budget.limits.pages_per_query
         urls = [r["url"] for r in found.results if r["url"] not in run.seen_urls][:per_query]

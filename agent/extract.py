@@ -120,7 +120,7 @@ def html_text(
 def pdf_text(body: bytes) -> tuple[str, str]:
     """Title and text of a PDF. Raises FetchError for a corrupt or encrypted file."""
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import PyPdfError
 
     try:
         reader = PdfReader(io.BytesIO(body))
@@ -132,8 +132,12 @@ def pdf_text(body: bytes) -> tuple[str, str]:
             title = str(reader.metadata.title)
     except FetchError:
         raise
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
         raise FetchError(f"corrupt PDF ({exc.__class__.__name__})") from exc
+    except RecursionError:  # objects nested thousands deep: a crafted file, not a document
+        raise FetchError("the PDF nests its objects too deeply to read") from None
+    except MemoryError:
+        raise FetchError("the PDF needs more memory to read than there is") from None
     return title, "\n\n".join(p.strip() for p in pages if p.strip())
 
 

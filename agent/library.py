@@ -220,6 +220,11 @@ def index_file(store: Store, root: Path, path: Path) -> tuple[FileResult, int]:
         title, text = read_text(path, data)
     except FetchError as exc:
         return _failed(store, root, path, info.st_size, info.st_mtime, digest, str(exc)), 0
+    except Exception as exc:  # noqa: BLE001 - one file fails, not the index
+        # A parser's own failure on a hostile or broken file (pypdf's limits, a RecursionError
+        # or MemoryError in lxml or a codec) fails that file, and indexing goes on.
+        why = f"could not be read ({exc.__class__.__name__})"
+        return _failed(store, root, path, info.st_size, info.st_mtime, digest, why), 0
     chunks = chunk_text(text)
     source_id = store.library.save_source(
         kind="file",

@@ -8,11 +8,13 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import fcntl
 import functools
 import io
 import json
 import logging
 import os
+import tempfile
 import threading
 import time
 import weakref
@@ -22,60 +24,10 @@ from typing import Any
 
 from .chat_format import chat_formatter
 from .errors import ModelError
-from .llm import Completion, Message, Sampling, TokenCallback
+from .gguf_file import check_adapter, check_gguf, training_context
+from .llm import Completion, Message, OutputForm, Sampling, TokenCallback
 
 log = logging.getLogger(__name__)
-
-GGUF_MAGIC = b"GGUF"
-
-
-def check_gguf(path: Path) -> None:
-    """Fail with one sentence if `path` is not a readable GGUF file."""
-    if not path.exists():
-        raise ModelError(f"Model file {path} does not exist: check the path or `sleuth config`.")
-    if path.is_dir():
-        raise ModelError(f"Model path {path} is a folder: point it at a .gguf file.")
-    try:
-        with path.open("rb") as handle:
-            magic = handle.read(4)
-    except OSError as exc:
-        raise ModelError(f"Cannot read the model file {path}: {exc.strerror}.") from exc
-    if magic != GGUF_MAGIC:
-        raise ModelError(
-            f"{path} is not a GGUF model file (corrupt, truncated or another format): "
-            "download it again or pick another file."
-        )
-
-
-def check_gguf_whole(path: Path) -> None:
-    """Fail with one sentence unless `path` is a GGUF whose every tensor is in the file (a
-    truncated download has the right magic and header but not its tensors). Reads the whole
-    header, so it is for registering a model, not for every load."""
-    check_gguf(path)
-    from gguf import GGUFReader
-
-    try:
-        GGUFReader(path)
-    except (ValueError, KeyError, IndexError, OSError) as exc:
-        raise ModelError(
-            f"{path} is truncated or corrupt ({exc.__class__.__name__}): download it again."
-        ) from exc
-
-
-def check_adapter(path: Path) -> None:
-    """Fail with one sentence if `path` is not a LoRA adapter GGUF."""
-    check_gguf(path)
-    from gguf import GGUFReader
-
-    try:
-        fields = GGUFReader(path).fields
-        kind = fields["general.type"].contents() if "general.type" in fields else None
-        adapter = fields["adapter.type"].contents() if "adapter.type" in fields else None
-    except (ValueError, KeyError, IndexError, OSError) as exc:
-        raise ModelError(f"The adapter {path} is corrupt ({exc}): retrain or roll back.") from exc
-    if kind != "adapter" or adapter != "lora":
-        raise ModelError(f"{path} is not a LoRA adapter GGUF (general.type={kind!r}).")
-
 
 # llama-cpp-python's port of json-schema-to-grammar lets raw control characters (a newline)
 # into JSON strings, which no JSON parser accepts; llama.cpp's own converter excludes them.
@@ -222,6 +174,59 @@ def gpu_offload_supported() -> bool:
     return bool(llama_cpp.llama_supports_gpu_offload())
 
 
+TURN_POLL_S = 0.02  # how often a process waiting for the model checks again
+TURN_COURTESY_S = 0.06  # a process that just had its turn waits this long before another
+
+
+class TurnCancelled(Exception):  # noqa: N818 - a state, not a failure of the code
+    """The caller's stop signal came while it waited for another Sleuth's model call."""
+
+    def __init__(self, waited: float):
+        super().__init__(f"stopped after waiting {waited:.0f} s for the model")
+        self.waited = waited
+
+
+class ModelTurns:
+    """One model computes at a time on this machine, whichever Sleuth process holds it.
+
+    llama.cpp uses every core it is given, and two processes that each take all of them on
+    a small machine both slow to a crawl (four asks on 2 cores all ran out of time). So each
+    call takes this machine's turn, an exclusive lock on one file in the temporary folder,
+    for the length of the call: Sleuths on one machine take turns, each at full speed, and a
+    waiting call stops waiting when its own stop signal comes. The lock is the kernel's
+    (flock), so a process that dies gives up its turn at once.
+    """
+
+    def __init__(self, path: Path | None = None):
+        self.path = path or Path(tempfile.gettempdir()) / f"sleuth-{os.getuid()}" / "model.lock"
+        self._released = 0.0
+
+    @contextlib.contextmanager
+    def turn(self, cancel: threading.Event | None = None):
+        """Hold the machine's model turn; yields the seconds spent waiting for it."""
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        started = time.monotonic()
+        try:
+            # Just had a turn: give a waiting process the chance to take the next one.
+            courtesy = self._released + TURN_COURTESY_S - started
+            if courtesy > 0:
+                time.sleep(courtesy)
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if cancel is not None and cancel.is_set():
+                        raise TurnCancelled(time.monotonic() - started) from None
+                    time.sleep(TURN_POLL_S)
+            yield time.monotonic() - started
+        finally:
+            os.close(fd)  # releases the lock
+            self._released = time.monotonic()
+
+
+_turns = ModelTurns()
 _open_models: weakref.WeakSet = weakref.WeakSet()
 
 
@@ -251,6 +256,17 @@ class LlamaCppLLM:
         check_gguf(self.model_path)
         if self.adapter_path is not None:
             check_adapter(self.adapter_path)
+        self.warnings: list[str] = []
+        try:
+            trained = training_context(self.model_path)
+        except ModelError:  # llama.cpp's own load says what is wrong with the file
+            trained = None
+        if trained and n_ctx > trained:  # more would cost memory and give nothing back
+            self.warnings.append(
+                f"model.n_ctx is {n_ctx:,} but {self.model_path.name} was trained on "
+                f"{trained:,} tokens of context: using {trained:,}."
+            )
+            n_ctx = trained
         self.gpu = gpu_offload_supported()
         if n_gpu_layers == "auto":
             self.n_gpu_layers = -1 if self.gpu else 0
@@ -364,13 +380,14 @@ class LlamaCppLLM:
         sampling: Sampling,
         *,
         schema: dict[str, Any] | None = None,
+        form: OutputForm | None = None,
         on_token: TokenCallback | None = None,
         cancel: threading.Event | None = None,
     ) -> Completion:
         prompt = self.render(messages)
         with self._lock:
             tokens = self.tokenize(prompt)
-            return self._generate(tokens, sampling, schema, on_token, cancel)
+            return self._generate(tokens, sampling, schema, on_token, cancel, form)
 
     def complete(
         self,
@@ -384,7 +401,16 @@ class LlamaCppLLM:
         with self._lock:
             return self._generate(self.tokenize(prompt), sampling, None, on_token, cancel)
 
-    def _generate(self, tokens, sampling, schema, on_token, cancel) -> Completion:
+    def _generate(self, tokens, sampling, schema, on_token, cancel, form=None) -> Completion:
+        try:
+            with _turns.turn(cancel) as waited:
+                completion = self._decode(tokens, sampling, schema, on_token, cancel, form)
+        except TurnCancelled as stopped:
+            return Completion("", len(tokens), 0, 0.0, "cancelled", waited_s=stopped.waited)
+        completion.waited_s = waited
+        return completion
+
+    def _decode(self, tokens, sampling, schema, on_token, cancel, form=None) -> Completion:
         llama = self._llama
         if len(tokens) >= self.n_ctx:
             raise ModelError(
@@ -407,6 +433,7 @@ class LlamaCppLLM:
             seed=sampling.seed,
             stop=[*self.chat_format.stops, *sampling.stop],
             grammar=self._grammar(schema) if schema is not None else None,
+            logits_processor=_held_to(form, llama, len(tokens)) if form is not None else None,
             stream=True,
         )
         for chunk in stream:
@@ -431,6 +458,62 @@ class LlamaCppLLM:
             finish_reason=finish,
             cached_tokens=min(cached, max(len(tokens) - 1, 0)),
         )
+
+
+FORM_CANDIDATES = 40  # the model's best tokens tried against an answer form at each step
+
+
+def _held_to(form: OutputForm, llama, prompt_length: int):
+    """A logits processor that lets through only tokens that keep the text written so far an
+    allowed answer (agent/llm.py `OutputForm`): of the model's FORM_CANDIDATES best tokens,
+    those whose text still fits, and the end of the turn once the answer may end. When none of
+    them fits, the next token of each allowed continuation does (so the answer never stalls)."""
+    from llama_cpp import LogitsProcessorList
+
+    eog = {t for t in (llama.token_eos(),) if t >= 0}
+    vocab = llama._model.vocab
+
+    def text_of(ids) -> str:
+        return llama.detokenize(list(ids)).decode("utf-8", "ignore")
+
+    def held(input_ids, scores):
+        import llama_cpp
+        import numpy as np
+
+        written = [int(t) for t in input_ids[prompt_length:]]
+        so_far = text_of(written)
+        top = np.argpartition(-scores, FORM_CANDIDATES)[:FORM_CANDIDATES]
+        allowed = np.full_like(scores, -np.inf)
+        for token in top.tolist():
+            text = text_of([*written, token])
+            if token in eog or llama_cpp.llama_vocab_is_eog(vocab, token):
+                ends = True
+            elif "\n" in text[len(so_far) :]:  # a line break ends an answer too
+                ends = True
+            else:
+                ends = False
+            if form.complete(so_far) if ends else form.permits(text):
+                allowed[token] = scores[token]
+        if not np.isfinite(allowed).any():
+            for token in _continuations(form, so_far, llama):
+                allowed[token] = scores[token]
+        if not np.isfinite(allowed).any():  # nothing can follow: end the answer here
+            for token in eog:
+                allowed[token] = 0.0
+        return allowed
+
+    return LogitsProcessorList([held])
+
+
+def _continuations(form: OutputForm, so_far: str, llama) -> set[int]:
+    """The first token of each way the allowed answers go on from `so_far`."""
+    lead = " " if not so_far.strip() else ""
+    found = set()
+    for text in form.continuations(so_far):
+        ids = llama.tokenize((lead + text).encode("utf-8"), add_bos=False, special=False)
+        if ids:
+            found.add(ids[0])
+    return found
 
 
 def _common_prefix(a, b) -> int:

@@ -50,6 +50,7 @@ class Completion:
     finish_reason: str  # "stop", "length" or "cancelled"
     cached_tokens: int = 0  # prompt tokens whose KV cache was reused from the previous call
     retries: list[dict] = field(default_factory=list)  # attempt, wait_s, error: a busy server
+    waited_s: float = 0.0  # seconds spent waiting while another Sleuth used the model
     # The exact messages of a structured call (chat_json sets them), so the run's record
     # holds the planner's and reflection's prompts and outputs for training on trajectories.
     messages: list[Message] | None = None
@@ -57,6 +58,24 @@ class Completion:
     @property
     def tokens_per_second(self) -> float:
         return self.completion_tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+class OutputForm(Protocol):
+    """What a constrained answer may be (agent/reader.py `AnswerForm` is one): a backend that
+    can hold decoding to it lets through only text it `permits`, ends only where it is
+    `complete`, and when the model's own best tokens all break it, follows `continuations`."""
+
+    def permits(self, text: str) -> bool:
+        """Whether `text` can still become an allowed answer."""
+        ...
+
+    def complete(self, text: str) -> bool:
+        """Whether `text` is an allowed answer as it stands."""
+        ...
+
+    def continuations(self, text: str) -> list[str]:
+        """Text that may follow `text` (a few characters each) on the way to an answer."""
+        ...
 
 
 class LLM(Protocol):
@@ -71,10 +90,13 @@ class LLM(Protocol):
         sampling: Sampling,
         *,
         schema: dict[str, Any] | None = None,
+        form: OutputForm | None = None,
         on_token: TokenCallback | None = None,
         cancel: threading.Event | None = None,
     ) -> Completion:
-        """Answer the conversation. With `schema`, the output is JSON valid against it."""
+        """Answer the conversation. With `schema`, the output is JSON valid against it; with
+        `form`, a backend that can constrain decoding holds the output to it (one that cannot
+        ignores it, and the caller checks what comes back)."""
         ...
 
     def count_tokens(self, text: str) -> int:
@@ -97,14 +119,30 @@ def chat_json(
     try:
         value = json.loads(completion.text)
     except json.JSONDecodeError as exc:
-        raise UnusableOutput(
-            f"The model's structured output was not valid JSON ({completion.finish_reason}): "
-            "raise the token budget or use a larger model.",
-            completion,
-        ) from exc
+        raise UnusableOutput(_why_unusable(completion), completion) from exc
     if not isinstance(value, dict):
         raise UnusableOutput("The model's structured output was not a JSON object.", completion)
     return value, completion
+
+
+def _why_unusable(completion: Completion) -> str:
+    """Why a structured call gave no JSON, in words that point at the real cause."""
+    if completion.finish_reason == "cancelled":
+        waited = (
+            f" after waiting {completion.waited_s:.0f} s while other Sleuths used the model"
+            if completion.waited_s >= 1
+            else ""
+        )
+        return (
+            f"The model was stopped before it finished{waited} (the run's time ran out, or it "
+            "was cancelled): raise the time budget (--budget seconds=N)."
+        )
+    if completion.finish_reason == "length":
+        return (
+            f"The model's structured output ran past its {completion.completion_tokens} tokens "
+            "before the JSON closed: raise the token budget or use a larger model."
+        )
+    return "The model's structured output was not valid JSON: use a larger model."
 
 
 class UnusableOutput(ModelError):

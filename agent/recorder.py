@@ -108,6 +108,7 @@ class Recorder:
             recording.answer_id = runs.add_answer(
                 recording.run_id,
                 text=event.text,
+                short_answer=event.short_answer,
                 messages=event.messages,
                 sampling=event.sampling,
                 citations=event.citations,

@@ -15,8 +15,7 @@ from sleuth.store import Store
 from sleuth.store.rows import Model
 
 from .errors import AgentError, ModelError
-from .llama import check_adapter, check_gguf_whole
-from .models import fingerprint
+from .gguf_file import check_adapter, check_complete, fingerprint
 
 
 class RegistryError(AgentError):
@@ -34,7 +33,7 @@ class ModelRegistry:
         row = self.store.registry.base(fp)
         if row is not None:
             return row
-        check_gguf_whole(base_path)  # a truncated file never becomes a registry row
+        check_complete(base_path)  # a truncated file never becomes a registry row
         model_id = self.store.registry.register(
             name=base_path.stem, base_path=str(base_path), base_fingerprint=fp
         )

@@ -42,16 +42,29 @@ from .fetch import Fetcher
 from .llm import LLM, Completion
 from .models import ModelInfo
 from .planner import SubQuestion, history_text, make_plan, question_searches, reflect
+from .privacy import Boundary
 from .search import SearchBackend
 from .text import search_terms
-from .writer import evidence_block, writer_messages
-from .writing import Writing
+from .writer import evidence_block
+from .writing import Writer, WriterSettings
 
 MAX_QUESTION_CHARS = 2000  # a question, not a document: plans and prompts repeat it
 
 
 class NothingFound(AgentError):
     """Every search failed or matched nothing: the run ends without an answer, saying why."""
+
+
+def check_question(question: str) -> None:
+    """Refuse, in one sentence, a question no run should start from: empty, or a document."""
+    if not question.strip():
+        raise AgentError("Ask a question: the question was empty.")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise AgentError(
+            f"The question is {len(question):,} characters long; a question may have at "
+            f"most {MAX_QUESTION_CHARS:,}. Put a long text in a file and index it with "
+            "`sleuth index`, then ask about it."
+        )
 
 
 ReviewPlan = Callable[[list[SubQuestion]], Awaitable[list[SubQuestion]]]
@@ -70,10 +83,12 @@ class LoopSettings:
     max_results: int = 6  # search results read per web query
     local_only: bool = False
     planner: str = "model"  # or "none": search the question itself, once, without a plan
+    library_to_web: bool = False  # may web queries carry words found in the user's files?
+    answer: str = "read"  # read: a short answer read off the evidence; write: free text
     record: dict[str, Any] = field(default_factory=dict)  # the settings stored with each run
 
 
-class Researcher(Writing):
+class Researcher:
     """Runs research over the web and the library with one model; one run at a time."""
 
     def __init__(
@@ -99,6 +114,16 @@ class Researcher(Writing):
         self.executors = Executors(
             tools.ToolContext(library, fetcher, search, max_results=settings.max_results),
             settings.concurrency,
+        )
+        self.writer = Writer(
+            llm,
+            model,
+            WriterSettings(
+                answer=settings.answer,
+                temperature=settings.temperature,
+                repeat_penalty=settings.repeat_penalty,
+                answer_tokens=settings.limits.answer_tokens,
+            ),
         )
 
     # -- public API ------------------------------------------------------------------------
@@ -141,14 +166,7 @@ class Researcher(Writing):
     ) -> AsyncIterator[Event]:
         """Research `question` (a follow-up in `session_id`, after `history`); yields events."""
         question = " ".join(question.split())
-        if not question:
-            raise AgentError("Ask a question: the question was empty.")
-        if len(question) > MAX_QUESTION_CHARS:
-            raise AgentError(
-                f"The question is {len(question):,} characters long; a question may have at "
-                f"most {MAX_QUESTION_CHARS:,}. Put a long text in a file and index it with "
-                "`sleuth index`, then ask about it."
-            )
+        check_question(question)
         run = self._new_run(question, history, seed)
         run.tools = self.tools(use_web=use_web, use_library=use_library)
         run.library_sources = library_sources
@@ -185,6 +203,8 @@ class Researcher(Writing):
             budget=Budget(self.settings.limits),
             tools=[],
             seed=seed if seed is not None else random.randrange(2**31),
+            boundary=Boundary(question, library_to_web=self.settings.library_to_web),
+            search_backend=self.search.name if self.search is not None else None,
         )
         run.emit = lambda event: self._emit(run, event)
         return run
@@ -313,8 +333,11 @@ class Researcher(Writing):
             )
             if not selection.items:  # never an answer from the model's memory
                 raise NothingFound(run.why_nothing_found())
-            messages = writer_messages(run.question, selection.items, history_text(run.history))
-            await self._write(run, selection.items, messages)
+            history = history_text(run.history)
+            messages = self.writer.messages(run.question, selection.items, history)
+            await self.writer.answer(
+                _RunCalls(self, run), run.question, selection.items, messages, seed=run.seed
+            )
 
         await self._guarded(run, body())
 
@@ -326,7 +349,10 @@ class Researcher(Writing):
                 for number, item in enumerate(evidence, start=1)
             ]
             self._emit(run, EvidenceChosen(items, reused_from_run=regenerates))
-            await self._write(run, items, messages or writer_messages(run.question, items))
+            messages_used = messages or self.writer.messages(run.question, items)
+            await self.writer.answer(
+                _RunCalls(self, run), run.question, items, messages_used, seed=run.seed, again=True
+            )
 
         await self._guarded(run, body())
 
@@ -376,52 +402,72 @@ class Researcher(Writing):
     ) -> tuple[list[SubQuestion], list[str]]:
         """What to search and read next: the model's new queries (none that only rephrase the
         question or a query run) and links, then bridge queries from the passages found
-        (agent/bridges.py), or with nothing found yet, each name the question gives alone.
-        The model's "enough" is taken only with evidence in hand."""
+        (agent/bridges.py). With nothing found there is nothing for the model to read: each
+        name the question gives is searched alone, without a model call. The model's "enough"
+        is taken only with evidence in hand. A web search backend found unreachable is not
+        asked again."""
+        tools = [t for t in run.tools if not (t == "web_search" and run.unreachable)]
+        room = run.budget.limits.new_queries
+        if not evidence:
+            names = [e for e in entities(run.question) if e not in run.queries_run][:room]
+            new = [SubQuestion(name, tool, name, "bridge") for name in names for tool in tools]
+            self._emit(run, Reflected(round_number, False, [q.as_dict() for q in new], [], 0))
+            return new, []
         reflection, _ = await self._llm(
             run,
             "reflect",
             lambda: reflect(
                 self.llm,
                 run.question,
-                run.tools,
+                tools or run.tools,
                 queries_run=run.queries_run,
                 evidence=evidence,
                 links=run.links[: run.budget.limits.max_links],
-                max_queries=run.budget.limits.new_queries,
+                max_queries=room,
                 max_links=run.budget.limits.follow_links,
                 seed=run.seed + round_number,
                 cancel=self._deadline(run),
             ),
         )
-        enough = reflection.enough and bool(evidence)
+        enough = reflection.enough
         new = [
             query
             for query in reflection.new_queries
-            if not rephrases(query.query, run.question, run.queries_run)
+            if query.tool in tools and not rephrases(query.query, run.question, run.queries_run)
         ]
         follow = reflection.follow_links
         if enough:
             new, follow = [], []
-        room = run.budget.limits.new_queries - len(new)
-        already = run.queries_run + [q.query for q in new]
-        extra = (
-            bridge_queries(run.question, [i["text"] for i in evidence], already, room)
-            if evidence
-            else [e for e in entities(run.question) if e not in already][:room]
-        )
-        new += [SubQuestion(query, tool, query, "bridge") for query in extra for tool in run.tools]
+        bridges = self._bridges(run, evidence, tools, room - len(new), [q.query for q in new])
         self._emit(
             run,
             Reflected(
                 round_number,
-                enough and not extra,
-                [q.as_dict() for q in new],
+                enough and not bridges,
+                [q.as_dict() for q in new + bridges],
                 follow,
-                bridges=len(extra),
+                bridges=len({q.query for q in bridges}),
             ),
         )
-        return new, follow
+        return new + bridges, follow
+
+    def _bridges(
+        self, run: RunState, evidence: list[dict], tools: list[str], room: int, planned: list[str]
+    ) -> list[SubQuestion]:
+        """Bridge queries for each tool: the library's from every passage found, the web's
+        from web passages only (names in the user's files stay on this machine) unless
+        research.library_to_web is on."""
+        already = run.queries_run + planned
+        everything = [item["text"] for item in evidence]
+        public = [item["text"] for item in evidence if item.get("kind") != "file"]
+        out = []
+        for tool in tools:
+            passages = (
+                public if tool == "web_search" and not run.boundary.library_to_web else (everything)
+            )
+            for query in bridge_queries(run.question, passages, already, room) if passages else []:
+                out.append(SubQuestion(query, tool, query, "bridge"))
+        return out
 
     def _select_evidence(self, run: RunState):
         """The passages the writer sees, chosen from this run's pool (agent/evidence.py)."""
@@ -437,7 +483,7 @@ class Researcher(Writing):
             )
             for index, query in enumerate(queries)
         ]
-        return select_evidence(
+        selection = select_evidence(
             rankings,
             k=limits.evidence_k,
             token_budget=limits.evidence_tokens,
@@ -445,3 +491,31 @@ class Researcher(Writing):
             reserve=limits.evidence_k // 2,
             each_best=True,
         )
+        for item in selection.items:  # what the model and the bridges read from here on
+            run.boundary.saw(item)
+        return selection
+
+
+class _RunCalls:
+    """What the writer may do in one run (agent/writing.py `Calls`)."""
+
+    def __init__(self, researcher: Researcher, run: RunState):
+        self.researcher, self.run = researcher, run
+        self._loop = asyncio.get_running_loop()
+
+    async def call(self, purpose: str, fn: Callable[[], Any]) -> Any:
+        return await self.researcher._llm(self.run, purpose, fn)
+
+    def deadline(self, also: Callable[[], bool] | None = None) -> Deadline:
+        return self.researcher._deadline(self.run, also)
+
+    def emit(self, event: Event) -> None:
+        self.researcher._emit(self.run, event)
+
+    def stream(self, piece: str) -> None:
+        queue = self.researcher._queue
+        assert queue is not None
+        self._loop.call_soon_threadsafe(queue.put_nowait, Token(piece))
+
+    def cancelled(self) -> bool:
+        return self.researcher._cancel.is_set()

@@ -32,6 +32,7 @@ class Transient(Exception):  # noqa: N818 - a property of other errors, mixed in
     """Marks an error worth retrying; `retry_after` is the server's own wait, if it gave one."""
 
     retry_after: float | None = None
+    attempts: int | None = None  # the most tries this kind of failure deserves, if fewer
 
 
 def retry_after(header: str | None) -> float | None:
@@ -64,9 +65,21 @@ def _reporter(on_retry: OnRetry | None):
     return report
 
 
+def _stop(attempts: int):
+    """Stop after `attempts`, or sooner where the error says it deserves fewer."""
+    everything = stop_after_attempt(attempts)
+
+    def stop(state: RetryCallState) -> bool:
+        error = state.outcome.exception() if state.outcome else None
+        fewer = getattr(error, "attempts", None)
+        return everything(state) or (fewer is not None and state.attempt_number >= fewer)
+
+    return stop
+
+
 def _options(on_retry: OnRetry | None, attempts: int) -> dict:
     return dict(
-        stop=stop_after_attempt(attempts),
+        stop=_stop(attempts),
         wait=_wait,
         retry=retry_if_exception(lambda error: isinstance(error, Transient)),
         before_sleep=_reporter(on_retry),

@@ -7,6 +7,7 @@ subject to the private-address rule that guards page fetches; local-only mode tu
 from __future__ import annotations
 
 import asyncio
+import socket
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
@@ -28,6 +29,13 @@ class SearchUnavailable(SearchError, Transient):
     def __init__(self, message: str, retry_after: float | None = None):
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class SearchUnreachable(SearchUnavailable):
+    """The backend cannot be reached at all (connection refused, no such host): tried once
+    more, and then the run stops asking it (agent/executors.py)."""
+
+    attempts = 2
 
 
 @dataclass
@@ -63,6 +71,10 @@ class SearxngSearch:
             response = await self._client.get(
                 self.base_url + "/search", params={"q": query, "format": "json"}
             )
+        except httpx.ConnectError as exc:  # refused, or no such host: nothing is listening
+            raise SearchUnreachable(
+                f"SearXNG at {self.shown} cannot be reached ({_reason(exc)})"
+            ) from exc
         except httpx.HTTPError as exc:
             raise SearchUnavailable(
                 f"SearXNG at {self.shown} unreachable ({exc.__class__.__name__})"
@@ -91,6 +103,19 @@ class SearxngSearch:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+def _reason(exc: BaseException) -> str:
+    """Why a connection failed, in a few words: "connection refused", "unknown host"."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        text = str(seen).lower()
+        if isinstance(seen, ConnectionRefusedError) or "refused" in text:
+            return "connection refused"
+        if isinstance(seen, socket.gaierror) or "name or service" in text:
+            return "unknown host"
+        seen = seen.__cause__ or seen.__context__
+    return exc.__class__.__name__
 
 
 class DdgsSearch:

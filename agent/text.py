@@ -20,8 +20,10 @@ STOPWORDS = frozenset(
 )
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
-# A sentence ends at . ! or ? and keeps the citation markers that follow it.
-_SENTENCE_END = re.compile(rf"(?<=[.!?])(?:\s*{MARKER})*\s+(?=[A-Z0-9\"'(\[])")
+# A sentence ends at . ! or ? and keeps the citation markers that follow it: the next one
+# starts with a capital, a digit, a quote or bracket (not a citation marker) or a quote mark
+# of Markdown (">").
+_SENTENCE_END = re.compile(rf"(?<=[.!?])((?:\s*{MARKER})*)\s+(?=[A-Z0-9\"'(>]|\[(?!\d))")
 
 
 @dataclass(frozen=True)
@@ -112,8 +114,12 @@ def sentences(text: str) -> list[str]:
     for block in re.split(r"\n\s*\n|\n(?=\s*[-*\d]+[.)]?\s)", text):
         block = block.strip()
         if block:
-            out.extend(s.strip() for s in _SENTENCE_END.split(block) if s.strip())
-    return out
+            start = 0
+            for end in _SENTENCE_END.finditer(block):
+                out.append(block[start : end.end(1)].strip())  # with its trailing markers
+                start = end.end()
+            out.append(block[start:].strip())
+    return [sentence for sentence in out if sentence]
 
 
 _AUXILIARIES = frozenset(

@@ -1,102 +1,238 @@
-"""Writing the answer, the research loop's last step: streamed from the model, stopped the
-moment it loops, tidied (an evidence list copied out after the answer is cut; an answer that
-cites nothing gets [n] on the sentences one passage supports almost word for word), verified,
-and checked (agent/answers.py). An answer that fails the checks is
-written once more with other sampling; if that fails too, the user gets the evidence that bears
-on the question most, quoted and labelled as such. Every rejected answer is recorded with why.
+"""Answering, the research loop's last step: the loop hands the `Writer` the evidence it chose,
+and the writer emits the answer (AnswerDone), or why it had none to give.
 
-`Writing` is a part of the Researcher (agent/research.py), kept apart so each reads whole: it
-uses the run's stream (`_emit`, `_queue`), its model calls (`_llm`, `_deadline`, `_cancel`),
-and the loop's settings and model.
+Two ways, by `research.answer`:
+
+- read (the default): the model reads the short answer off the numbered evidence, its
+  decoding held to what the answer may be (agent/reader.py); the answer shown is that short
+  answer, cited, over the quoted sentences that support it. A short answer that fails its
+  check is sampled once more; if that fails too, the first line says the sources do not say,
+  and the evidence that bears on the question most is quoted under it.
+- write: the model writes the whole answer, streamed and stopped the moment it loops, tidied,
+  verified and checked (agent/answers.py). An answer that fails the checks is written once
+  more with other sampling, and then the user gets quoted evidence, labelled as such.
+
+Every rejected attempt is recorded with why. The writer reaches the run only through the
+`Calls` the loop gives it: model calls that are accounted and recorded, the run's deadline,
+and the token stream.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from .answers import RepetitionGuard, cut_recitation, extractive_answer, problems
-from .events import AnswerCancelled, AnswerDone, AnswerRejected, Token
-from .executors import RunState
-from .llm import Sampling
-from .writer import Verified, attribute, verify
+from .budget import Deadline
+from .events import AnswerCancelled, AnswerDone, AnswerRejected, Event
+from .llm import LLM, Completion, Sampling
+from .models import ModelInfo
+from .reader import (
+    SHORT_TOKENS,
+    answer_form,
+    check,
+    cited_passage,
+    compose,
+    not_found,
+    reader_messages,
+    support_sentences,
+)
+from .writer import Verified, attribute, verify, writer_messages
+
+READ_TEMPERATURE = 0.7  # a second look at the evidence, when the first answer failed its check
 
 
-class Writing:
-    async def _write(self, run: RunState, evidence: list[dict], messages: list[dict]) -> None:
-        """Write the answer; an answer that fails the checks (agent/answers.py) is written
-        once more with other sampling, and if that fails too the user gets the evidence that
-        bears on the question most, quoted and labelled as such."""
+class Calls(Protocol):
+    """What the writer needs of the loop running it."""
+
+    async def call(self, purpose: str, fn: Callable[[], Any]) -> Any:
+        """Run one model call on the worker thread, accounted and recorded as `purpose`."""
+        ...
+
+    def deadline(self, also: Callable[[], bool] | None = None) -> Deadline:
+        """The stop signal of a model call: cancel, the run's time, or `also`."""
+        ...
+
+    def emit(self, event: Event) -> None:
+        """Put an event on the run's stream (from the event loop)."""
+        ...
+
+    def stream(self, piece: str) -> None:
+        """Put a token of the answer on the run's stream (from any thread)."""
+        ...
+
+    def cancelled(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class WriterSettings:
+    """How the writer answers (from LoopSettings)."""
+
+    answer: str = "read"  # read: the short answer read off the evidence; write: free text
+    temperature: float = 0.3  # the free writer's
+    repeat_penalty: float = 1.1  # the free writer's
+    answer_tokens: int = 512  # the free writer's longest answer
+
+
+class Writer:
+    """Writes one run's answer from its evidence; emits AnswerDone (or AnswerCancelled)."""
+
+    def __init__(self, llm: LLM, model: ModelInfo, settings: WriterSettings):
+        self.llm, self.model, self.settings = llm, model, settings
+
+    def messages(self, question: str, evidence: list[dict], history: str = "") -> list[dict]:
+        """The exact prompt this writer gives the model for `question` over `evidence`."""
+        if self.settings.answer == "read":
+            return reader_messages(question, evidence, history)
+        return writer_messages(question, evidence, history)
+
+    async def answer(
+        self,
+        calls: Calls,
+        question: str,
+        evidence: list[dict],
+        messages: list[dict],
+        *,
+        seed: int,
+        again: bool = False,
+    ) -> None:
+        """Answer `question` from `evidence` with `messages` (`again`: a regenerate, which
+        samples where a first answer would decode greedily)."""
+        if self.settings.answer == "read":
+            await self._read(calls, question, evidence, messages, seed, again)
+        else:
+            await self._write(calls, question, evidence, messages, seed)
+
+    # -- read: the short answer, held to the evidence ----------------------------------------
+
+    async def _read(self, calls, question, evidence, messages, seed, again) -> None:
+        form = answer_form(question, evidence)
         rejected: list[dict] = []
         for attempt in range(2):
-            sampling = self._sampling(run, attempt)
-            completion, looped, timed_out = await self._generate(run, messages, sampling)
+            warm = again or attempt > 0
+            sampling = Sampling(
+                temperature=READ_TEMPERATURE if warm else 0.0,
+                max_tokens=SHORT_TOKENS,
+                seed=seed + attempt,
+                stop=["\n"],  # one line: the answer, nothing after it
+            )
+            completion, _ = await self._generate(calls, "read", messages, sampling, form=form)
+            short = form.finish(completion.text) if completion.text.strip() else ""
+            cited = self._cite(short, question, evidence, form.kind)
+            found = check(short, form, cited[0] if cited else None, evidence)
+            if not short and completion.text.strip():
+                found = [f"{completion.text.strip()!r} is not an answer the evidence holds"]
+            if not found:
+                quotes = support_sentences(short, question, evidence, cited[0] if cited else None)
+                cited = cited or sorted({n for n, _ in quotes})
+                text = compose(short, cited, quotes, evidence)
+                checked = verify(text, evidence)
+                checked.verification.update(
+                    kind="reader", form=form.kind, rejected=rejected, problems=[]
+                )
+                self._done(calls, checked, short, evidence, messages, sampling, completion)
+                return
+            rejected.append(
+                {"text": completion.text, "problems": found, "sampling": sampling.as_dict()}
+            )
+            last = attempt == 1 or calls.deadline().expired
+            calls.emit(AnswerRejected(completion.text, found, retrying=not last))
+            if last:
+                break
+        quoted = extractive_answer(question, evidence).split("\n\n", 1)[-1]
+        checked = verify(f"{not_found(question)}\n\n{quoted}", evidence)
+        checked.verification.update(kind="extractive", rejected=rejected, problems=[])
+        self._done(calls, checked, None, evidence, messages, sampling, completion)
+
+    @staticmethod
+    def _cite(short: str, question: str, evidence: list[dict], kind: str) -> list[int]:
+        """The passage a short answer is read from ([] for yes or no: its support says)."""
+        if not short or kind == "polar":
+            return []
+        number = cited_passage(short, question, evidence)
+        return [number] if number is not None else []
+
+    # -- write: the whole answer, free ------------------------------------------------------
+
+    async def _write(self, calls, question, evidence, messages, seed) -> None:
+        rejected: list[dict] = []
+        for attempt in range(2):
+            sampling = self._sampling(seed, attempt)
+            completion, looped = await self._generate(
+                calls, "write", messages, sampling, guard=True
+            )
             checked, found = judge(completion.text, evidence)
             if looped and "it repeats itself" not in found:
                 found.insert(0, "it repeats itself")
+            timed_out = calls.deadline().expired
             if not found:
                 if timed_out:  # kept, and said: the answer stopped at the run's time limit
                     checked.verification["stopped"] = "time limit"
                 checked.verification.update(kind="model", rejected=rejected, problems=[])
-                self._answer(run, checked, evidence, messages, sampling, completion)
+                self._done(calls, checked, None, evidence, messages, sampling, completion)
                 return
             rejected.append(
                 {"text": checked.text, "problems": found, "sampling": sampling.as_dict()}
             )
             last = attempt == 1 or timed_out
-            self._emit(run, AnswerRejected(checked.text, found, retrying=not last))
+            calls.emit(AnswerRejected(checked.text, found, retrying=not last))
             if last:
                 break
-        checked = verify(extractive_answer(run.question, evidence), evidence)
+        checked = verify(extractive_answer(question, evidence), evidence)
         checked.verification.update(kind="extractive", rejected=rejected, problems=[])
-        self._answer(run, checked, evidence, messages, sampling, completion)
+        self._done(calls, checked, None, evidence, messages, sampling, completion)
 
-    def _sampling(self, run: RunState, attempt: int) -> Sampling:
-        """The writer's sampling; a second attempt samples more widely and repeats less."""
+    def _sampling(self, seed: int, attempt: int) -> Sampling:
+        """The free writer's sampling; a second attempt samples more widely, repeats less."""
         settings = self.settings
         return Sampling(
             temperature=settings.temperature if not attempt else max(0.7, settings.temperature),
-            max_tokens=run.budget.limits.answer_tokens,
-            seed=run.seed + attempt,
+            max_tokens=settings.answer_tokens,
+            seed=seed + attempt,
             repeat_penalty=settings.repeat_penalty + 0.15 * attempt,
         )
 
-    async def _generate(self, run: RunState, messages: list[dict], sampling: Sampling):
-        """One streamed answer: (completion, stopped because it looped, stopped at the time
-        limit). The stream stops the moment the text loops (RepetitionGuard)."""
-        loop = asyncio.get_running_loop()
-        queue = self._queue
-        assert queue is not None
+    # -- both --------------------------------------------------------------------------------
+
+    async def _generate(
+        self, calls: Calls, purpose: str, messages, sampling, *, form=None, guard=False
+    ) -> tuple[Completion, bool]:
+        """One streamed model call: (its completion, whether it was stopped for looping).
+        With `guard`, the stream stops the moment the text loops (RepetitionGuard)."""
+        watch = RepetitionGuard()
         pieces: list[str] = []
-        guard = RepetitionGuard()
 
         def on_token(piece: str) -> None:
             pieces.append(piece)
-            guard.feed(piece)
-            loop.call_soon_threadsafe(queue.put_nowait, Token(piece))
+            watch.feed(piece)
+            calls.stream(piece)
 
-        stop = self._deadline(run, also=lambda: guard.tripped)
+        stop = calls.deadline(also=(lambda: watch.tripped) if guard else None)
+        options: dict[str, Any] = {"on_token": on_token, "cancel": stop}
+        if form is not None:
+            options["form"] = form
         try:
-            completion = await self._llm(
-                run,
-                "write",
-                lambda: self.llm.chat(messages, sampling, on_token=on_token, cancel=stop),
+            completion = await calls.call(
+                purpose, lambda: self.llm.chat(messages, sampling, **options)
             )
         except asyncio.CancelledError:
             completion = None
-        if completion is None or self._cancel.is_set():
-            self._emit(run, AnswerCancelled("".join(pieces)))
+        if completion is None or calls.cancelled():
+            calls.emit(AnswerCancelled("".join(pieces)))
             raise asyncio.CancelledError
-        return completion, guard.tripped, stop.expired
+        return completion, watch.tripped
 
-    def _answer(self, run, checked, evidence, messages, sampling, completion) -> None:
+    def _done(self, calls, checked: Verified, short, evidence, messages, sampling, completion):
         sources = [
             {"number": n, "title": item.get("title") or item["uri"], "uri": item["uri"]}
             for n, item in enumerate(evidence, start=1)
         ]
-        self._emit(
-            run,
+        calls.emit(
             AnswerDone(
                 text=checked.text,
+                short_answer=short,
                 citations=checked.citations,
                 verification=checked.verification,
                 sources=sources,
@@ -108,7 +244,7 @@ class Writing:
                 prompt_tokens=completion.prompt_tokens,
                 completion_tokens=completion.completion_tokens,
                 seconds=completion.seconds,
-            ),
+            )
         )
 
 

@@ -1,28 +1,32 @@
-"""Research quality on HotpotQA dev-25 used as a local library, the way a user asks: every
-question is one `sleuth ask --no-web --json` process (a fresh model and prompt state each).
+"""Research quality on HotpotQA questions, asked the way a user asks: every question is one
+`sleuth ask --json` process (a fresh model and prompt state each), over a local library or a
+local web made of the questions' paragraphs.
 
-The 25 questions' ten context paragraphs each (249 files) are indexed into one library, then
-every question is asked two ways:
-  loop      the full loop: the model plans, searches, reflects, searches again, writes
-  one-shot  research.planner = none: the question alone is searched once, then the same writer
-so the planner's value is measured, not assumed. Reported per method, overall and per
-question type (bridge, comparison):
-  recall            supporting paragraphs among the evidence the writer saw
-  cited recall      supporting paragraphs among the sources the answer cites
-  EM / F1 / contains  official HotpotQA answer metrics on the answer text; "contains" = the
-                    gold answer appears in it (the model writes sentences, not spans), in
-                    whatever the user was shown, quoted evidence included; "by the model" =
-                    in the answers the model wrote (quoted evidence counts as not containing)
-  validity          citations written that point at real evidence, of all written
-  supported         cited sentences whose evidence supports them
-  shown degenerate  answers shown that fail the answer checks (must be 0)
-  extractive        answers that are quoted evidence, the model's having been rejected twice
-  no evidence       runs that found nothing and wrote nothing
-  seconds, LLM calls per question
+  library  each paragraph a Markdown file in one indexed library; `--no-web`
+  web      each paragraph an HTML page with site boilerplate and links, behind a
+           SearXNG-compatible search, served from 127.0.0.1 (bench/localweb.py); no library
 
-    .venv/bin/python bench/research_quality.py [--model smollm2|qwen2.5-0.5b|PATH]
-        [--questions 25] [--only bridge|comparison|polar] [--methods loop,one-shot]
-        [--out bench/results/NAME.json]
+Each question is asked two ways (--methods):
+  loop      the full loop: the model plans, searches, reflects, searches again, answers
+  one-shot  research.planner = none: the question alone is searched once, then the same answer
+
+Scores (per method, overall and per question type, with counts):
+  EM / F1         HotpotQA's answer metrics on the short answer: the one the model read off
+                  the evidence (research.answer = read), or a written answer's first sentence
+                  (= write); a yes-or-no question by its yes/no word alone
+  own             answers whose short answer is the model's own (not quoted evidence)
+  contains        the gold answer in the model's own answer, and apart from it in quotes
+  evidence gold   the gold answer in the passages the writer was given (non-yes/no questions)
+  reader gap      gold in those passages but not in the model's own answer
+  recall          supporting paragraphs among the passages the writer was given
+  ungrounded      own short answers whose content words are missing from the passage cited
+  validity        citations that point at real evidence, of all written
+  degenerate      answers shown that fail the answer checks (must be 0)
+  p50 seconds     median seconds per question (and mean), LLM calls per question
+
+    .venv/bin/python bench/research_quality.py [--data dev150|dev25|FILE] [--questions N]
+        [--mode library|web|library,web] [--methods loop,one-shot] [--model NAME|PATH]
+        [--env KEY=VALUE]... [--out bench/results/NAME.json]
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import argparse
 import collections
 import json
 import os
-import shutil
+import re
 import statistics
 import subprocess
 import sys
@@ -40,15 +44,21 @@ import time
 from pathlib import Path
 
 import hotpot
+from localweb import LocalWeb
 
-from sleuth.agent.text import is_polar
+from sleuth.agent.text import content_words, is_polar
+from sleuth.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 SLEUTH = str(Path(sys.executable).parent / "sleuth")
+DATA = {"dev150": hotpot.DEV150, "dev25": hotpot.DEV25}
+METHODS = {"loop": {}, "one-shot": {"SLEUTH_RESEARCH_PLANNER": "none"}}
 
 
-def ask(question: str, seed: int, env: dict[str, str], model: str) -> dict:
-    args = [SLEUTH, "ask", "--no-web", "--json", "--seed", str(seed), question]
+def ask(question: str, seed: int, env: dict[str, str], model: str, web: bool) -> dict:
+    args = [SLEUTH, "ask", "--json", "--seed", str(seed), question]
+    if not web:
+        args[2:2] = ["--no-web"]
     if model:
         args[2:2] = ["--model", model]
     done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=900)
@@ -58,65 +68,133 @@ def ask(question: str, seed: int, env: dict[str, str], model: str) -> dict:
     return json.loads(lines[-1])
 
 
-def score(question: hotpot.Question, result: dict, title_of: dict[str, str]) -> dict:
-    gold = set(question.supporting_titles)
-    sources = [title_of.get(s["uri"], s["title"]) for s in result.get("sources") or []]
+def evidence_texts(home: Path, run_id: int | None) -> list[str]:
+    """The passages the writer was given in run `run_id`, title and text, in order."""
+    if run_id is None:
+        return []
+    store = Store.open(home / "data" / "sleuth.db")
+    try:
+        return [f"{e.title or ''}\n{e.text}" for e in store.runs.evidence(run_id)]
+    finally:
+        store.close()
+
+
+def yes_no(text: str) -> str:
+    """The yes or no a short answer opens with ("" when it opens with neither)."""
+    first = (re.findall(r"[a-z]+", text.lower()) or [""])[0]
+    return first if first in ("yes", "no") else ""
+
+
+def short_of(result: dict) -> tuple[str, bool]:
+    """(the short answer, whether it is the model's own): the one it read off the evidence,
+    or a written answer's first sentence; quoted evidence has none."""
+    kind = (result.get("verification") or {}).get("kind")
+    if kind == "reader" and result.get("short_answer"):
+        return result["short_answer"], True
+    if kind == "model" and result.get("answer"):
+        return hotpot.answer_span(result["answer"]), True
+    return "", False
+
+
+def score(question: hotpot.Question, result: dict, title_of: dict, passages: list[str]) -> dict:
+    gold = question.answer
+    polar = gold.strip().lower() in ("yes", "no")
     answer = result.get("answer") or ""
     verification = result.get("verification") or {}
+    short, own = short_of(result)
+    if polar:
+        said = yes_no(short)
+        em = f1 = float(said == gold.strip().lower())
+    else:
+        said = ""
+        em = float(hotpot.exact_match(short, gold)) if short else 0.0
+        f1 = hotpot.f1(short, gold) if short else 0.0
+    own_text = short if verification.get("kind") == "reader" else (answer if own else "")
+    quotes = "\n".join(line for line in answer.splitlines() if line.startswith(">"))
+    if verification.get("kind") == "extractive":
+        quotes = answer
     citations = result.get("citations") or []
-    cited = {n for c in citations for n in c["numbers"]}
-    cited_titles = {sources[n - 1] for n in cited if 0 < n <= len(sources)}
+    cited = {n for c in citations[:1] for n in c["numbers"]}
+    cited_text = " ".join(passages[n - 1] for n in cited if 0 < n <= len(passages))
+    ungrounded = (
+        verification.get("kind") == "reader"
+        and not polar
+        and bool(short)
+        and not content_words(short) <= content_words(cited_text)
+        and said == ""
+    )
+    sources = [title_of.get(s["uri"], s["title"]) for s in result.get("sources") or []]
+    gold_titles = set(question.supporting_titles)
+    cited_all = {n for c in citations for n in c["numbers"]}
+    cited_titles = {sources[n - 1] for n in cited_all if 0 < n <= len(sources)}
+    evidence_gold = (not polar) and any(hotpot.answer_contains(p, gold) for p in passages)
+    contains_own = (not polar) and own and hotpot.answer_contains(own_text, gold)
     timings = result.get("timings") or {}
     return {
         "type": question.type,
+        "polar": polar,
+        "asked_polar": is_polar(question.question),
         "status": result["status"],
-        "recall": len(gold & set(sources)) / len(gold),
-        "cited_recall": len(gold & cited_titles) / len(gold),
-        "em": float(hotpot.exact_match(answer, question.answer)) if answer else 0.0,
-        "f1": hotpot.f1(answer, question.answer) if answer else 0.0,
-        "contains": float(hotpot.answer_contains(answer, question.answer)) if answer else 0.0,
+        "em": em,
+        "f1": f1,
+        "own": own,
+        "short_answer": short,
+        "yes_no": said if polar else None,
+        "contains_own": float(contains_own),
+        "contains_quotes": float((not polar) and hotpot.answer_contains(quotes, gold)),
+        "evidence_gold": float(evidence_gold),
+        "reader_gap": float(evidence_gold and not contains_own),
+        "ungrounded": ungrounded,
+        "recall": len(gold_titles & set(sources)) / len(gold_titles),
+        "cited_recall": len(gold_titles & cited_titles) / len(gold_titles),
         "citations": verification.get("citations", 0),
         "dangling": verification.get("dangling_removed", 0),
-        "cited_sentences": verification.get("cited_sentences", 0),
-        "supported": sum(1 for c in citations if c.get("supported")),
         "degenerate": bool(answer) and bool(verification.get("problems")),
-        "extractive": verification.get("kind") == "extractive",
-        "retried": bool(verification.get("rejected")),
+        "kind": verification.get("kind"),
         "rejected_for": [p for r in verification.get("rejected") or [] for p in r["problems"]],
         "seconds": timings.get("seconds", 0.0),
         "llm_calls": timings.get("llm_calls", 0),
         "answer": answer,
-        "gold": question.answer,
+        "gold": gold,
     }
 
 
 def summary(rows: list[dict]) -> dict:
     if not rows:
         return {"n": 0}
+    mean = lambda key: round(statistics.mean(float(r[key]) for r in rows), 3)  # noqa: E731
+    count = lambda key: int(sum(bool(r[key]) for r in rows))  # noqa: E731
     written = sum(r["citations"] + r["dangling"] for r in rows)
-    mean = lambda key: round(statistics.mean(r[key] for r in rows), 3)  # noqa: E731
+    spans = [r for r in rows if not r["polar"]]
+    polar = [r for r in rows if r["polar"]]
+    done = [r for r in rows if r["status"] == "done"]
     return {
         "n": len(rows),
-        "recall": mean("recall"),
-        "cited_recall": mean("cited_recall"),
         "em": mean("em"),
         "f1": mean("f1"),
-        "contains": mean("contains"),
-        "contains_count": int(sum(r["contains"] for r in rows)),
-        "contains_by_model": int(sum(r["contains"] for r in rows if not r["extractive"])),
+        "own": count("own"),
+        "own_share": mean("own"),
+        "short_answer_in_done": [sum(bool(r["short_answer"]) for r in done), len(done)],
+        "contains_own": [count("contains_own"), len(spans)],
+        "contains_quotes": [count("contains_quotes"), len(spans)],
+        "evidence_gold": [count("evidence_gold"), len(spans)],
+        "reader_gap": [count("reader_gap"), count("evidence_gold")],
+        "polar_answered_yes_no": [sum(r["yes_no"] in ("yes", "no") for r in polar), len(polar)],
+        "ungrounded_short_answers": count("ungrounded"),
+        "recall": mean("recall"),
+        "cited_recall": mean("cited_recall"),
         "citation_validity": round(sum(r["citations"] for r in rows) / written, 3)
         if written
         else None,
         "citations": [sum(r["citations"] for r in rows), written],
-        "supported": [sum(r["supported"] for r in rows), sum(r["cited_sentences"] for r in rows)],
-        "degenerate_shown": sum(r["degenerate"] for r in rows),
-        "extractive": sum(r["extractive"] for r in rows),
-        "retried": sum(r["retried"] for r in rows),
+        "degenerate_shown": count("degenerate"),
+        "kinds": dict(collections.Counter(r["kind"] or r["status"] for r in rows)),
         "rejected_for": dict(
-            collections.Counter(p for r in rows for p in r.get("rejected_for", [])).most_common()
+            collections.Counter(p for r in rows for p in r["rejected_for"]).most_common(8)
         ),
         "no_evidence": sum(r["status"] == "no_evidence" for r in rows),
-        "seconds": mean("seconds"),
+        "seconds_p50": round(statistics.median(r["seconds"] for r in rows), 2),
+        "seconds_mean": mean("seconds"),
         "llm_calls": mean("llm_calls"),
     }
 
@@ -124,22 +202,49 @@ def summary(rows: list[dict]) -> dict:
 def line(name: str, s: dict) -> str:
     if not s["n"]:
         return f"{name:<22} n=0"
+    frac = lambda pair: f"{pair[0]}/{pair[1]}"  # noqa: E731
     validity = s["citation_validity"]
     return (
-        f"{name:<22} n={s['n']:<3} recall {s['recall']:.2f}  cited recall {s['cited_recall']:.2f}"
-        f"  EM {s['em']:.2f}  F1 {s['f1']:.2f}  contains {s['contains']:.2f} "
-        f"({s['contains_count']}/{s['n']}, by the model {s['contains_by_model']})  validity "
-        f"{'n/a' if validity is None else f'{validity:.2f}'} ({s['citations'][0]}/"
-        f"{s['citations'][1]})  supported {s['supported'][0]}/{s['supported'][1]}  "
-        f"degenerate {s['degenerate_shown']}  extractive {s['extractive']}  "
-        f"no-evidence {s['no_evidence']}  {s['seconds']:.1f} s/q  {s['llm_calls']:.1f} calls/q"
+        f"{name:<22} n={s['n']:<3} EM {s['em']:.3f}  F1 {s['f1']:.3f}  own {s['own']}/{s['n']}  "
+        f"contains own {frac(s['contains_own'])} quotes {frac(s['contains_quotes'])}  "
+        f"evidence gold {frac(s['evidence_gold'])}  reader gap {frac(s['reader_gap'])}  "
+        f"yes/no {frac(s['polar_answered_yes_no'])}  ungrounded {s['ungrounded_short_answers']}"
+        f"  recall {s['recall']:.2f}  validity "
+        f"{'n/a' if validity is None else f'{validity:.2f}'} ({frac(s['citations'])})  "
+        f"degenerate {s['degenerate_shown']}  no-evidence {s['no_evidence']}  "
+        f"p50 {s['seconds_p50']:.1f} s (mean {s['seconds_mean']:.1f})  {s['llm_calls']:.1f} calls"
     )
 
 
+def prepare(mode: str, questions, tmp: Path, base_env: dict, stack) -> tuple[dict, dict]:
+    """The environment of every ask in `mode`, and URL or path -> paragraph title."""
+    home = tmp / f"home-{mode}"
+    env = {**base_env, "SLEUTH_HOME": str(home)}
+    if mode == "library":
+        library = tmp / "library"
+        paths = hotpot.write_library(questions, library)
+        env["SLEUTH_SEARCH_BACKEND"] = "none"
+        subprocess.run([SLEUTH, "index", str(library)], env=env, check=True, capture_output=True)
+        return env, {str(p.resolve()): t for t, p in paths.items()}
+    web = stack.enter_context(LocalWeb(questions))
+    env.update(
+        {
+            "SLEUTH_SEARCH_BACKEND": "searxng",
+            "SLEUTH_SEARCH_SEARXNG_URL": web.base,
+            "SLEUTH_NETWORK_ALLOWED_HOSTS": web.host_port,
+        }
+    )
+    return env, web.title_of
+
+
 def main() -> None:
+    import contextlib
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--questions", type=int, default=25)
+    parser.add_argument("--data", default="dev150", help="dev150, dev25, or a HotpotQA JSON file")
+    parser.add_argument("--questions", type=int, help="the first N questions only")
     parser.add_argument("--model", default="", help="alias or GGUF path (default: the default)")
+    parser.add_argument("--mode", default="library", help="library, web, or library,web")
     parser.add_argument("--methods", default="loop,one-shot")
     parser.add_argument("--out", help="write the results here as JSON (with the commit)")
     parser.add_argument(
@@ -149,70 +254,67 @@ def main() -> None:
         metavar="KEY=VALUE",
         help="extra SLEUTH_* settings for every ask (a variant being measured)",
     )
-    parser.add_argument(
-        "--only",
-        choices=["bridge", "comparison", "polar"],
-        help="ask only questions of this type (polar: those that ask yes or no)",
-    )
-    parser.add_argument(
-        "--prompts", help="a folder of prompt files that replace the shipped ones (a variant)"
-    )
     args = parser.parse_args()
-    questions = hotpot.load(hotpot.DEV25)[: args.questions]
-    if args.only == "polar":
-        questions = [q for q in questions if is_polar(q.question)]
-    elif args.only:
-        questions = [q for q in questions if q.type == args.only]
+    questions = hotpot.load(DATA.get(args.data, Path(args.data)))[: args.questions]
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
     ).stdout.strip()
-    with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp) / "home"
-        library = Path(tmp) / "library"
-        paths = hotpot.write_library(hotpot.load(hotpot.DEV25), library)
-        title_of = {str(p.resolve()): t for t, p in paths.items()}
-        env = {**os.environ, "SLEUTH_HOME": str(home), "SLEUTH_SEARCH_BACKEND": "none"}
-        env.update(dict(item.split("=", 1) for item in args.env))
-        if args.prompts:  # the user's own prompts, as Sleuth reads them: config/prompts/
-            (home / "config").mkdir(parents=True)
-            shutil.copytree(args.prompts, home / "config" / "prompts")
-        subprocess.run([SLEUTH, "index", str(library)], env=env, check=True, capture_output=True)
-        methods = {"loop": {}, "one-shot": {"SLEUTH_RESEARCH_PLANNER": "none"}}
-        results: dict[str, list[dict]] = {}
-        started = time.perf_counter()
-        for method in args.methods.split(","):
-            rows = results.setdefault(method, [])
-            for number, question in enumerate(questions, start=1):
-                result = ask(question.question, number, {**env, **methods[method]}, args.model)
-                rows.append(score(question, result, title_of))
-                r = rows[-1]
-                print(
-                    f"{method:<8} {number:2d}/{len(questions)} {r['status']:<11} recall "
-                    f"{r['recall']:.1f} contains {r['contains']:.0f} {r['seconds']:5.1f}s "
-                    f"| {r['answer'][:70]!r} | gold {r['gold']!r}",
-                    flush=True,
-                )
-    report = {
-        "commit": commit,
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    ).stdout.strip()
+    report: dict = {
+        "commit": commit + ("+dirty" if dirty else ""),
+        "data": args.data,
+        "n_questions": len(questions),
         "model": args.model or "default",
         "env": args.env,
-        "prompts": args.prompts,
         "command": " ".join(["python", "bench/research_quality.py", *sys.argv[1:]]),
+        "machine": f"{os.cpu_count()} cores",
     }
-    print()
-    for method, rows in results.items():
-        report[method] = {"all": summary(rows)}
-        print(line(method, report[method]["all"]))
-        for kind in ("bridge", "comparison"):
-            report[method][kind] = summary([r for r in rows if r["type"] == kind])
-            print(line(f"  {kind}", report[method][kind]))
-        if report[method]["all"].get("rejected_for"):
-            print(f"  rejected answers, why: {report[method]['all']['rejected_for']}")
-    report["rows"] = results
+    started = time.perf_counter()
+    extra = dict(item.split("=", 1) for item in args.env)
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        for mode in args.mode.split(","):
+            env, title_of = prepare(mode, questions, Path(tmp), {**os.environ, **extra}, stack)
+            for method in args.methods.split(","):
+                rows = []
+                for number, question in enumerate(questions, start=1):
+                    result = ask(
+                        question.question,
+                        number,
+                        {**env, **METHODS[method]},
+                        args.model,
+                        web=mode == "web",
+                    )
+                    passages = evidence_texts(Path(env["SLEUTH_HOME"]), result.get("run_id"))
+                    rows.append(score(question, result, title_of, passages))
+                    r = rows[-1]
+                    print(
+                        f"{mode:<7} {method:<8} {number:3d}/{len(questions)} {r['status']:<11} "
+                        f"EM {r['em']:.0f} F1 {r['f1']:.2f} {r['seconds']:5.1f}s "
+                        f"| {r['short_answer'][:40]!r} | gold {r['gold'][:40]!r}",
+                        flush=True,
+                    )
+                name = f"{mode}/{method}"
+                report[name] = {"all": summary(rows)}
+                for kind in ("bridge", "comparison"):
+                    report[name][kind] = summary([r for r in rows if r["type"] == kind])
+                report[name]["rows"] = rows
     report["seconds_total"] = round(time.perf_counter() - started, 1)
+    print()
+    for name, result in report.items():
+        if isinstance(result, dict) and "all" in result:
+            print(line(name, result["all"]))
+            for kind in ("bridge", "comparison"):
+                print(line(f"  {kind}", result[kind]))
+            if result["all"].get("rejected_for"):
+                print(f"  rejected, why: {result['all']['rejected_for']}")
     if args.out:
-        Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
-        print(f"\nwrote {args.out} (commit {commit})")
+        Path(args.out).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        print(f"\nwrote {args.out} (commit {report['commit']})")
 
 
 if __name__ == "__main__":

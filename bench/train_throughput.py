@@ -167,7 +167,7 @@ def trl(
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOConfig, DPOTrainer
 
-    from sleuth.agent.models import fingerprint
+    from sleuth.agent.gguf_file import fingerprint
     from sleuth.train.model_io import LORA_TARGETS
 
     warnings.filterwarnings("ignore")

@@ -228,6 +228,12 @@ def m006_corrections(db: sqlite_utils.Database) -> None:
     db.executescript("ALTER TABLE ratings ADD COLUMN correction TEXT;")
 
 
+def m007_short_answers(db: sqlite_utils.Database) -> None:
+    """The short answer the model read off the evidence, kept apart from the shown text (which
+    quotes the supporting sentences under it): what is shown first, exported, and trained on."""
+    db.executescript("ALTER TABLE answers ADD COLUMN short_answer TEXT;")
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 MIGRATIONS: list[Migration] = [
@@ -237,4 +243,5 @@ MIGRATIONS: list[Migration] = [
     m004_training_process,
     m005_run_owners_and_page_addresses,
     m006_corrections,
+    m007_short_answers,
 ]

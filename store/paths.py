@@ -79,3 +79,18 @@ def private_file(path: Path) -> Path:
     except (PermissionError, FileNotFoundError):
         pass
     return path
+
+
+def write_private(path: Path, text: str) -> Path:
+    """Write `text` to `path`, readable by the user alone from its first byte (a file killed
+    half-written is never world-readable, even in a folder others can list). Returns the path."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # a file that was already there keeps its old mode otherwise
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            fd = -1  # the handle owns it now
+            handle.write(text)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    return path

@@ -138,6 +138,7 @@ class Answer:
     session_id: int
     question: str
     verification: dict | None = None
+    short_answer: str | None = None  # what the model read off the evidence (answer = "read")
     model_id: int | None = None
     model_name: str | None = None
     base_path: str | None = None

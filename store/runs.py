@@ -217,6 +217,7 @@ class Runs:
         sampling: dict[str, Any],
         citations: list[dict[str, Any]],
         verification: dict[str, Any] | None = None,
+        short_answer: str | None = None,
         model_id: int | None = None,
         model_name: str | None = None,
         base_path: str | None = None,
@@ -232,6 +233,7 @@ class Runs:
                 {
                     "run_id": run_id,
                     "text": text,
+                    "short_answer": short_answer,
                     "citations": citations,
                     "verification": verification,
                     "messages": messages,

@@ -7,6 +7,7 @@ is the documented template, checked against these defaults by a test.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import tomllib
@@ -19,11 +20,14 @@ from urllib.parse import urlsplit, urlunsplit
 import tomlkit
 
 from .errors import ConfigError
-from .paths import private_dir, private_file
+from .paths import private_dir, write_private
 
 
-def _setting(default: Any, help: str, choices: tuple | None = None) -> Any:
-    return field(default=default, metadata={"help": help, "choices": choices})
+def _setting(
+    default: Any, help: str, choices: tuple | None = None, at_most: float | None = None
+) -> Any:
+    """A setting's default, help text, allowed values and (for a number) its sane maximum."""
+    return field(default=default, metadata={"help": help, "choices": choices, "at_most": at_most})
 
 
 @dataclass
@@ -42,8 +46,17 @@ class ModelSettings:
     n_gpu_layers: str = _setting(
         "auto", "Layers to offload: auto (all when llama.cpp was built with a GPU), or a number."
     )
-    n_ctx: int = _setting(8192, "Context window in tokens.")
-    threads: int = _setting(0, "CPU threads for llama.cpp; 0 means one per core.")
+    n_ctx: int = _setting(
+        8192,
+        "Context window in tokens (capped at what the model was trained on, from its GGUF).",
+        at_most=1 << 20,
+    )
+    threads: int = _setting(
+        0,
+        "CPU threads for llama.cpp; 0 means one per core. Sleuths on one machine take turns "
+        "at the model, so each may use every core.",
+        at_most=1024,
+    )
     endpoint: str = _setting(
         "", "Base URL of an OpenAI-compatible server, e.g. http://host:8080/v1."
     )
@@ -67,7 +80,7 @@ class SearchSettings:
         ("ddgs", "searxng", "none"),
     )
     searxng_url: str = _setting("", "Base URL of a SearXNG instance (it must allow format=json).")
-    max_results: int = _setting(6, "Results to read per web query.")
+    max_results: int = _setting(6, "Results to read per web query.", at_most=100)
 
 
 @dataclass
@@ -85,10 +98,12 @@ class NetworkSettings:
         "Hosts fetched even though private or loopback, comma-separated: 'wiki.lan' or "
         "'127.0.0.1:8080' (metadata and link-local addresses stay refused).",
     )
-    max_page_bytes: int = _setting(5_000_000, "Largest page or PDF to download, in bytes.")
-    fetch_timeout_s: float = _setting(15.0, "Seconds before a fetch is abandoned.")
-    max_redirects: int = _setting(5, "Redirects to follow per fetch.")
-    concurrency: int = _setting(8, "Fetches in flight at once.")
+    max_page_bytes: int = _setting(
+        5_000_000, "Largest page or PDF to download, in bytes.", at_most=500_000_000
+    )
+    fetch_timeout_s: float = _setting(15.0, "Seconds before a fetch is abandoned.", at_most=600)
+    max_redirects: int = _setting(5, "Redirects to follow per fetch.", at_most=30)
+    concurrency: int = _setting(8, "Fetches in flight at once.", at_most=64)
 
 
 @dataclass
@@ -100,18 +115,31 @@ class ResearchSettings:
         "simple questions).",
         ("model", "none"),
     )
-    max_rounds: int = _setting(2, "Plan/execute/reflect rounds at most.")
-    max_subquestions: int = _setting(4, "Sub-questions per plan at most.")
-    max_steps: int = _setting(60, "Searches, fetches and reads per run at most.")
-    max_pages: int = _setting(12, "Pages and files read per run at most.")
-    max_seconds: float = _setting(300.0, "Wall-clock budget of one run, in seconds.")
-    max_llm_tokens: int = _setting(30_000, "Tokens the model may read and write in one run.")
-    pages_per_query: int = _setting(3, "Search results to read per web query at most.")
-    evidence_k: int = _setting(8, "Evidence passages given to the writer at most.")
-    evidence_tokens: int = _setting(
-        1500, "Tokens of evidence given to the writer at most (prefill time grows with it)."
+    answer: str = _setting(
+        "read",
+        "How the answer is made: read (the model reads a short answer off the evidence, held "
+        "to its words, and the sentences that support it are quoted under it), or write (the "
+        "model writes the whole answer: slower, and small models get it right less often).",
+        ("read", "write"),
     )
-    answer_tokens: int = _setting(512, "Longest answer, in tokens.")
+    max_rounds: int = _setting(2, "Plan/execute/reflect rounds at most.", at_most=10)
+    max_subquestions: int = _setting(4, "Sub-questions per plan at most.", at_most=16)
+    max_steps: int = _setting(60, "Searches, fetches and reads per run at most.", at_most=2000)
+    max_pages: int = _setting(12, "Pages and files read per run at most.", at_most=500)
+    max_seconds: float = _setting(
+        300.0, "Wall-clock budget of one run, in seconds.", at_most=86_400
+    )
+    max_llm_tokens: int = _setting(
+        30_000, "Tokens the model may read and write in one run.", at_most=10_000_000
+    )
+    pages_per_query: int = _setting(3, "Search results to read per web query at most.", at_most=100)
+    evidence_k: int = _setting(8, "Evidence passages given to the writer at most.", at_most=64)
+    evidence_tokens: int = _setting(
+        1500,
+        "Tokens of evidence given to the writer at most (prefill time grows with it).",
+        at_most=1 << 20,
+    )
+    answer_tokens: int = _setting(512, "Longest answer, in tokens.", at_most=32_768)
     temperature: float = _setting(0.3, "Sampling temperature of the writer.")
     repeat_penalty: float = _setting(
         1.1,
@@ -120,6 +148,11 @@ class ResearchSettings:
     )
     review_plan: bool = _setting(
         False, "In the app, pause after planning so you can edit the plan."
+    )
+    library_to_web: bool = _setting(
+        False,
+        "Let web searches use names and words found in your library files (off: a web query "
+        "that holds a word seen only in your files is never sent; it stays on this machine).",
     )
 
 
@@ -214,6 +247,11 @@ def setting_help(key: str) -> str:
     return _field(key).metadata["help"]
 
 
+def setting_choices(key: str) -> tuple:
+    """The values a setting with a fixed set of them may take."""
+    return _field(key).metadata.get("choices") or ()
+
+
 def keys() -> list[str]:
     """Every setting's dotted key."""
     return [f"{s}.{f.name}" for s, cls in SECTIONS.items() for f in fields(cls)]
@@ -273,10 +311,17 @@ def save_setting(config_file: Path, key: str, value: Any) -> None:
     if section not in document:
         document[section] = tomlkit.table()
     document[section][name] = coerced
-    private_dir(config_file.parent)
     tmp = config_file.with_suffix(".toml.tmp")
-    tmp.write_text(tomlkit.dumps(document), encoding="utf-8")
-    private_file(tmp).replace(config_file)
+    try:
+        private_dir(config_file.parent)
+        write_private(tmp, tomlkit.dumps(document)).replace(config_file)
+    except OSError as exc:
+        with contextlib.suppress(OSError):  # a read-only folder: there is no tmp to remove
+            tmp.unlink(missing_ok=True)
+        raise ConfigError(
+            f"Cannot write the config file {config_file} ({exc.strerror or exc}): check that "
+            "the disk has space and the folder is yours to write; nothing was changed."
+        ) from exc
 
 
 def _split(key: str) -> tuple[str, str]:
@@ -341,7 +386,7 @@ def _check(key: str, value: Any, choices: tuple | None) -> str | None:
         return f"{key} must be one of {', '.join(choices)}, not {value!r}"
     if key == "model.n_gpu_layers" and value != "auto":
         try:
-            if int(value) < -1:
+            if not -1 <= int(value) <= 100_000:
                 raise ValueError
         except ValueError:
             return f"model.n_gpu_layers must be 'auto' or a number of layers, not {value!r}"
@@ -354,6 +399,9 @@ def _check(key: str, value: Any, choices: tuple | None) -> str | None:
             return "research.temperature must be between 0 and 2"
         if key == "research.repeat_penalty" and not 1 <= value <= 2:
             return "research.repeat_penalty must be between 1 (none) and 2"
+        at_most = _field(key).metadata.get("at_most")
+        if at_most is not None and value > at_most:
+            return f"{key} must be at most {at_most:,}, not {value:,}"
     if key in {"model.endpoint", "search.searxng_url"} and value:
         if not value.startswith(("http://", "https://")):
             return f"{key} must be an http(s) URL, not {value!r}"

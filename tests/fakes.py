@@ -33,10 +33,15 @@ class ScriptedLLM:
         sampling: Sampling,
         *,
         schema=None,
+        form=None,
         on_token=None,
         cancel: threading.Event | None = None,
     ) -> Completion:
-        self.calls.append({"messages": messages, "sampling": sampling, "schema": schema})
+        # `form` is not enforced: this stands for a backend that cannot constrain decoding,
+        # whose output the caller checks.
+        self.calls.append(
+            {"messages": messages, "sampling": sampling, "schema": schema, "form": form}
+        )
         if not self.outputs:
             raise AssertionError(f"ScriptedLLM ran out of outputs at call {len(self.calls)}")
         output = self.outputs.pop(0)

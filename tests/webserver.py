@@ -85,6 +85,12 @@ def make_pdf(lines: list[str], title: str = "A report") -> bytes:
         "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
         f"<< /Title ({title}) >>",
     ]
+    return pdf_from_objects(objects, info=6)
+
+
+def pdf_from_objects(objects: list[str], info: int | None = None) -> bytes:
+    """A PDF file of `objects` (numbered from 1; object 1 is the catalog) with a correct
+    cross-reference table; `info` is the number of the document-information object."""
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for number, body in enumerate(objects, start=1):
@@ -95,8 +101,9 @@ def make_pdf(lines: list[str], title: str = "A report") -> bytes:
     for offset in offsets:
         out += f"{offset:010d} 00000 n \n".encode()
     out += (
-        f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R /Info 6 0 R >>\n"
-        f"startxref\n{xref}\n%%EOF\n"
+        f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R"
+        + (f" /Info {info} 0 R" if info else "")
+        + f" >>\nstartxref\n{xref}\n%%EOF\n"
     ).encode()
     return bytes(out)
 

@@ -17,6 +17,7 @@ from typing import TextIO
 
 from sleuth.agent.errors import AgentError
 from sleuth.store import Dirs, Store, StoreError, app_dirs
+from sleuth.store.ids import row_id, seed
 from sleuth.store.settings import Settings, load_settings
 
 from .errors import TrainingError
@@ -90,9 +91,9 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         metavar="FILE",
         help="JSON Lines of {question, answer}: judge held-out correctness by these too",
     )
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=seed)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--resume", type=int, metavar="RUN", help="continue a stopped training run")
+    p.add_argument("--resume", type=row_id, metavar="RUN", help="continue a stopped training run")
     p.add_argument("--progress", choices=["bar", "json"], default="bar", help=argparse.SUPPRESS)
     return p
 

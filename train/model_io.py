@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sleuth.agent.models import fingerprint
+from sleuth.agent.gguf_file import architecture as gguf_architecture
+from sleuth.agent.gguf_file import fingerprint
 from sleuth.store.paths import private_dir, private_file
 
 from .errors import ModelIOError
@@ -67,14 +68,6 @@ def _quiet_transformers() -> None:
 
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
-
-
-def gguf_architecture(path: Path) -> str:
-    """general.architecture of a GGUF file."""
-    from gguf import GGUFReader
-
-    reader = GGUFReader(path)
-    return reader.fields["general.architecture"].contents()
 
 
 def load_base(

@@ -28,7 +28,8 @@ import torch
 
 from sleuth.agent.budget import Limits
 from sleuth.agent.chat_format import chat_formatter
-from sleuth.agent.models import fingerprint, resolve_model_path
+from sleuth.agent.gguf_file import fingerprint
+from sleuth.agent.models import resolve_model_path
 from sleuth.agent.registry import ModelRegistry
 from sleuth.store import Dirs, Store
 from sleuth.store.paths import private_dir, private_file

@@ -40,9 +40,18 @@ _CONTROL = re.compile(
 )
 
 
+# Characters that change how text around them is shown without being seen: bidirectional
+# overrides and isolates ("evil\u202etxt.md" shows as "evildm.txt") are made visible as their
+# code point; zero-width characters, which hide inside words and names, are removed.
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_ZERO_WIDTH = re.compile("[\u200b-\u200d\u2060-\u2064\ufeff]")
+
+
 def plain(text: object) -> str:
-    """`text` without terminal control or escape sequences (newlines and tabs kept)."""
-    return _CONTROL.sub("", str(text))
+    """`text` without terminal control or escape sequences (newlines and tabs kept), with
+    bidirectional controls shown as <U+202E> and zero-width characters removed."""
+    text = _ZERO_WIDTH.sub("", _CONTROL.sub("", str(text)))
+    return _BIDI.sub(lambda m: f"<U+{ord(m.group()):04X}>", text)
 
 
 def literal(text: object, style: str = "") -> Text:

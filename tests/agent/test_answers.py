@@ -103,7 +103,7 @@ def test_the_second_quote_follows_the_first_to_the_bridge_passage():
     text = extractive_answer(question, evidence)
     # The festival passage shares more of the question's words ("film", "city"); the
     # director's passage is where the first quote leads, and it holds the answer.
-    quotes = text.split("\n\n", 1)[1].splitlines()
+    quotes = text.split("\n\n")[1:]
     assert quotes[:2] == [
         "> Kiss and Tell is a 1945 American comedy film directed by Richard Wallace. [1]",
         "> Richard Wallace was born in Sacramento, California. [3]",

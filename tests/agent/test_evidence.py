@@ -14,6 +14,7 @@ class P:
     uri: str = ""
     title: str | None = None
     source_id: int = 0
+    kind: str = "file"
 
     def __post_init__(self):
         self.uri = self.uri or f"/notes/{self.id}.md"

@@ -7,10 +7,12 @@ import threading
 
 import pytest
 
+from sleuth.agent import gguf_file
 from sleuth.agent.errors import ModelError
+from sleuth.agent.gguf_file import fingerprint
 from sleuth.agent.llama import LlamaCppLLM, json_schema_gbnf
 from sleuth.agent.llm import Sampling, chat_json
-from sleuth.agent.models import fingerprint, gemma_model_path, open_llm, resolve_model_path
+from sleuth.agent.models import gemma_model_path, open_llm, resolve_model_path
 from sleuth.agent.registry import ModelRegistry
 from sleuth.store import Dirs, app_dirs
 from sleuth.store.settings import load_settings
@@ -247,7 +249,7 @@ def test_qwen_is_joined_from_its_parts_once_checked_and_chats(tmp_path, monkeypa
     path = resolve_model_path("qwen2.5-0.5b", dirs)
     assert path == dirs.cache / "models" / models.QWEN_FILE
     assert path.stat().st_size == models.QWEN_SIZE
-    assert models.gguf_header_architecture(path) == "qwen2"
+    assert gguf_file.architecture(path) == "qwen2"
     joined_at = path.stat().st_mtime_ns
     assert models.qwen_model_path(dirs) == path and path.stat().st_mtime_ns == joined_at
 

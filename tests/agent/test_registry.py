@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sleuth.agent.errors import ModelError
-from sleuth.agent.models import fingerprint
+from sleuth.agent.gguf_file import fingerprint
 from sleuth.agent.registry import ModelRegistry, RegistryError
 from tests.builders import write_adapter
 

@@ -35,7 +35,10 @@ PLAN = {
 
 
 def settings_for(web, **flags):
+    """Settings for a scripted run against the local server. These tests script whole written
+    answers (research.answer = write); the reader's runs are in test_reading.py."""
     base = {
+        "research.answer": "write",
         "search.backend": "searxng",
         "search.searxng_url": web.base,
         "network.allow_private_hosts": True,

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from sleuth.agent.search import DdgsSearch, SearchError, SearxngSearch, make_search
+from sleuth.agent.search import (
+    DdgsSearch,
+    SearchError,
+    SearchUnreachable,
+    SearxngSearch,
+    make_search,
+)
 from sleuth.store import ConfigError
 from sleuth.store.settings import load_settings
 
@@ -23,8 +29,9 @@ async def test_searxng_failures_are_search_errors(web):
     with pytest.raises(SearchError, match="format=json"):
         await SearxngSearch(web.url("/strict")).search("x", 3)
     closed = SearxngSearch("http://127.0.0.1:9")  # nothing listens on the discard port
-    with pytest.raises(SearchError, match="unreachable"):
+    with pytest.raises(SearchUnreachable, match=r"cannot be reached \(connection refused\)"):
         await closed.search("x", 3)
+    assert SearchUnreachable.attempts == 2  # tried once more at most, then not again this run
 
 
 def test_backend_choice_follows_the_settings(web):

@@ -214,3 +214,36 @@ def start(forbidden_base: str = "") -> FaultServer:
     server = FaultServer(forbidden_base)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+# -- hostile files for the indexer -------------------------------------------------------------
+
+
+def nested_arrays_pdf(depth: int = 50_000) -> bytes:
+    """A one-page PDF whose content stream opens `depth` arrays inside each other: about
+    100 KB that a recursive parser descends into until it runs out of stack."""
+    from tests.webserver import pdf_from_objects
+
+    stream = "BT /F1 11 Tf 72 720 Td " + "[" * depth + "(Hello)" + "]" * depth + " TJ ET"
+    return pdf_from_objects(
+        [
+            "<< /Type /Catalog /Pages 2 0 R >>",
+            "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+            "/Resources << /Font << /F1 5 0 R >> >> >>",
+            f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream",
+            "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        ]
+    )
+
+
+def deep_page_tree_pdf(depth: int = 3_000) -> bytes:
+    """A PDF whose page tree is `depth` levels of Pages nodes above its one page."""
+    from tests.webserver import pdf_from_objects
+
+    objects = ["<< /Type /Catalog /Pages 2 0 R >>"]
+    for level in range(depth):  # object 2 + level is a Pages node; its kid is the next object
+        parent = f" /Parent {level + 1} 0 R" if level else ""
+        objects.append(f"<< /Type /Pages /Kids [{level + 3} 0 R] /Count 1{parent} >>")
+    objects.append(f"<< /Type /Page /Parent {depth + 1} 0 R /MediaBox [0 0 612 792] >>")
+    return pdf_from_objects(objects)

@@ -3,6 +3,7 @@ and a big file indexed while another process writes."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -101,3 +102,71 @@ def test_indexing_a_49_mb_file_never_locks_out_another_writer(env, sleuth_home, 
     assert store.library.chunk_count(document.source_id) > 50_000
     store.close()
     assert integrity(sleuth_home) == "ok"
+
+
+@pytest.mark.slow
+def test_four_asks_at_once_on_a_small_machine_all_answer(env, sleuth_home, tmp_path):
+    """Each process would take every core; they take turns at the model instead, so none
+    runs out of its 60 s (before, all four ended no_evidence, blaming the model)."""
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "lyon.md").write_text("# Lyon\n\nLyon was founded in 43 BC by Lucius Plancus.")
+    (notes / "rhone.md").write_text("# Rhône\n\nThe Rhône flows through Lyon to the sea.")
+    assert run("index", str(notes), env=env).returncode == 0
+    questions = ["Who founded Lyon?", "Where does the Rhône flow?"] * 2
+    budget = ["--budget", "rounds=1,seconds=60"]
+    processes = [
+        start("ask", "--no-web", "--json", "--library", str(notes), *budget, q, env=env)
+        for q in questions
+    ]
+    outcomes = [(p.wait(timeout=600), p.stdout.read(), p.stderr.read()) for p in processes]
+    for code, out, err in outcomes:
+        assert code == 0 and "Traceback" not in err, err
+        assert json.loads(out)["status"] == "done"
+        assert "larger model" not in err
+
+
+def test_a_call_waiting_for_another_sleuths_turn_stops_at_its_deadline(tmp_path):
+    """While another process holds the model, a waiting call gives up when its stop signal
+    comes, and the message says it waited, not that the model is too small."""
+    import threading
+
+    from sleuth.agent.llama import ModelTurns, TurnCancelled
+    from sleuth.agent.llm import Completion, UnusableOutput, chat_json
+
+    path = tmp_path / "model.lock"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT);"
+            "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)",
+            str(path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        turns = ModelTurns(path)
+        stop = threading.Event()
+        threading.Timer(1.2, stop.set).start()
+        with pytest.raises(TurnCancelled) as waited:
+            with turns.turn(stop):
+                pass
+        assert waited.value.waited >= 1.0
+    finally:
+        holder.kill()
+        holder.wait()
+    with turns.turn(threading.Event()) as waited_s:  # the holder died: its turn is free
+        assert waited_s < 1.0
+
+    class Waited:
+        def chat(self, messages, sampling, **kwargs):
+            return Completion("", 10, 0, 0.0, "cancelled", waited_s=12.0)
+
+    with pytest.raises(UnusableOutput) as unusable:
+        chat_json(Waited(), [], {"type": "object"}, None)
+    message = str(unusable.value)
+    assert "after waiting 12 s while other Sleuths used the model" in message
+    assert "time budget" in message and "larger model" not in message

@@ -12,7 +12,8 @@ from textual.app import App
 from textual.widgets import DataTable, Input, TextArea
 
 from sleuth.agent.errors import ModelError
-from sleuth.agent.models import ModelInfo, fingerprint
+from sleuth.agent.gguf_file import fingerprint
+from sleuth.agent.models import ModelInfo
 from sleuth.agent.registry import ModelRegistry
 from sleuth.store import Dirs, Store
 from sleuth.store.settings import load_settings
@@ -68,6 +69,7 @@ def env(tmp_path, web):
         "search.searxng_url": web.base,
         "network.allow_private_hosts": True,
         "research.max_rounds": 1,
+        "research.answer": "write",  # these script written answers; the reader's below
     }
     settings = load_settings(None, env={}, flags=flags)
     yield store, settings, dirs
@@ -188,6 +190,26 @@ async def test_when_both_written_answers_fail_the_quoted_evidence_is_shown_focus
         assert store.runs.run(app.screen.answer["run_id"]).status == "done"
         await pilot.press("plus")
         assert store.feedback.rating(app.screen.answer["id"]).thumb == 1
+
+
+async def test_the_readers_short_answer_is_shown_first_cited_and_rated(env):
+    """The default way of answering: the model reads the short answer off the evidence; the
+    app shows it first, with its citation, over the quoted sentences that support it."""
+    store = env[0]
+    app = make_app(env, ScriptedLLM([PLAN, "Lucius Munatius Plancus"]), research__answer="read")
+    async with app.run_test(size=SIZE) as pilot:
+        await ask_question(pilot, "Who founded Lyon?")
+        await answered(pilot)
+        await until(pilot, lambda: isinstance(app.focused, AnswerView))
+        shown = app.screen.query_one(AnswerView).markdown.source
+        first, _, rest = shown.partition("\n\n")
+        assert first.startswith("Lucius Munatius Plancus [\\[") and "(source:" in first
+        assert rest.startswith(">") and "Lugdunum" in rest
+        answer = store.runs.answer(app.screen.answer["id"])
+        assert answer.short_answer == "Lucius Munatius Plancus"
+        assert answer.verification["kind"] == "reader"
+        await pilot.press("plus")
+        assert store.feedback.rating(answer.id).thumb == 1
 
 
 async def test_an_answer_view_restarted_and_shown_at_once_shows_the_answer():

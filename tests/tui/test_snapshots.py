@@ -74,13 +74,8 @@ async def pin(pilot) -> None:
 
 
 def test_research_screen_with_a_cited_answer(snap_compare, snap_env):
-    llm = ScriptedLLM(
-        [
-            PLAN,
-            "Lyon was founded in 43 BC by Lucius Munatius Plancus [1]. "
-            "It hosted the 1998 World Cup final [2].",
-        ]
-    )
+    """The reader's answer: the short answer first, cited, the evidence quoted under it."""
+    llm = ScriptedLLM([PLAN, "Lucius Munatius Plancus"])
     app = app_for(snap_env, llm)
 
     async def run_before(pilot):
@@ -96,9 +91,7 @@ def test_research_screen_with_a_cited_answer(snap_compare, snap_env):
 
 
 def test_compare_screen(snap_compare, snap_env):
-    llm = ScriptedLLM(
-        [PLAN, "Plancus founded Lyon [1].", "Lyon's founder was Plancus, in 43 BC [1]."]
-    )
+    llm = ScriptedLLM([PLAN, "Lucius Munatius Plancus", "a Roman senator"])
     app = app_for(snap_env, llm)
 
     async def run_before(pilot):

@@ -7,7 +7,8 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from sleuth.store.paths import private_file
+from sleuth.store.ids import row_id
+from sleuth.store.paths import write_private
 
 from ..render import describe_rating, plain, session_markdown
 from . import Context, UsageError
@@ -21,7 +22,7 @@ def add_commands(command) -> None:
         cmd_rate,
         "Rate an answer: thumbs or 1-5 stars, with an optional comment or the right answer.",
     )
-    p.add_argument("answer_id", type=int)
+    p.add_argument("answer_id", type=row_id)
     group = p.add_mutually_exclusive_group(required=False)
     group.add_argument("--up", action="store_true", help="thumbs up")
     group.add_argument("--down", action="store_true", help="thumbs down")
@@ -36,14 +37,14 @@ def add_commands(command) -> None:
     p.add_argument("--clear", action="store_true", help="remove the rating")
 
     p = command("compare", cmd_compare, "Record that one answer is better than another.")
-    p.add_argument("winner_id", type=int)
-    p.add_argument("loser_id", type=int)
+    p.add_argument("winner_id", type=row_id)
+    p.add_argument("loser_id", type=row_id)
     p.add_argument("--tie", action="store_true", help="neither is better")
 
     p = command("export", cmd_export, "Export feedback for training, trajectories, or a report.")
     p.add_argument("--format", required=True, choices=FORMATS)
     p.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
-    p.add_argument("--session", type=int, metavar="ID", help="the session to report (md)")
+    p.add_argument("--session", type=row_id, metavar="ID", help="the session to report (md)")
     p.add_argument(
         "--references",
         metavar="FILE",
@@ -135,8 +136,7 @@ def write_atomically(path: Path, text: str) -> None:
         raise UsageError(f"The folder {path.parent} does not exist.")
     tmp = path.with_name(path.name + ".partial")
     try:
-        tmp.write_text(text, encoding="utf-8")
-        private_file(tmp).replace(path)
+        write_private(tmp, text).replace(path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise UsageError(f"Cannot write {path}: {exc.strerror}.") from exc

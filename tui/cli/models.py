@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from sleuth.agent.models import fingerprint, resolve_model_path
+from sleuth.agent.gguf_file import fingerprint
+from sleuth.agent.models import resolve_model_path
 from sleuth.agent.registry import ModelRegistry
+from sleuth.store.ids import row_id
 from sleuth.train.verdict import Evaluation, summary
 
 from ..render import plain
@@ -13,7 +15,7 @@ from . import Context, UsageError
 def add_commands(command) -> None:
     p = command("models", cmd_models, "List, activate or roll back trained adapters.", True)
     p.add_argument("action", choices=["list", "activate", "rollback"], nargs="?", default="list")
-    p.add_argument("model_id", type=int, nargs="?")
+    p.add_argument("model_id", type=row_id, nargs="?")
 
 
 def cmd_models(ctx: Context) -> int:

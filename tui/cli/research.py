@@ -27,8 +27,10 @@ from sleuth.agent.events import (
 )
 from sleuth.agent.library import FileResult, IndexReport, index_paths
 from sleuth.agent.models import open_llm
+from sleuth.agent.research import check_question
 from sleuth.agent.search import make_search
 from sleuth.store import Dirs, Store
+from sleuth.store.ids import row_id, seed
 from sleuth.store.settings import Settings
 
 from ..render import describe, index_summary, plain
@@ -68,7 +70,7 @@ def parse_budget(text: str | None) -> dict[str, str]:
 def add_commands(command) -> None:
     p = command("ask", cmd_ask, "Research a question and print a cited answer.", True)
     p.add_argument("question", nargs="+", help="the question (quote it, or not)")
-    p.add_argument("--session", type=int, metavar="ID", help="ask a follow-up in this session")
+    p.add_argument("--session", type=row_id, metavar="ID", help="ask a follow-up in this session")
     p.add_argument("--no-web", action="store_true", help="do not search or fetch the web")
     p.add_argument(
         "--library",
@@ -84,7 +86,7 @@ def add_commands(command) -> None:
     )
     p.add_argument("--local-only", action="store_true", help="send nothing off this machine")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--seed", type=int, help="sampling seed (for reproducible runs)")
+    p.add_argument("--seed", type=seed, help="sampling seed (for reproducible runs)")
 
     p = command("index", cmd_index, "Index files and folders into the library (incremental).")
     p.add_argument("paths", nargs="+", metavar="PATH")
@@ -98,9 +100,10 @@ def cmd_ask(ctx: Context) -> int:
     import asyncio
 
     args = ctx.args
-    question = " ".join(args.question).strip()
+    question = " ".join(" ".join(args.question).split())
     if not question:
         raise UsageError("Ask a question: it was empty.")
+    check_question(question)  # before indexing or loading anything
     if args.session is not None:
         ctx.store.runs.session(args.session)
     library = [Path(p) for p in args.library]
@@ -298,6 +301,7 @@ def _json_result(started: RunStarted, finished: RunFinished, answer: AnswerDone 
         "run_id": finished.run_id,
         "answer_id": answer.answer_id if answer else None,
         "answer": answer.text if answer else None,
+        "short_answer": answer.short_answer if answer else None,
         "citations": answer.citations if answer else [],
         "verification": answer.verification if answer else None,
         "sources": answer.sources if answer else [],

@@ -10,7 +10,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Markdown
 
 from sleuth.store import StoreError
-from sleuth.store.paths import private_dir, private_file
+from sleuth.store.paths import private_dir, write_private
 
 from ..render import literal, session_markdown
 from ..widgets.status_bar import StatusBar
@@ -90,8 +90,7 @@ class HistoryScreen(Screen):
             return
         folder = private_dir(self.app.dirs.data / "exports")
         path = folder / f"session-{session_id}.md"
-        path.write_text(session_markdown(self.app.store, session_id), encoding="utf-8")
-        private_file(path)
+        write_private(path, session_markdown(self.app.store, session_id))
         self.notify(f"Exported to {path}")
 
     def on_markdown_link_clicked(self, event: Markdown.LinkClicked) -> None:

@@ -1,4 +1,5 @@
-"""Settings: the model file, GPU layers, search backend, local-only; saved to config.toml."""
+"""Settings: the model file, GPU layers, how answers are made, the search backend, local-only and
+whether library words may reach the web; saved to config.toml."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, Select, Switch
 
 from sleuth.store import ConfigError
-from sleuth.store.settings import save_setting, setting_help
+from sleuth.store.settings import save_setting, setting_choices, setting_help
 
 from ..widgets.status_bar import StatusBar
 
@@ -17,9 +18,11 @@ FIELDS = [
     ("model.path", "input"),
     ("model.n_gpu_layers", "input"),
     ("model.n_ctx", "input"),
+    ("research.answer", "select"),
     ("search.backend", "select"),
     ("search.searxng_url", "input"),
     ("network.local_only", "switch"),
+    ("research.library_to_web", "switch"),
     ("network.allow_private_hosts", "switch"),
     ("research.review_plan", "switch"),
     ("research.max_rounds", "input"),
@@ -44,7 +47,7 @@ class SettingsScreen(Screen):
                         yield Switch(value=bool(value), id=widget_id)
                     elif kind == "select":
                         yield Select(
-                            [(v, v) for v in ("ddgs", "searxng", "none")],
+                            [(v, v) for v in setting_choices(key)],
                             value=value,
                             allow_blank=False,
                             id=widget_id,

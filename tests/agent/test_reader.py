@@ -1,0 +1,125 @@
+"""The reader: what shape a short answer may take, the check it must pass, the answer built
+around it, and the real model's decoding held to the evidence."""
+
+from __future__ import annotations
+
+import pytest
+
+from sleuth.agent.llm import Sampling
+from sleuth.agent.reader import (
+    AnswerForm,
+    alternatives,
+    answer_form,
+    check,
+    cited_passage,
+    compose,
+    not_found,
+    reader_messages,
+    support_sentences,
+)
+
+# Made-up passages of the shape a two-step question needs: the first names the bridge.
+EVIDENCE = [
+    {
+        "uri": "/notes/harbour.md",
+        "title": "The Glass Harbour",
+        "text": "The Glass Harbour is a 1961 novel by Mirela Vantosh. It is set in a port town.",
+    },
+    {
+        "uri": "/notes/vantosh.md",
+        "title": "Mirela Vantosh",
+        "text": "Mirela Vantosh was a Lithuanian writer. She was born in Kaunas in 1927.",
+    },
+    {
+        "uri": "/notes/kaunas.md",
+        "title": "Kaunas",
+        "text": "Kaunas is the second-largest city in Lithuania.",
+    },
+]
+QUESTION = "In which city was the author of The Glass Harbour born?"
+
+
+def test_a_span_form_lets_through_only_words_of_the_evidence_from_a_word_start():
+    form = answer_form(QUESTION, EVIDENCE)
+    assert form.kind == "span"
+    assert form.permits(" Kau") and form.permits("Kaunas in") and form.permits("born in Kaunas")
+    assert not form.permits("aunas")  # inside a word
+    assert not form.permits("Vilnius") and not form.permits("Kaunas, Lithuania")
+    assert form.complete("Kaunas") and not form.complete("")
+    assert form.finish("kaun") == "Kaunas"  # run on to the end of its word, as written
+    assert form.finish("mirela vantosh") == "Mirela Vantosh"
+    assert form.finish("Vilnius") == ""
+    assert all(c.startswith("as ") for c in form.continuations("Kaun"))  # "Kaun|as in 1927"
+
+
+def test_yes_or_no_and_the_alternatives_a_question_offers():
+    polar = answer_form("Were Kaunas and Vilnius both capitals of Lithuania?", EVIDENCE)
+    assert polar.kind == "polar" and polar.options == ("yes", "no")
+    assert polar.permits("Ye") and polar.complete("yes") and not polar.permits("maybe")
+    assert polar.finish("Yes") == "yes"
+    choice = answer_form("Who was born first, Mirela Vantosh or Ona Kadis?", EVIDENCE)
+    assert choice.kind == "choice" and choice.options == ("Mirela Vantosh", "Ona Kadis")
+    assert choice.permits("ona") and not choice.complete("Ona") and choice.complete("ona kadis")
+    assert alternatives("Which river is longer: the Vilnia or the Neris?") == ["Vilnia", "Neris"]
+    assert alternatives("Who wrote The Glass Harbour?") == []
+
+
+def test_the_check_rejects_a_made_up_name_and_passes_a_span_of_the_cited_passage():
+    form = answer_form(QUESTION, EVIDENCE)
+    assert check("Kaunas", form, 2, EVIDENCE) == []
+    assert check("Kaunas", form, 1, EVIDENCE)  # not in the passage it cites
+    made_up = check("Vilnius", form, 2, EVIDENCE)
+    assert made_up == ["the short answer 'Vilnius' is not in passage [2], which it cites"]
+    assert check("", form, 2, EVIDENCE) == ["the short answer is empty"]
+    polar = AnswerForm("polar", options=("yes", "no"))
+    assert check("no", polar, None, EVIDENCE) == []
+    assert check("Kaunas", polar, None, EVIDENCE)
+
+
+def test_the_answer_starts_with_the_short_answer_and_quotes_what_supports_it():
+    cited = cited_passage("Kaunas", QUESTION, EVIDENCE)
+    assert cited == 2  # the sentence with "born", not the one that merely names the city
+    quotes = support_sentences("Kaunas", QUESTION, EVIDENCE, cited)
+    assert quotes[0] == (2, "She was born in Kaunas in 1927.")
+    assert quotes[1][0] == 1  # the bridge: the novel's author
+    text = compose("Kaunas", [cited], quotes, EVIDENCE)
+    first, _, rest = text.partition("\n\n")
+    assert first == "Kaunas [2]."
+    assert rest.splitlines()[0] == "> She was born in Kaunas in 1927. — Mirela Vantosh [2]"
+    assert not_found("Who founded Kaunas?") == "The sources found do not say who founded Kaunas."
+
+
+def test_the_reader_prompt_asks_for_the_form_the_question_takes():
+    messages = reader_messages("Was Kaunas a capital?", EVIDENCE)
+    assert messages[-1]["content"].endswith("Answer yes or no.")
+    assert "[2] Mirela Vantosh" in messages[-1]["content"]
+    messages = reader_messages(QUESTION, EVIDENCE)
+    assert messages[-1]["content"].endswith("Answer with the words of the evidence, nothing else.")
+
+
+@pytest.mark.slow
+def test_the_real_models_short_answer_is_a_span_of_the_evidence(real_llm):
+    form = answer_form(QUESTION, EVIDENCE)
+    messages = reader_messages(QUESTION, EVIDENCE)
+    free = real_llm.chat(messages, Sampling(temperature=0.0, max_tokens=24))
+    held = real_llm.chat(messages, Sampling(temperature=0.0, max_tokens=24), form=form)
+    assert held.text.strip() and form.permits(held.text), (free.text, held.text)
+    assert form.finish(held.text)
+    for seed in range(3):  # sampled too
+        sampled = real_llm.chat(
+            messages, Sampling(temperature=0.9, max_tokens=24, seed=seed), form=form
+        )
+        assert form.permits(sampled.text), sampled.text
+
+
+@pytest.mark.slow
+def test_the_real_model_answers_a_polar_question_yes_or_no(real_llm):
+    question = "Was Mirela Vantosh born in Kaunas?"
+    form = answer_form(question, EVIDENCE)
+    for seed in range(3):
+        completion = real_llm.chat(
+            reader_messages(question, EVIDENCE),
+            Sampling(temperature=0.0 if not seed else 0.9, max_tokens=24, seed=seed),
+            form=form,
+        )
+        assert form.finish(completion.text) in ("yes", "no"), completion.text

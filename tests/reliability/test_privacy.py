@@ -1,0 +1,115 @@
+"""Private stays private: words from the user's files never reach a web search engine unless
+the user says so (research.library_to_web). Checked at a local SearXNG-compatible server that
+records every request it gets, with a real `sleuth ask` and with a scripted model that tries to
+send a private code itself."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from sleuth.agent.events import QueryWithheld, SearchIssued
+from sleuth.agent.library import index_paths
+from tests.agent.test_research import assistant_for, collect, of, settings_for
+from tests.fakes import ScriptedLLM
+from tests.reliability.conftest import run
+
+SECRET = "The launch code for project giraffe is TANGO-7731-ZULU."
+PRIVATE_WORDS = {"tango", "7731", "zulu", "launch"}
+QUESTION = "What is the giraffe project about?"
+
+
+def searched(server) -> list[str]:
+    """The queries the search server received, in order."""
+    out = []
+    for path in server.seen():
+        parts = urlsplit(path)
+        if parts.path.endswith("/search"):
+            out += parse_qs(parts.query).get("q", [])
+    return out
+
+
+def leaked(queries: list[str]) -> set[str]:
+    return {word for q in queries for word in q.lower().replace("-", " ").split()} & PRIVATE_WORDS
+
+
+@pytest.fixture
+def secret_library(tmp_path):
+    library = tmp_path / "lib"
+    library.mkdir()
+    (library / "secret.md").write_text(f"# Giraffe\n\n{SECRET}\n")
+    return library
+
+
+@pytest.mark.slow
+def test_a_real_ask_over_private_files_and_the_web_sends_no_private_word(
+    web, secret_library, sleuth_home
+):
+    env = {
+        **os.environ,
+        "SLEUTH_HOME": str(sleuth_home),
+        "SLEUTH_SEARCH_BACKEND": "searxng",
+        "SLEUTH_SEARCH_SEARXNG_URL": web.base,
+        "SLEUTH_NETWORK_ALLOWED_HOSTS": web.base.split("//")[1],
+    }
+    done = run("ask", "--library", str(secret_library), "--seed", "3", QUESTION, env=env)
+    assert done.returncode in (0, 1), done.stderr
+    queries = searched(web)
+    assert queries, "the web was never searched: the test proves nothing"
+    assert not leaked(queries), queries
+    # The record says where each web query's words came from, and none came from the files.
+    db = sqlite3.connect(sleuth_home / "data" / "sleuth.db")
+    rows = db.execute("SELECT data FROM steps WHERE kind = 'search_issued'").fetchall()
+    steps = [json.loads(data) for (data,) in rows]
+    db.close()
+    web_steps = [s for s in steps if s["tool"] == "web_search"]
+    assert web_steps and all("library" not in s["words_from"] for s in web_steps)
+    assert any("question" in s["words_from"] for s in web_steps)
+
+
+def scripted(reflect_query: str) -> ScriptedLLM:
+    """A model whose plan is harmless and whose reflection asks the web for `reflect_query`."""
+    return ScriptedLLM(
+        [
+            {"subquestions": [{"question": QUESTION, "tool": "web_search", "query": "giraffe"}]},
+            {
+                "enough": False,
+                "new_queries": [{"tool": "web_search", "query": reflect_query}],
+                "follow_links": [],
+            },
+            "Project giraffe has a launch code, TANGO-7731-ZULU [1].",
+        ]
+    )
+
+
+async def test_a_web_query_holding_a_word_from_the_files_is_withheld(store, web, secret_library):
+    index_paths(store, [secret_library])
+    llm = scripted("TANGO-7731-ZULU meaning")
+    agent = assistant_for(store, llm, settings_for(web, **{"research.max_rounds": 2}))
+    events = await collect(agent.ask(QUESTION, seed=1))
+    await agent.aclose()
+    assert not leaked(searched(web)) and searched(web)
+    withheld = of(events, QueryWithheld)
+    assert [w.query for w in withheld] == ["TANGO-7731-ZULU meaning"]
+    assert withheld[0].words == 3  # tango, 7731, zulu: "meaning" is the model's own
+    library_searches = [e for e in of(events, SearchIssued) if e.tool == "search_library"]
+    assert any("tango" in e.query.lower() for e in library_searches)  # the files may be searched
+    kinds = [row.kind for row in store.runs.steps(events[0].run_id)]
+    assert "query_withheld" in kinds
+
+
+async def test_library_to_web_lets_the_same_query_go_out(store, web, secret_library):
+    index_paths(store, [secret_library])
+    llm = scripted("TANGO-7731-ZULU meaning")
+    settings = settings_for(web, **{"research.max_rounds": 2, "research.library_to_web": True})
+    agent = assistant_for(store, llm, settings)
+    events = await collect(agent.ask(QUESTION, seed=1))
+    await agent.aclose()
+    assert not of(events, QueryWithheld)
+    assert "TANGO-7731-ZULU meaning" in searched(web)
+    sent = [e for e in of(events, SearchIssued) if e.query == "TANGO-7731-ZULU meaning"]
+    assert sent[0].words_from == {"library": ["tango", "7731", "zulu"], "model": ["meaning"]}
