@@ -248,6 +248,9 @@ def main() -> None:
     parser.add_argument("--methods", default="loop,one-shot")
     parser.add_argument("--out", help="write the results here as JSON (with the commit)")
     parser.add_argument(
+        "--keep", metavar="DIR", help="keep the Sleuth homes here (their runs and evidence)"
+    )
+    parser.add_argument(
         "--env",
         action="append",
         default=[],
@@ -277,8 +280,10 @@ def main() -> None:
     started = time.perf_counter()
     extra = dict(item.split("=", 1) for item in args.env)
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        where = Path(args.keep) if args.keep else Path(tmp)
+        where.mkdir(parents=True, exist_ok=True)
         for mode in args.mode.split(","):
-            env, title_of = prepare(mode, questions, Path(tmp), {**os.environ, **extra}, stack)
+            env, title_of = prepare(mode, questions, where, {**os.environ, **extra}, stack)
             for method in args.methods.split(","):
                 rows = []
                 for number, question in enumerate(questions, start=1):
