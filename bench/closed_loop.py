@@ -39,13 +39,13 @@ from pathlib import Path
 
 import hotpot
 
-from sleuth.agent.assistant import Assistant
-from sleuth.agent.events import AnswerDone, EvidenceChosen, RunFinished
-from sleuth.agent.library import index_paths
-from sleuth.agent.llama import LlamaCppLLM
-from sleuth.agent.llm import Sampling
-from sleuth.agent.models import open_llm
+from sleuth.agent.models.catalog import open_llm
+from sleuth.agent.models.llama import LlamaCppLLM
+from sleuth.agent.models.llm import Sampling
+from sleuth.agent.research.assistant import Assistant
+from sleuth.agent.research.events import AnswerDone, EvidenceChosen, RunFinished
 from sleuth.agent.text import sentences
+from sleuth.agent.tools.library import index_paths
 from sleuth.store import Dirs, Store
 from sleuth.store.settings import load_settings
 from sleuth.train.checks import correctness, gated_reward, hard_checks, normalize_answer

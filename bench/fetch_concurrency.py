@@ -23,10 +23,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.webserver / fakes
 
-from sleuth.agent.assistant import Assistant  # noqa: E402
-from sleuth.agent.events import PageFetched  # noqa: E402
-from sleuth.agent.models import ModelInfo  # noqa: E402
-from sleuth.agent.search import SearchResult  # noqa: E402
+from sleuth.agent.models.catalog import ModelInfo  # noqa: E402
+from sleuth.agent.research.assistant import Assistant  # noqa: E402
+from sleuth.agent.research.events import PageFetched  # noqa: E402
+from sleuth.agent.tools.search import SearchResult  # noqa: E402
 from sleuth.store import Store  # noqa: E402
 from sleuth.store.settings import NetworkSettings, load_settings  # noqa: E402
 from tests.fakes import ScriptedLLM  # noqa: E402

@@ -3,7 +3,7 @@ check against llama-cpp-python's own, in one process, on one loaded model.
 
 llama-cpp-python runs the grammar over the whole vocabulary before every sampled token;
 Sleuth checks the sampled token alone and runs the whole vocabulary only when that token
-breaks the grammar (agent/llama.py, `_LazyGrammarSampler`). Both sides run the real planner
+breaks the grammar (agent/models/llama.py, `_LazyGrammarSampler`). Both sides run the real planner
 prompt and plan schema for the first N dev-25 questions, alternating which goes first, each
 call from a cold prompt (as the planner's is: both pay the same prefill), so what differs is
 the sampling. Greedy and the planner's own temperature (0.2) are both timed; greedy must
@@ -26,10 +26,10 @@ from pathlib import Path
 
 import hotpot
 
-from sleuth.agent.llama import LlamaCppLLM
-from sleuth.agent.llm import Sampling
-from sleuth.agent.models import resolve_model_path
-from sleuth.agent.planner import plan_messages, plan_sampling, plan_schema
+from sleuth.agent.models.catalog import resolve_model_path
+from sleuth.agent.models.llama import LlamaCppLLM
+from sleuth.agent.models.llm import Sampling
+from sleuth.agent.research.planner import plan_messages, plan_sampling, plan_schema
 from sleuth.store import app_dirs
 
 ROOT = Path(__file__).resolve().parents[1]

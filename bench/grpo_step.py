@@ -31,8 +31,8 @@ from pathlib import Path
 import hotpot
 from closed_loop import collect, commit, library_home
 
-from sleuth.agent.assistant import Assistant
-from sleuth.agent.models import open_llm
+from sleuth.agent.models.catalog import open_llm
+from sleuth.agent.research.assistant import Assistant
 from sleuth.train.config import TrainConfig
 from sleuth.train.trainer import train
 

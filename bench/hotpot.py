@@ -2,7 +2,7 @@
 
 A benchmark helper, not part of the installed package: the bench scripts import it as
 `hotpot` (they run from this folder), the tests as `bench.hotpot`. The data files are
-`tests/data/hotpotqa-dev-25.json` (25 dev questions, CC BY-SA 4.0; see its README) and
+`bench/data/hotpotqa-dev-25.json` (25 dev questions, CC BY-SA 4.0; see its README) and
 `../shared/data/hotpotqa-dev-150.json` (150 more).
 """
 
@@ -18,7 +18,7 @@ from sleuth.train.checks import answer_contains, answer_span, exact_match, f1, n
 
 __all__ = ["answer_contains", "answer_span", "exact_match", "f1", "normalize_answer"]
 
-DEV25 = Path(__file__).resolve().parents[1] / "tests" / "data" / "hotpotqa-dev-25.json"
+DEV25 = Path(__file__).resolve().parent / "data" / "hotpotqa-dev-25.json"
 # 150 more dev questions, none of them in dev-25: the set quality is reported on. It lives
 # beside the repository (../shared/data), not in it.
 DEV150 = Path(__file__).resolve().parents[2] / "shared" / "data" / "hotpotqa-dev-150.json"

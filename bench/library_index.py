@@ -16,8 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from sleuth.agent.library import index_paths
 from sleuth.agent.text import chunk_text, search_terms
+from sleuth.agent.tools.library import index_paths
 from sleuth.store import Store
 
 SYLLABLES = [

@@ -18,9 +18,9 @@ import platform
 import statistics
 import time
 
-from sleuth.agent.llama import LlamaCppLLM
-from sleuth.agent.llm import Sampling
-from sleuth.agent.models import default_model_path
+from sleuth.agent.models.catalog import default_model_path
+from sleuth.agent.models.llama import LlamaCppLLM
+from sleuth.agent.models.llm import Sampling
 
 QUESTION = "Explain in detail how a river delta forms, step by step, for a curious student."
 

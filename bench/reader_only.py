@@ -24,9 +24,9 @@ import hotpot
 from research_quality import DATA, yes_no
 
 from sleuth.agent.errors import AgentError
-from sleuth.agent.models import open_llm
-from sleuth.agent.reader import answer_form, reader_messages
-from sleuth.agent.writing import Writer, WriterSettings
+from sleuth.agent.models.catalog import open_llm
+from sleuth.agent.research.reader import answer_form, reader_messages
+from sleuth.agent.research.writer import Writer, WriterSettings
 from sleuth.store import Dirs, Store
 from sleuth.store.settings import load_settings
 
@@ -63,7 +63,7 @@ class Calls:
     def deadline(self, also=None):
         import threading
 
-        from sleuth.agent.budget import Deadline
+        from sleuth.agent.research.budget import Deadline
 
         return Deadline(threading.Event(), time.monotonic() + 600, also)
 
@@ -80,7 +80,7 @@ class Calls:
 def main() -> None:
     import asyncio
 
-    from sleuth.agent.events import AnswerDone
+    from sleuth.agent.research.events import AnswerDone
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", required=True, help="a Sleuth home research_quality kept")
@@ -89,7 +89,16 @@ def main() -> None:
     parser.add_argument("--model", default="")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--out")
+    parser.add_argument(
+        "--read-sentences",
+        type=int,
+        help="read each passage's first sentence and the N bearing on the question most",
+    )
     args = parser.parse_args()
+    if args.read_sentences is not None:
+        from sleuth.agent.research import reader
+
+        reader.READ_SENTENCES = args.read_sentences
     os.environ.update(dict(item.split("=", 1) for item in args.env))
     questions = hotpot.load(DATA.get(args.data, Path(args.data)))[: args.questions]
     evidence = stored_evidence(Path(args.home))

@@ -3,7 +3,7 @@
 Both DPO paths train the same LoRA (r=8, attention and MLP projections) on the same model and
 the same batch: 2 preference pairs of about --length tokens each (prompt from HotpotQA
 evidence), reference = the model with the adapter disabled, AdamW, fp32 on CPU (bf16 on
-CUDA). Like with like: each side runs its own whole training step (ours: `Context.dpo_step`
+CUDA). Like with like: each side runs its own whole training step (ours: `steps.dpo.step`
 and backward; TRL: `DPOTrainer.training_step`, which prepares the batch, computes the loss
 and runs backward), then the same optimizer step; and both are measured with gradient
 checkpointing on and with it off. Each measurement runs in its own process so its peak RSS is
@@ -106,16 +106,16 @@ def timed(backward, optimizer, tokens: int, steps: int, device: str) -> dict:
 def ours(
     model_path: str, cache: str, length: int, steps: int, device: str, checkpointing: bool, queue
 ) -> None:
-    """The trainer's own DPO step (Context.dpo_step) on the model `sleuth train` prepares."""
+    """The trainer's own DPO step (train/steps/dpo.py) on the model `sleuth train` prepares."""
     from types import SimpleNamespace
 
     import torch
 
-    from sleuth.agent.chat_format import chat_formatter
+    from sleuth.agent.models.chat_format import chat_formatter
     from sleuth.train.config import TrainConfig
     from sleuth.train.distributed import World
     from sleuth.train.model_io import load_base
-    from sleuth.train.steps import Context, trainable
+    from sleuth.train.steps import STEPS, Context, trainable
 
     torch.manual_seed(0)
     base = load_base(
@@ -153,7 +153,7 @@ def ours(
     model.train()
 
     def backward():
-        context.dpo_step(pairs)[0].backward()
+        STEPS["dpo"](context, pairs)[0].backward()
 
     queue.put(timed(backward, optimizer, tokens, steps, device))
 
@@ -167,7 +167,7 @@ def trl(
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOConfig, DPOTrainer
 
-    from sleuth.agent.gguf_file import fingerprint
+    from sleuth.agent.models.files import fingerprint
     from sleuth.train.model_io import LORA_TARGETS
 
     warnings.filterwarnings("ignore")
@@ -179,7 +179,7 @@ def trl(
     converted = Path(cache) / "hf" / fingerprint(Path(model_path))
     tok = AutoTokenizer.from_pretrained(str(converted))
     if tok.chat_template is None:  # Gemma's base GGUF has none: use the one Sleuth uses
-        from sleuth.agent.chat_format import bundled_template
+        from sleuth.agent.models.chat_format import bundled_template
 
         tok.chat_template = bundled_template("gemma.jinja")
     model = AutoModelForCausalLM.from_pretrained(
@@ -224,7 +224,7 @@ def trl(
 
 def rollouts(model_path: str, cache: str, device: str, queue) -> None:
     """G=4 answers of up to 128 tokens to one prompt: llama.cpp vs transformers generate."""
-    from sleuth.agent.chat_format import chat_formatter
+    from sleuth.agent.models.chat_format import chat_formatter
     from sleuth.train.model_io import attach_lora, factors_from_peft, load_base, write_gguf_adapter
     from sleuth.train.rollouts import LlamaRollouts, TransformersRollouts
 
@@ -283,7 +283,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--out", help="write the results here as JSON (with the commit)")
     args = parser.parse_args()
-    from sleuth.agent.models import resolve_model_path
+    from sleuth.agent.models.catalog import resolve_model_path
     from sleuth.store import app_dirs
 
     dirs = app_dirs()

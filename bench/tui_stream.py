@@ -23,10 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests.fakes
 
-from sleuth.agent.assistant import Assistant  # noqa: E402
-from sleuth.agent.events import AnswerDone, Token  # noqa: E402
-from sleuth.agent.library import index_paths  # noqa: E402
-from sleuth.agent.models import ModelInfo  # noqa: E402
+from sleuth.agent.models.catalog import ModelInfo  # noqa: E402
+from sleuth.agent.research.assistant import Assistant  # noqa: E402
+from sleuth.agent.research.events import AnswerDone, Token  # noqa: E402
+from sleuth.agent.tools.library import index_paths  # noqa: E402
 from sleuth.store import Dirs, Store  # noqa: E402
 from sleuth.store.settings import load_settings  # noqa: E402
 from tests.fakes import ScriptedLLM  # noqa: E402

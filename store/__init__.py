@@ -1,9 +1,10 @@
 """User state: where it lives (paths), what the user chose (settings), and what happened (the
 SQLite database: schema, migrations, every SQL statement). Imports nothing of Sleuth's."""
 
-from .db import SCHEMA_VERSION, Store, now
+from .database import SCHEMA_VERSION, now
 from .errors import ConfigError, NotFound, StoreError
 from .paths import Dirs, app_dirs
+from .store import Store
 
 __all__ = [
     "SCHEMA_VERSION",

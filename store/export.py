@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
 
-from .db import Store
 from .settings import redact_settings
+from .store import Store
 
 
 def run_records(store: Store) -> Iterator[dict[str, Any]]:

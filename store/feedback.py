@@ -3,7 +3,7 @@ comparisons."""
 
 from __future__ import annotations
 
-from .db import Database
+from .database import Database
 from .errors import NotFound, StoreError
 from .rows import Comparison, FeedbackCounts, RatedAnswer, Rating
 
@@ -114,11 +114,16 @@ class Feedback:
         )
 
     def rated_answers(self) -> list[RatedAnswer]:
-        """Every answer with its rating (None where unrated), oldest first."""
+        """Every answer with its rating (None where unrated), oldest first; its text is what
+        the model wrote to its prompt."""
         return self.db.query(
             RatedAnswer,
+            # What the model wrote to the prompt: the short answer the reader read off the
+            # evidence (the shown text quotes the sources under it), else the whole answer.
             "SELECT answers.id AS answer_id, answers.run_id, runs.turn_id, answers.messages, "
-            "answers.text, ratings.thumb, ratings.stars, ratings.correction FROM answers "
+            "COALESCE(answers.short_answer, answers.text) AS text, "
+            "COALESCE(json_extract(answers.verification, '$.answer') = 'read', 0) AS reads, "
+            "ratings.thumb, ratings.stars, ratings.correction FROM answers "
             "JOIN runs ON runs.id = answers.run_id "
             "LEFT JOIN ratings ON ratings.answer_id = answers.id ORDER BY answers.id",
         )

@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from .db import Database
+from .database import Database
 from .rows import Chunk, ChunkHit, Document, LibraryRoot, Source
 
 MAX_QUERY_WORDS = 32  # FTS5 ORs them; beyond this a query is a paragraph, not a question

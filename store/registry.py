@@ -1,14 +1,14 @@
 """Registry rows: base model files and the LoRA adapters trained over them, one active per base.
 
 These are the rows only; the rules (an adapter fits only the base it was trained on, its file
-must be present and readable) live in the registry service, `sleuth.agent.registry`.
+must be present and readable) live in the registry service, `sleuth.agent.models.registry`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .db import Database
+from .database import Database
 from .rows import Model
 
 

@@ -199,10 +199,11 @@ class RatedAnswer:
     run_id: int
     turn_id: int
     messages: list
-    text: str
+    text: str  # what the model wrote to `messages`: a reader's short answer, or a whole answer
     thumb: int | None = None
     stars: int | None = None
     correction: str | None = None
+    reads: bool = False  # `messages` is the reader's prompt (the model read a short answer)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .db import Database, process_alive
+from .database import Database, process_alive
 from .errors import NotFound
 from .rows import (
     Answer,

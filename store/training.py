@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .db import Database, process_alive
+from .database import Database, process_alive
 from .rows import TrainingMetric, TrainingRun
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sleuth.agent.llama import LlamaCppLLM
-from sleuth.agent.models import default_model_path
+from sleuth.agent.models.catalog import default_model_path
+from sleuth.agent.models.llama import LlamaCppLLM
 from sleuth.store import Store
 
 

@@ -6,7 +6,7 @@ import json
 import threading
 from typing import Any
 
-from sleuth.agent.llm import Completion, Sampling
+from sleuth.agent.models.llm import Completion, Sampling
 
 
 class ScriptedLLM:

@@ -25,16 +25,16 @@ import string
 from collections import Counter
 from dataclasses import dataclass
 
-from sleuth.agent.answers import problems
 from sleuth.agent.citations import cited_numbers, strip_citations
+from sleuth.agent.research.checks import problems
+from sleuth.agent.research.verify import verify
 from sleuth.agent.text import sentences
-from sleuth.agent.writer import verify
 
 MIN_WORDS = 5
 MAX_WORDS = 250
 FAIL_CAP = 0.4  # the most a failing answer can score; a passing one scores 0.5 to 1.0
 CHECKS = ("cites", "grounded", "format", "length")
-QUOTED = "Quoted from the sources"  # how the extractive fallback opens (agent/answers.py)
+QUOTED = "Quoted from the sources"  # how the extractive fallback opens (agent/research/checks.py)
 
 
 @dataclass
@@ -70,7 +70,7 @@ def cites(text: str, n_evidence: int) -> bool:
 
 def well_formed(text: str, evidence: list[dict] | None = None) -> bool:
     """Prose rather than a loop, citation markers, a copy of the prompt or of the evidence list:
-    the same checks the research loop makes before it shows an answer (agent/answers.py)."""
+    the same checks the research loop makes before it shows an answer (agent/research/checks.py)."""
     return not problems(text, evidence=evidence)
 
 

@@ -13,6 +13,7 @@ import json
 import signal
 import sys
 import threading
+from dataclasses import fields
 from typing import TextIO
 
 from sleuth.agent.errors import AgentError
@@ -47,79 +48,100 @@ OVERRIDES = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    p.add_argument("--algo", choices=["sft", "dpo", "kto", "grpo"], default="sft")
-    p.add_argument("--steps", type=int, help="optimizer steps (default 40)")
-    p.add_argument("--lr", type=float, help="learning rate (default depends on --algo)")
-    p.add_argument("--lora-r", type=int, help="LoRA rank (default 8)")
-    p.add_argument("--beta", type=float, help="DPO/KTO temperature, GRPO KL weight")
-    p.add_argument("--group-size", type=int, help="GRPO answers per prompt (default 4)")
-    p.add_argument("--batch-size", type=int, help="examples, pairs or prompts per step (default 2)")
-    p.add_argument("--max-new-tokens", type=int, help="longest sampled answer (GRPO, evaluation)")
-    p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default 10)")
-    p.add_argument("--rollouts", choices=["llama.cpp", "transformers"], help="GRPO sampler")
-    p.add_argument(
-        "--grpo-over",
-        choices=["auto", "runs", "answers"],
-        help="GRPO samples whole runs of the agent over your library, or answers to stored "
-        "prompts (default auto: runs when the library has files)",
-    )
-    p.add_argument(
-        "--rollout-rounds",
-        type=int,
-        help="GRPO over runs: research rounds per sampled run (default 1: plan, search, write)",
-    )
-    p.add_argument(
-        "--rollout-evidence-tokens",
-        type=int,
-        help="GRPO over runs: evidence a sampled run's writer reads, in tokens (default 800)",
-    )
-    p.add_argument(
-        "--no-gradient-checkpointing",
-        dest="gradient_checkpointing",
-        action="store_false",
-        default=None,
-        help="keep every layer's activations: faster, far more memory on long prompts",
-    )
-    p.add_argument(
-        "--calls",
-        choices=["all", "writer"],
-        help="DPO/KTO: learn from planner and reflection calls of judged runs too (all, the "
-        "default) or from the writer's answers only",
-    )
-    p.add_argument(
-        "--references",
-        metavar="FILE",
-        help="JSON Lines of {question, answer}: judge held-out correctness by these too",
-    )
-    p.add_argument("--seed", type=seed)
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    """`sleuth train`'s flags, one per TrainConfig field in OVERRIDES, each with the field's
+    own help, choices and default (train/config.py): nothing here to drift from it."""
+    from .config import TrainConfig, flag
+
+    specs = {f.name: f for f in fields(TrainConfig)}
+    p.add_argument("--algo", choices=specs["algo"].metadata["choices"], default="sft")
+    for name in OVERRIDES[1:]:  # after --algo
+        spec = specs[name]
+        help_text, default = spec.metadata["help"], spec.default
+        if name == "gradient_checkpointing":  # on by default: the flag turns it off
+            p.add_argument(
+                "--no-gradient-checkpointing",
+                dest=name,
+                action="store_false",
+                default=None,
+                help=f"do not {help_text[0].lower()}{help_text[1:]}",
+            )
+            continue
+        kind = {"seed": seed}.get(name) or _type_of(spec)
+        shown = "" if default in (None, "") else f" (default {default})"
+        p.add_argument(
+            flag(name),
+            type=kind,
+            choices=spec.metadata["choices"],
+            metavar=None
+            if spec.metadata["choices"]
+            else _METAVARS.get(name, name.split("_")[-1].upper()),
+            help=help_text + shown,
+        )
     p.add_argument("--resume", type=row_id, metavar="RUN", help="continue a stopped training run")
     p.add_argument("--progress", choices=["bar", "json"], default="bar", help=argparse.SUPPRESS)
     return p
 
 
+_METAVARS = {"references": "FILE"}
+
+
+def _type_of(spec) -> type:
+    """The Python type of a config field's values (int, float or str)."""
+    annotation = str(spec.type)
+    return int if annotation.startswith("int") else float if "float" in annotation else str
+
+
 class ConsoleLogger:
-    """A progress bar with the step's metrics, on stderr."""
+    """Training progress on stderr: a rich bar with the step's metrics, its rate and the time
+    left on a terminal; a plain line per step when stderr is a file or a pipe."""
 
     def __init__(self, err: TextIO = sys.stderr):
         self.err = err
-        self.tty = err.isatty()
+        self.bar = None
+        self.task = None
 
     def step(self, step: int, total: int, metrics: dict) -> None:
-        width = 24
-        filled = int(width * step / total)
-        line = f"[{'#' * filled}{'.' * (width - filled)}] step {step}/{total}  {describe(metrics)}"
-        line += f"  ({metrics.get('seconds', 0):.1f} s)"
-        if self.tty:
-            self.err.write("\r" + line[:140].ljust(140) + ("\n" if step == total else ""))
-        else:
-            self.err.write(line + "\n")
-        self.err.flush()
+        line = f"step {step}/{total}  {describe(metrics)}  ({metrics.get('seconds', 0):.1f} s)"
+        if not self.err.isatty():
+            print(line, file=self.err, flush=True)
+            return
+        if self.bar is None:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self.bar = Progress(
+                TextColumn("training"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("left"),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[metrics]}", markup=False),
+                console=Console(file=self.err),
+            )
+            self.bar.start()
+            self.task = self.bar.add_task("training", total=total, completed=step - 1, metrics="")
+        self.bar.update(self.task, completed=step, total=total, metrics=describe(metrics))
+        if step == total:
+            self.close()
 
     def info(self, text: str) -> None:
-        if self.tty:
-            self.err.write("\r" + " " * 140 + "\r")
-        print(text, file=self.err, flush=True)
+        if self.bar is not None:
+            self.bar.console.print(text, markup=False, highlight=False)
+        else:
+            print(text, file=self.err, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
 
 
 class JsonLogger:
@@ -180,6 +202,8 @@ def run(settings: Settings, dirs: Dirs, store: Store, args: argparse.Namespace) 
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        if isinstance(logger, ConsoleLogger):
+            logger.close()
     if not result.main:
         return 0
     if result.status == "cancelled":

@@ -11,7 +11,7 @@ moves by what its own queries caused:
 - useful:   of those, the ones that were searched and were the first search of the run to bring
             in a passage the final answer cites in a sentence that passed verification;
 - repeated: the ones that add no content word to the question or to a query run before them
-            (agent/bridges.py `rephrases`): a search spent on nothing new.
+            (agent/research/bridges.py `rephrases`): a search spent on nothing new.
 
 Why this rule. The outcome alone gives every step of a run the same signal, so a run's good and
 bad decisions are not told apart until many runs average them out; a user rates a few dozen
@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sleuth.agent.bridges import rephrases
+from sleuth.agent.research.bridges import rephrases
 
 PROCESS_WEIGHT = 0.25
 DESIRABLE = 0.75  # a step with at least this credit is a good example (KTO label True)

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from sleuth.agent.chat_format import ChatFormat
+from sleuth.agent.models.chat_format import ChatFormat
 from sleuth.store import Store
 from sleuth.store.rows import RatedAnswer
 
@@ -71,6 +71,8 @@ class Prompt:
     evidence: list[dict]
     answer_ids: list[int] = field(default_factory=list)
     reference: str | None = None  # the right answer, where one is known (evaluation)
+    reads: bool = False  # the reader's prompt: completions are short answers, read as the app
+    # reads them (agent/research/reader.py `read_answer`) before they are judged
 
 
 @dataclass
@@ -133,7 +135,9 @@ def load_feedback(
         if key not in prompts:
             evidence = [asdict(row) for row in store.runs.evidence(answer.run_id)]
             reference = known.get(question_key(question_of(answer.messages)))
-            prompts[key] = Prompt(answer.messages, evidence, reference=reference)
+            prompts[key] = Prompt(
+                answer.messages, evidence, reference=reference, reads=bool(answer.reads)
+            )
         prompts[key].answer_ids.append(answer.answer_id)
 
     def split(items, messages_of):

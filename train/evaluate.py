@@ -14,11 +14,12 @@ import statistics
 from collections.abc import Callable
 from pathlib import Path
 
-from sleuth.agent.llama import LlamaCppLLM
-from sleuth.agent.llm import Sampling
+from sleuth.agent.models.llama import LlamaCppLLM
+from sleuth.agent.models.llm import Sampling
+from sleuth.agent.research.reader import SHORT_TOKENS, answer_form, read_answer
 
 from .checks import CHECKS, correctness, gated_reward, hard_checks
-from .datasets import Prompt
+from .datasets import Prompt, question_of
 from .verdict import METRICS, Evaluation, Scores, decide, paired_bootstrap
 
 Scorer = Callable[[list[dict], str], float | None]  # (messages, answer) -> preference in 0..1
@@ -35,14 +36,22 @@ def answer_all(
 ) -> list[str]:
     llm = LlamaCppLLM(base_path, adapter_path=adapter, n_ctx=n_ctx)
     try:
-        return [
-            llm.chat(
-                p.messages, Sampling(temperature=0.0, max_tokens=max_new_tokens, seed=seed)
-            ).text
-            for p in prompts
-        ]
+        return [answer_one(llm, p, max_new_tokens=max_new_tokens, seed=seed) for p in prompts]
     finally:
         llm.close()
+
+
+def answer_one(llm, prompt: Prompt, *, max_new_tokens: int, seed: int) -> str:
+    """The answer the app would show for a stored prompt, decoded greedily: for the reader's
+    prompt, the short answer held to its form and read as the app reads it."""
+    sampling = Sampling(temperature=0.0, max_tokens=max_new_tokens, seed=seed)
+    if not prompt.reads:
+        return llm.chat(prompt.messages, sampling).text
+    question = question_of(prompt.messages)
+    form = answer_form(question, prompt.evidence)
+    short = Sampling(temperature=0.0, max_tokens=SHORT_TOKENS, seed=seed, stop=["\n"])
+    raw = llm.chat(prompt.messages, short, form=form).text
+    return read_answer(raw, question, prompt.evidence).text
 
 
 def score(prompts: list[Prompt], answers: list[str], preference: Scorer | None) -> dict:

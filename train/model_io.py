@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sleuth.agent.gguf_file import architecture as gguf_architecture
-from sleuth.agent.gguf_file import fingerprint
+from sleuth.agent.models.files import architecture as gguf_architecture
+from sleuth.agent.models.files import fingerprint
 from sleuth.store.paths import private_dir, private_file
 
 from .errors import ModelIOError
@@ -193,27 +193,43 @@ def attach_lora(model: torch.nn.Module, r: int, alpha: float, dropout: float = 0
     return get_peft_model(model, config)
 
 
+_PEFT_PREFIX = "base_model.model."  # what peft puts before the base model's module names
+
+
+def _scale(peft_model) -> float:
+    """The LoRA's scale, alpha / r (or / sqrt(r) with rsLoRA), from the adapter's config."""
+    config = peft_model.active_peft_config
+    return config.lora_alpha / (config.r**0.5 if config.use_rslora else config.r)
+
+
 def factors_from_peft(peft_model) -> LoraFactors:
-    """The trained LoRA of a peft model as factors keyed by the base module name."""
+    """The trained LoRA of a peft model (peft's own state dict) as factors keyed by the base
+    module name."""
+    from peft import get_peft_model_state_dict
+
+    state = get_peft_model_state_dict(peft_model)
+    scale = _scale(peft_model)
     out = LoraFactors()
-    for name, module in peft_model.named_modules():
-        if hasattr(module, "lora_A") and "default" in getattr(module, "lora_A", {}):
-            base_name = name.replace("base_model.model.", "", 1)
-            a = module.lora_A["default"].weight.detach().clone()
-            b = module.lora_B["default"].weight.detach().clone()
-            out.modules[base_name] = (a, b, float(module.scaling["default"]))
+    for key, a in state.items():
+        if key.endswith(".lora_A.weight"):
+            name = key.removeprefix(_PEFT_PREFIX).removesuffix(".lora_A.weight")
+            b = state[key.replace(".lora_A.", ".lora_B.")]
+            out.modules[name] = (a.detach().clone(), b.detach().clone(), scale)
     return out
 
 
 def load_factors_into_peft(peft_model, factors: LoraFactors) -> None:
-    """Put saved factors back into a peft model of the same rank (resuming a checkpoint)."""
-    for name, module in peft_model.named_modules():
-        base_name = name.replace("base_model.model.", "", 1)
-        if base_name in factors.modules and hasattr(module, "lora_A"):
-            a, b, _ = factors.modules[base_name]
-            with torch.no_grad():
-                module.lora_A["default"].weight.copy_(a)
-                module.lora_B["default"].weight.copy_(b)
+    """Put saved factors back into a peft model of the same rank (resuming a checkpoint),
+    through peft's own state-dict loader; a factor the model has no place for is an error."""
+    from peft import set_peft_model_state_dict
+
+    state = {}
+    for name, (a, b, _) in factors.modules.items():
+        state[f"{_PEFT_PREFIX}{name}.lora_A.weight"] = a
+        state[f"{_PEFT_PREFIX}{name}.lora_B.weight"] = b
+    result = set_peft_model_state_dict(peft_model, state)
+    if result.unexpected_keys:
+        raise ModelIOError(f"The saved LoRA does not fit this model: {result.unexpected_keys[:3]}")
 
 
 @torch.no_grad()

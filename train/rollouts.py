@@ -13,9 +13,9 @@ from pathlib import Path
 
 import torch
 
-from sleuth.agent.chat_format import ChatFormat
-from sleuth.agent.llama import LlamaCppLLM
-from sleuth.agent.llm import Sampling
+from sleuth.agent.models.chat_format import ChatFormat
+from sleuth.agent.models.llama import LlamaCppLLM
+from sleuth.agent.models.llm import OutputForm, Sampling
 
 
 @dataclass
@@ -36,16 +36,27 @@ class LlamaRollouts:
         self.llm.set_adapter(adapter)
 
     def sample(
-        self, messages, n: int, *, max_new_tokens: int, temperature: float, seed: int
+        self,
+        messages,
+        n: int,
+        *,
+        max_new_tokens: int,
+        temperature: float,
+        seed: int,
+        form: OutputForm | None = None,
     ) -> list[Sample]:
+        """`n` samples; with `form` (the reader's prompt), each held to it as the app holds
+        its short answers."""
         out = []
         for index in range(n):
-            completion = self.llm.chat(
-                messages,
-                Sampling(
-                    temperature=temperature, top_p=1.0, max_tokens=max_new_tokens, seed=seed + index
-                ),
+            sampling = Sampling(
+                temperature=temperature,
+                top_p=1.0,
+                max_tokens=max_new_tokens,
+                seed=seed + index,
+                stop=["\n"] if form is not None else [],
             )
+            completion = self.llm.chat(messages, sampling, form=form)
             out.append(Sample(completion.text, completion.finish_reason == "stop"))
         return out
 
@@ -66,7 +77,14 @@ class TransformersRollouts:
 
     @torch.no_grad()
     def sample(
-        self, messages, n: int, *, max_new_tokens: int, temperature: float, seed: int
+        self,
+        messages,
+        n: int,
+        *,
+        max_new_tokens: int,
+        temperature: float,
+        seed: int,
+        form: OutputForm | None = None,  # not enforced here: the reward reads what comes back
     ) -> list[Sample]:
         ids = self.tokenizer(
             self.chat.prompt(messages), add_special_tokens=False, return_tensors="pt"
@@ -158,7 +176,7 @@ class RunRollouts:
     name = "llama.cpp"
 
     def __init__(self, base_path: Path, n_ctx: int, store, limits):
-        from sleuth.agent.models import ModelInfo
+        from sleuth.agent.models.catalog import ModelInfo
 
         self.llm = LlamaCppLLM(base_path, n_ctx=n_ctx)
         self.store, self.limits = store, limits
@@ -178,9 +196,9 @@ class RunRollouts:
         ]
 
     async def _run(self, question: str, max_new_tokens: int, temperature: float, seed: int):
-        from sleuth.agent.events import AnswerDone, AnswerRejected, EvidenceChosen, LLMCall
-        from sleuth.agent.fetch import Fetcher
-        from sleuth.agent.research import LoopSettings, Researcher
+        from sleuth.agent.research.events import AnswerDone, AnswerRejected, EvidenceChosen, LLMCall
+        from sleuth.agent.research.loop import LoopSettings, Researcher
+        from sleuth.agent.tools.fetch import Fetcher
         from sleuth.store.settings import NetworkSettings
 
         llm = _Tempered(self.llm, temperature, seed, max_new_tokens)

@@ -20,7 +20,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 
 from sleuth.agent.errors import AgentError
-from sleuth.agent.models import ModelInfo, open_llm
+from sleuth.agent.models.catalog import ModelInfo, open_llm
 from sleuth.store import Dirs, Store, StoreError
 from sleuth.store.settings import Settings, load_settings
 
@@ -191,8 +191,8 @@ class SleuthApp(App):
             self.notify("The model is still loading; ask again in a moment.", severity="warning")
             return None
         if self.current_assistant is None:
-            from sleuth.agent.assistant import Assistant
-            from sleuth.agent.search import make_search
+            from sleuth.agent.research.assistant import Assistant
+            from sleuth.agent.tools.search import make_search
 
             try:
                 search = (
@@ -220,7 +220,7 @@ class SleuthApp(App):
     def _switch_model(self, change) -> None:
         from pathlib import Path
 
-        from sleuth.agent.registry import ModelRegistry
+        from sleuth.agent.models.registry import ModelRegistry
 
         info = self.model_info
         if info is None or info.base_path is None:

@@ -12,7 +12,7 @@ import re
 
 from rich.text import Text
 
-from sleuth.agent.events import (
+from sleuth.agent.research.events import (
     AnswerRejected,
     BudgetExhausted,
     Event,
@@ -26,7 +26,7 @@ from sleuth.agent.events import (
     StepFailed,
     StepRetried,
 )
-from sleuth.agent.library import IndexReport
+from sleuth.agent.tools.library import IndexReport
 from sleuth.store import Store
 from sleuth.store.rows import Rating
 

@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from sleuth.agent.answers import RepetitionGuard, cut_recitation, extractive_answer, problems
-from sleuth.agent.events import AnswerDone, AnswerRejected, RunFinished, Token
-from sleuth.agent.writer import attribute, verify
-from sleuth.agent.writing import judge
+from sleuth.agent.research.checks import (
+    RepetitionGuard,
+    cut_recitation,
+    extractive_answer,
+    problems,
+)
+from sleuth.agent.research.events import AnswerDone, AnswerRejected, RunFinished, Token
+from sleuth.agent.research.verify import attribute, verify
+from sleuth.agent.research.writer import judge
 from tests.agent.test_research import PLAN, assistant_for, collect, of, settings_for
 from tests.fakes import ScriptedLLM
 
@@ -47,17 +52,15 @@ def test_good_answers_and_honest_refusals_pass():
 
 def test_a_list_of_passage_titles_on_one_line_is_a_recited_evidence_list():
     # What Qwen2.5 0.5B once wrote for a dev-25 question, over passages with these titles.
-    titles = ["Pedro Rodríguez", "Sergio Pérez", "Eduardo Troconis", "2014 Bahrain Grand Prix"]
+    titles = ["Tomas Reyes", "Luis Ortega", "Iván Salas", "1987 Coastal Grand Prix"]
     evidence = [
         {"uri": f"/{i}.md", "title": t, "text": f"{t} is a thing."} for i, t in enumerate(titles)
     ]
-    listed = (
-        "[1]. Pedro Rodríguez [2]. Sergio Pérez [3]. Eduardo Troconis [4]. 2014 Bahrain Grand Prix"
-    )
+    listed = "[1]. Tomas Reyes [2]. Luis Ortega [3]. Iván Salas [4]. 1987 Coastal Grand Prix"
     checked = verify(listed, evidence)
     assert "it recites the evidence list" in problems(checked.text, checked.citations, evidence)
     # An answer that names one or two of its passages in prose is fine.
-    named = "Pedro Rodríguez [1]. He was a racing driver, like Sergio Pérez [2]."
+    named = "Tomas Reyes [1]. He was a racing driver, like Luis Ortega [2]."
     assert problems(named, evidence=evidence) == []
 
 
@@ -82,12 +85,12 @@ def test_quoted_evidence_is_cited_labelled_and_on_the_question():
 
 
 def test_the_second_quote_follows_the_first_to_the_bridge_passage():
-    question = "In which city was the director of the film Kiss and Tell born?"
+    question = "In which city was the director of the film Salt and Ember born?"
     evidence = [
         {
             "uri": "/kiss.md",
-            "title": "Kiss and Tell (1945 film)",
-            "text": "Kiss and Tell is a 1945 American comedy film directed by Richard Wallace.",
+            "title": "Salt and Ember (1947 film)",
+            "text": "Salt and Ember is a 1947 American comedy film directed by Arne Lindqvist.",
         },
         {
             "uri": "/festivals.md",
@@ -96,8 +99,8 @@ def test_the_second_quote_follows_the_first_to_the_bridge_passage():
         },
         {
             "uri": "/wallace.md",
-            "title": "Richard Wallace (director)",
-            "text": "Richard Wallace was born in Sacramento, California. He made silent films.",
+            "title": "Arne Lindqvist (director)",
+            "text": "Arne Lindqvist was born in Tromsø, Norway. He made silent films.",
         },
     ]
     text = extractive_answer(question, evidence)
@@ -105,8 +108,8 @@ def test_the_second_quote_follows_the_first_to_the_bridge_passage():
     # director's passage is where the first quote leads, and it holds the answer.
     quotes = text.split("\n\n")[1:]
     assert quotes[:2] == [
-        "> Kiss and Tell is a 1945 American comedy film directed by Richard Wallace. [1]",
-        "> Richard Wallace was born in Sacramento, California. [3]",
+        "> Salt and Ember is a 1947 American comedy film directed by Arne Lindqvist. [1]",
+        "> Arne Lindqvist was born in Tromsø, Norway. [3]",
     ]
 
 

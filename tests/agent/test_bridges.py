@@ -2,36 +2,36 @@
 
 from __future__ import annotations
 
-from sleuth.agent.bridges import bridge_queries, entities, rephrases
-from sleuth.agent.events import PlanReady, Reflected, SearchIssued
+from sleuth.agent.research.bridges import bridge_queries, entities, rephrases
+from sleuth.agent.research.events import PlanReady, Reflected, SearchIssued
 from tests.agent.test_research import assistant_for, collect, of, settings_for
 from tests.fakes import ScriptedLLM
 
 QUESTION = (
-    "What government position was held by the woman who portrayed Corliss Archer in the film "
-    "Kiss and Tell?"
+    "What government position was held by the woman who portrayed Nell Farrow in the film "
+    "Salt and Ember?"
 )
 PASSAGE = (
-    "Kiss and Tell is a 1945 American comedy film starring then 17-year-old Shirley Temple as "
-    "Corliss Archer. In the film, two teenage girls cause their respective parents much concern."
+    "Salt and Ember is a 1947 American comedy film starring then 16-year-old Maren Holt as "
+    "Nell Farrow. In the film, two teenage girls cause their respective parents much concern."
 )
 
 
 def test_names_and_titles():
     found = entities(PASSAGE)
-    assert found[:5] == ["Kiss and Tell", "Kiss", "Tell", "American", "Shirley Temple"]
-    assert "Corliss Archer" in found
+    assert found[:5] == ["Salt and Ember", "Salt", "Ember", "American", "Maren Holt"]
+    assert "Nell Farrow" in found
     assert entities('He wrote "The Long Goodbye" in 1953.') == ["Long Goodbye", "The Long Goodbye"]
 
 
 def test_a_bridge_joins_a_new_name_to_what_the_question_still_asks():
     (first, *_) = bridge_queries(QUESTION, [PASSAGE], [], limit=2)
-    assert first.startswith("American") or "Shirley Temple" in first
+    assert first.startswith("American") or "Maren Holt" in first
     queries = bridge_queries(QUESTION, [PASSAGE], [], limit=3)
-    shirley = next(q for q in queries if q.startswith("Shirley Temple"))
-    assert shirley == "Shirley Temple government position held woman"
-    assert "Corliss" not in " ".join(queries) and "Kiss" not in " ".join(queries)
-    assert bridge_queries(QUESTION, [PASSAGE], [shirley], limit=3).count(shirley) == 0
+    holt_query = next(q for q in queries if q.startswith("Maren Holt"))
+    assert holt_query == "Maren Holt government position held woman"
+    assert "Nell" not in " ".join(queries) and "Salt" not in " ".join(queries)
+    assert bridge_queries(QUESTION, [PASSAGE], [holt_query], limit=3).count(holt_query) == 0
 
 
 def test_the_bridge_is_the_name_where_a_passage_meets_the_question():
@@ -41,7 +41,7 @@ def test_the_bridge_is_the_name_where_a_passage_meets_the_question():
     passages = [
         "# Riverton Owls\n\nThe Riverton Owls are an American ice hockey team from Riverton, "
         "Vermont. The team plays its home games at the Halvard Centre.",
-        "# Vermont\n\nVermont is an American state in New England.",
+        "# Vermont\n\nVermont is an American state in the Northeast.",
         "# Owls\n\nOwls are birds of prey. Many American owls hunt at night.",
     ]
     queries = bridge_queries(question, passages, [], limit=3)
@@ -53,54 +53,57 @@ def test_the_bridge_is_the_name_where_a_passage_meets_the_question():
 
 
 def test_rephrasings_are_recognised():
-    assert rephrases("Corliss Archer film Kiss and Tell", QUESTION, [])
-    assert not rephrases("Shirley Temple", QUESTION, [])
-    assert rephrases("Shirley Temple", QUESTION, ["Shirley Temple career"])
+    assert rephrases("Nell Farrow film Salt and Ember", QUESTION, [])
+    assert not rephrases("Maren Holt", QUESTION, [])
+    assert rephrases("Maren Holt", QUESTION, ["Maren Holt career"])
 
 
 async def test_bridge_queries_are_searched_in_round_two(store, web, tmp_path):
-    from sleuth.agent.library import index_paths
+    from sleuth.agent.tools.library import index_paths
 
     notes = tmp_path / "notes"
     notes.mkdir()
-    (notes / "kiss.md").write_text(f"# Kiss and Tell\n\n{PASSAGE}")
-    (notes / "temple.md").write_text(
-        "# Shirley Temple\n\nShirley Temple Black was an American actress and diplomat. She "
-        "served as Chief of Protocol of the United States."
+    (notes / "salt.md").write_text(f"# Salt and Ember\n\n{PASSAGE}")
+    (notes / "holt.md").write_text(
+        "# Maren Holt\n\nMaren Holt Vance was an American actress and diplomat. She "
+        "served as Surveyor General of the Northern Isles."
     )
     index_paths(store, [notes])
     plan = {"subquestions": [{"question": QUESTION, "tool": "search_library", "query": "x"}]}
     reflection = {"enough": True, "new_queries": [], "follow_links": []}  # it says enough
     flags = {"search.backend": "none", "research.max_rounds": 2}
-    llm = ScriptedLLM([plan, reflection, "Shirley Temple was Chief of Protocol [2]."])
+    llm = ScriptedLLM([plan, reflection, "Maren Holt was Surveyor General [2]."])
     agent = assistant_for(store, llm, settings_for(web, **flags))
     events = await collect(agent.ask(QUESTION))
     (reflected,) = of(events, Reflected)
     assert reflected.bridges > 0 and not reflected.enough
     assert [e.round for e in of(events, PlanReady)] == [1, 2]
     searched = [e.query for e in of(events, SearchIssued)]
-    assert any(q.startswith("Shirley Temple") for q in searched)
+    assert any(q.startswith("Maren Holt") for q in searched)
 
 
-async def test_nothing_found_is_never_enough_while_the_budget_lasts(store, web, tmp_path):
-    from sleuth.agent.library import index_paths
+async def test_nothing_found_is_searched_again_by_name_without_asking_the_model(
+    store, web, tmp_path
+):
+    from sleuth.agent.tools.library import index_paths
 
     notes = tmp_path / "notes"
     notes.mkdir()
-    (notes / "derrickson.md").write_text("# Scott Derrickson\n\nScott Derrickson is American.")
+    (notes / "arvid.md").write_text("# Tomas Arvid\n\nTomas Arvid is a Swedish painter.")
     index_paths(store, [notes])
-    question = "Were Scott Derrickson and Ed Wood of the same nationality?"
+    question = "Were Tomas Arvid and Lena Voss of the same nationality?"
     plan = {"subquestions": [{"question": question, "tool": "search_library", "query": "zzz"}]}
-    reflection = {"enough": True, "new_queries": [], "follow_links": []}
     flags = {"search.backend": "none", "research.max_rounds": 2}
-    llm = ScriptedLLM([plan, reflection, "Scott Derrickson is American [1]."])
+    llm = ScriptedLLM([plan, "Tomas Arvid is a Swedish painter [1]."])
     agent = assistant_for(store, llm, settings_for(web, **flags))
-    agent.researcher.library.search_chunks = _nothing_for_questions(agent.researcher.library)
+    store.library.search_chunks = _nothing_for_questions(store.library)
     events = await collect(agent.ask(question))
     (reflected,) = of(events, Reflected)
-    assert not reflected.enough  # zero evidence: "enough" is not taken
+    assert not reflected.enough  # zero evidence is never enough
+    assert [c["schema"] is not None for c in llm.calls] == [True, False]  # plan, write: no
+    # reflection on nothing
     searched = [e.query for e in of(events, SearchIssued)]
-    assert "Scott Derrickson" in searched and "Ed Wood" in searched  # each name on its own
+    assert "Tomas Arvid" in searched and "Lena Voss" in searched  # each name on its own
 
 
 def _nothing_for_questions(library):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sleuth.agent.evidence import Ranking, select_evidence
+from sleuth.agent.research.evidence import Ranking, select_evidence
 
 
 @dataclass

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from sleuth.agent.fetch import Fetcher, FetchError, address_problem
+from sleuth.agent.tools.fetch import Fetcher, FetchError, address_problem
 from sleuth.store.settings import NetworkSettings
 
 

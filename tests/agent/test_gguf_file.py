@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from sleuth.agent import gguf_file
 from sleuth.agent.errors import ModelError
+from sleuth.agent.models import files as gguf_file
 
 
 def write_gguf(path, *, first_key: str = "general.name", arch: str = "llama"):

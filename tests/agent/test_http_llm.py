@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from sleuth.agent.errors import ModelError
-from sleuth.agent.http_llm import OpenAILLM
-from sleuth.agent.llm import Sampling, chat_json
+from sleuth.agent.models.http_llm import OpenAILLM
+from sleuth.agent.models.llm import Sampling, chat_json
 from tests.agent.test_llm import PLAN_SCHEMA
 
 pytestmark = pytest.mark.slow
@@ -130,7 +130,7 @@ def test_endpoint_must_be_http():
     ],
 )
 def test_local_only_and_keys_over_plain_http(endpoint, local_only, key, allowed, refusal):
-    from sleuth.agent.models import check_endpoint
+    from sleuth.agent.models.catalog import check_endpoint
 
     if refusal is None:
         check_endpoint(endpoint, local_only=local_only, key=key, key_over_http=allowed)
@@ -140,7 +140,7 @@ def test_local_only_and_keys_over_plain_http(endpoint, local_only, key, allowed,
 
 
 def test_local_only_refuses_a_remote_model_server_before_any_request(monkeypatch):
-    from sleuth.agent.models import open_llm
+    from sleuth.agent.models.catalog import open_llm
     from sleuth.store import app_dirs
     from sleuth.store.settings import load_settings
 

@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from sleuth.agent.library import LibraryError, index_paths
 from sleuth.agent.text import search_terms
+from sleuth.agent.tools.library import LibraryError, index_paths
 from tests.webserver import make_pdf
 
 

@@ -1,4 +1,4 @@
-"""The parts of llama-cpp-python that agent/llama.py uses and that are not its public API.
+"""The parts of llama-cpp-python that agent/models/llama.py uses and that are not its public API.
 
 llama-cpp-python is pinned (pyproject.toml, Makefile) to the version these were read from. A
 new version that moves or renames one of them fails here, loudly and by name, instead of

@@ -7,13 +7,14 @@ import threading
 
 import pytest
 
-from sleuth.agent import gguf_file
 from sleuth.agent.errors import ModelError
-from sleuth.agent.gguf_file import fingerprint
-from sleuth.agent.llama import LlamaCppLLM, json_schema_gbnf
-from sleuth.agent.llm import Sampling, chat_json
-from sleuth.agent.models import gemma_model_path, open_llm, resolve_model_path
-from sleuth.agent.registry import ModelRegistry
+from sleuth.agent.models import files as gguf_file
+from sleuth.agent.models.catalog import gemma_model_path, open_llm, resolve_model_path
+from sleuth.agent.models.decoding import json_schema_gbnf
+from sleuth.agent.models.files import fingerprint
+from sleuth.agent.models.llama import LlamaCppLLM
+from sleuth.agent.models.llm import Sampling, chat_json
+from sleuth.agent.models.registry import ModelRegistry
 from sleuth.store import Dirs, app_dirs
 from sleuth.store.settings import load_settings
 
@@ -75,7 +76,7 @@ def test_lazy_grammar_decodes_what_checking_the_whole_vocabulary_does(real_llm, 
     where the model's own first choice breaks the grammar (it does not open with a brace)."""
     import llama_cpp
 
-    from sleuth.agent.llama import json_schema_grammar
+    from sleuth.agent.models.decoding import json_schema_grammar
 
     messages = [
         {"role": "system", "content": "You plan research. Reply in JSON."},
@@ -243,7 +244,7 @@ def test_gemma_base_model_gets_the_gemma_turn_template(gemma):
 
 
 def test_qwen_is_joined_from_its_parts_once_checked_and_chats(tmp_path, monkeypatch):
-    from sleuth.agent import models
+    from sleuth.agent.models import catalog as models
 
     dirs = Dirs(tmp_path / "d", tmp_path / "c", tmp_path / "k")
     path = resolve_model_path("qwen2.5-0.5b", dirs)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from sleuth.agent.llm import Sampling
-from sleuth.agent.reader import (
+from sleuth.agent.models.llm import Sampling
+from sleuth.agent.research.reader import (
     AnswerForm,
     alternatives,
     answer_form,

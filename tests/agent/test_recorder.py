@@ -10,7 +10,7 @@ import subprocess
 import sys
 import textwrap
 
-from sleuth.agent.events import (
+from sleuth.agent.research.events import (
     AnswerDone,
     EvidenceChosen,
     LLMCall,
@@ -22,7 +22,7 @@ from sleuth.agent.events import (
     SearchIssued,
     Token,
 )
-from sleuth.agent.recorder import Recorder
+from sleuth.agent.research.recorder import Recorder
 from sleuth.store import Store
 from tests.agent.test_research import PLAN, assistant_for, settings_for
 from tests.fakes import ScriptedLLM

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from sleuth.agent.errors import ModelError
-from sleuth.agent.gguf_file import fingerprint
-from sleuth.agent.registry import ModelRegistry, RegistryError
+from sleuth.agent.models.files import fingerprint
+from sleuth.agent.models.registry import ModelRegistry, RegistryError
 from tests.builders import write_adapter
 
 

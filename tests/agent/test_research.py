@@ -8,8 +8,9 @@ import asyncio
 
 import pytest
 
-from sleuth.agent.assistant import Assistant
-from sleuth.agent.events import (
+from sleuth.agent.models.catalog import ModelInfo
+from sleuth.agent.research.assistant import Assistant
+from sleuth.agent.research.events import (
     AnswerDone,
     BudgetExhausted,
     EvidenceChosen,
@@ -20,9 +21,8 @@ from sleuth.agent.events import (
     StepFailed,
     Token,
 )
-from sleuth.agent.library import index_paths
-from sleuth.agent.models import ModelInfo
-from sleuth.agent.search import make_search
+from sleuth.agent.tools.library import index_paths
+from sleuth.agent.tools.search import make_search
 from sleuth.store.settings import load_settings
 from tests.fakes import ScriptedLLM
 
@@ -125,7 +125,7 @@ async def test_failures_are_recorded_and_the_run_goes_on(store, web):
 
 
 def _results(web, paths):
-    from sleuth.agent.search import SearchResult
+    from sleuth.agent.tools.search import SearchResult
 
     async def search(query, max_results):
         return [SearchResult(p, web.url(p), "") for p in paths]

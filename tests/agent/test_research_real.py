@@ -1,16 +1,21 @@
 """End to end with the real default model: over the local HTTP server, over an indexed
-library, and over the HotpotQA multi-hop library."""
+library, and over a library of made-up paragraphs where each question needs two of them."""
 
 from __future__ import annotations
 
 import pytest
 
-from bench import hotpot
-from sleuth.agent.assistant import Assistant
-from sleuth.agent.events import AnswerDone, EvidenceChosen, PageFetched, RunFinished, StepFailed
-from sleuth.agent.library import index_paths
-from sleuth.agent.models import ModelInfo
-from sleuth.agent.search import make_search
+from sleuth.agent.models.catalog import ModelInfo
+from sleuth.agent.research.assistant import Assistant
+from sleuth.agent.research.events import (
+    AnswerDone,
+    EvidenceChosen,
+    PageFetched,
+    RunFinished,
+    StepFailed,
+)
+from sleuth.agent.tools.library import index_paths
+from sleuth.agent.tools.search import make_search
 from sleuth.store.settings import load_settings
 
 pytestmark = pytest.mark.slow
@@ -72,20 +77,50 @@ async def test_real_model_researches_an_indexed_library(store, real_llm, tmp_pat
     assert next(e for e in events if isinstance(e, RunFinished)).status == "done"
 
 
+# A small made-up world of the shape of a two-step question: the first paragraph names the
+# bridge (a person, a place) the question never says, the second holds the answer; the rest
+# share words with the questions without answering them.
+PARAGRAPHS = {
+    "Salt and Ember": "Salt and Ember is a 1947 drama film starring Maren Holt as the lighthouse "
+    "keeper Nell Farrow. It was shot on the northern coast.",
+    "Maren Holt": "Maren Holt was an actress and later a diplomat. She served as Surveyor "
+    "General of the Northern Isles from 1970 to 1976.",
+    "Copper Bridge": "Copper Bridge is a 1961 novel by the writer Ilse Maran. It is set in a "
+    "river town during a long winter.",
+    "Ilse Maran": "Ilse Maran was a novelist born in the port city of Varnholm in 1927.",
+    "Varnholm": "Varnholm is a port city on the eastern coast, known for its shipyards.",
+    "Northern Isles": "The Northern Isles are a group of islands with a population of 20,000.",
+    "Lighthouse keepers": "Lighthouse keepers tended lamps on remote coasts before automation.",
+    "Drama films of 1947": "Many drama films of 1947 were shot in studios rather than on coasts.",
+    "River towns": "River towns grew along trade routes; many have a copper bridge.",
+    "Winter novels": "Winter novels are set in a long winter, often in a small town.",
+}
+QUESTIONS = [
+    (
+        "What position was held by the actress who played Nell Farrow in Salt and Ember?",
+        {"Salt and Ember", "Maren Holt"},
+    ),
+    (
+        "In which city was the author of the novel Copper Bridge born?",
+        {"Copper Bridge", "Ilse Maran"},
+    ),
+]
+
+
 async def test_multi_hop_questions_find_both_supporting_paragraphs(store, real_llm, tmp_path):
-    questions = hotpot.load(hotpot.DEV25)
-    paths = hotpot.write_library(questions, tmp_path / "hotpot")
-    report = index_paths(store, [tmp_path / "hotpot"])
-    assert report.indexed == len(paths) == 249
-    title_of = {str(path.resolve()): title for title, path in paths.items()}
+    library = tmp_path / "world"
+    library.mkdir()
+    for number, (title, text) in enumerate(PARAGRAPHS.items()):
+        (library / f"p{number}.md").write_text(f"# {title}\n\n{text}\n")
+    assert index_paths(store, [library]).indexed == len(PARAGRAPHS)
     agent = agent_for(store, real_llm, **{"search.backend": "none"})
     found = needed = 0
-    for question in questions[:3]:
-        events = [e async for e in agent.ask(question.question, seed=1)]
+    for question, supporting in QUESTIONS:
+        events = [e async for e in agent.ask(question, seed=1)]
         evidence = next(e for e in events if isinstance(e, EvidenceChosen))
-        titles = {title_of[item["uri"]] for item in evidence.items}
-        hits = sum(title in titles for title in question.supporting_titles)
-        assert hits >= 1, (question.question, titles)
-        found, needed = found + hits, needed + len(question.supporting_titles)
+        titles = {item["title"] for item in evidence.items}
+        hits = len(supporting & titles)
+        assert hits >= 1, (question, titles)
+        found, needed = found + hits, needed + len(supporting)
     await agent.aclose()
-    assert found / needed >= 0.66  # measured 5 of 6 with seed 1
+    assert found / needed >= 0.75  # both of each pair are among the passages the writer sees

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sleuth.agent.search import (
+from sleuth.agent.tools.search import (
     DdgsSearch,
     SearchError,
     SearchUnreachable,
@@ -47,7 +47,7 @@ def test_backend_choice_follows_the_settings(web):
 
 
 async def test_a_busy_search_server_is_retried_after_its_retry_after(store, web):
-    from sleuth.agent.events import RunFinished, SearchDone, StepRetried
+    from sleuth.agent.research.events import RunFinished, SearchDone, StepRetried
     from tests.agent.test_research import PLAN, assistant_for, collect, of, settings_for
     from tests.fakes import ScriptedLLM
 

@@ -71,11 +71,11 @@ def test_near_duplicates():
 
 
 def test_a_question_that_asks_yes_or_no_is_told_from_one_that_asks_which():
-    assert is_polar("Were Scott Derrickson and Ed Wood of the same nationality?")
+    assert is_polar("Were Tomas Arvid and Lena Voss of the same nationality?")
     assert is_polar("are both bands from the United States ?")
     assert is_polar("Is Lyon older than Paris or not?")
     assert not is_polar("Is Lyon or Paris older?")  # asks which
-    assert not is_polar("Who is older, Annie Morton or Terry Richardson?")
+    assert not is_polar("Who is older, Ada Finch or Bruno Hale?")
     assert not is_polar("What river flows through Lyon?")
     assert not is_polar("Island of Lyon?")  # "is" must be the whole first word
     assert not is_polar("Can you find out who founded Lyon?")  # a request, put as a question

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from sleuth.agent import tools
-from sleuth.agent.fetch import Fetcher, FetchError
-from sleuth.agent.library import index_paths
-from sleuth.agent.search import SearxngSearch
+from sleuth.agent.tools import toolbox as tools
+from sleuth.agent.tools.fetch import Fetcher, FetchError
+from sleuth.agent.tools.library import index_paths
+from sleuth.agent.tools.search import SearxngSearch
 from sleuth.store.settings import NetworkSettings
 
 
@@ -25,7 +25,9 @@ def test_the_planner_sees_each_tool_by_its_docstring_and_signature():
 
 @pytest.fixture
 def context(store, web, network):
-    ctx = tools.ToolContext(store.library, Fetcher(network), SearxngSearch(web.base), max_results=3)
+    ctx = tools.ToolContext(
+        tools.OffLoop(store.library), Fetcher(network), SearxngSearch(web.base), max_results=3
+    )
     yield ctx
 
 
@@ -35,7 +37,7 @@ async def test_web_search_and_fetch_are_cached_in_the_store(context, web):
     assert not first.cached and again.cached and again.results == first.results
     url = first.results[0]["url"]
     read = await tools.fetch(context, url)
-    assert read.chunks >= 1 and context.library.source(read.source_id).uri == url
+    assert read.chunks >= 1 and context.library.corpus.source(read.source_id).uri == url
     before = len(web.seen())
     cached = await tools.fetch(context, url)
     assert cached.cached and cached.source_id == read.source_id and len(web.seen()) == before
@@ -56,17 +58,17 @@ async def test_search_library_gives_one_result_per_file(context, store, tmp_path
 
 
 async def test_the_page_cache_serves_nothing_the_policy_in_force_would_refuse(store, web, network):
-    allowed = tools.ToolContext(store.library, Fetcher(network), None)
+    allowed = tools.ToolContext(tools.OffLoop(store.library), Fetcher(network), None)
     read = await tools.fetch(allowed, web.url("/articles/lyon.html"))
     assert store.library.source(read.source_id).address == "127.0.0.1"
     # Private hosts are turned off: the cached copy of a loopback page is refused too.
-    strict = tools.ToolContext(store.library, Fetcher(NetworkSettings()), None)
+    strict = tools.ToolContext(tools.OffLoop(store.library), Fetcher(NetworkSettings()), None)
     before = len(web.seen())
     with pytest.raises(FetchError, match="private or loopback"):
         await tools.fetch(strict, web.url("/articles/lyon.html"))
     # ... unless that one host is allowed by name.
     one_host = NetworkSettings(allowed_hosts=web.base.removeprefix("http://"))
-    by_name = tools.ToolContext(store.library, Fetcher(one_host), None)
+    by_name = tools.ToolContext(tools.OffLoop(store.library), Fetcher(one_host), None)
     assert (await tools.fetch(by_name, web.url("/articles/lyon.html"))).cached
     assert len(web.seen()) == before
     for context in (allowed, strict, by_name):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sleuth.agent.writer import evidence_block, verify, writer_messages
+from sleuth.agent.research.evidence import evidence_block
+from sleuth.agent.research.verify import verify
+from sleuth.agent.research.writer import writer_messages
 
 EVIDENCE = [
     {

@@ -131,8 +131,8 @@ def test_a_call_waiting_for_another_sleuths_turn_stops_at_its_deadline(tmp_path)
     comes, and the message says it waited, not that the model is too small."""
     import threading
 
-    from sleuth.agent.llama import ModelTurns, TurnCancelled
-    from sleuth.agent.llm import Completion, UnusableOutput, chat_json
+    from sleuth.agent.models.llm import Completion, UnusableOutput, chat_json
+    from sleuth.agent.models.turns import ModelTurns, TurnCancelled
 
     path = tmp_path / "model.lock"
     holder = subprocess.Popen(

@@ -12,8 +12,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from sleuth.agent.events import QueryWithheld, SearchIssued
-from sleuth.agent.library import index_paths
+from sleuth.agent.research.events import QueryWithheld, SearchIssued
+from sleuth.agent.tools.library import index_paths
 from tests.agent.test_research import assistant_for, collect, of, settings_for
 from tests.fakes import ScriptedLLM
 from tests.reliability.conftest import run

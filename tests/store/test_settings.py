@@ -16,6 +16,7 @@ from sleuth.store.settings import (
     redact_settings,
     redact_url,
     save_setting,
+    template,
 )
 
 
@@ -91,6 +92,7 @@ def test_save_setting_keeps_comments_and_other_values(tmp_path):
 
 def test_shipped_template_documents_every_setting_with_its_default():
     text = resources.files("sleuth.assets").joinpath("config.toml").read_text()
+    assert text == template(), "regenerate it: sleuth config --template > assets/config.toml"
     shipped = tomllib.loads(text)
     assert shipped.pop("keys") == {}  # documented, empty: no remapping by default
     assert shipped == Settings().as_dict()

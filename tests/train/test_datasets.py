@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sleuth.agent.chat_format import chat_formatter
+from sleuth.agent.models.chat_format import chat_formatter
 from sleuth.train.datasets import collate, encode, is_heldout, length_groups, load_feedback
 from tests.helpers import ask, writer_messages
 

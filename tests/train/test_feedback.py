@@ -103,22 +103,22 @@ async def test_planner_calls_of_one_prompt_pair_up_by_credit(store):
     from sleuth.train.trajectories import trajectories
     from tests.train.test_trajectories import hand_made_run, plan_of
 
-    _, good = await hand_made_run(store, plan_output=plan_of("Shirley Temple"))
-    _, bad = await hand_made_run(store, plan_output=plan_of("Corliss Archer Kiss and Tell"))
-    _, unjudged = await hand_made_run(store, plan_output=plan_of("Kiss and Tell film"))
+    _, good = await hand_made_run(store, plan_output=plan_of("Maren Holt"))
+    _, bad = await hand_made_run(store, plan_output=plan_of("Nell Farrow Salt and Ember"))
+    _, unjudged = await hand_made_run(store, plan_output=plan_of("Salt and Ember film"))
     store.feedback.rate(good, thumb=1)
     store.feedback.rate(bad, thumb=-1)
     runs = list(trajectories(store))
     (pair,) = call_pairs(runs)
     assert (pair[0].text, pair[1].text) == (
-        plan_of("Shirley Temple"),
-        plan_of("Corliss Archer Kiss and Tell"),
+        plan_of("Maren Holt"),
+        plan_of("Nell Farrow Salt and Ember"),
     )
     assert (pair[0].credit, pair[1].credit) == (1.0, 0.0)
     labels = {(e.purpose, e.text): e.label for e in call_examples(runs)}
     assert labels == {
-        ("plan", plan_of("Shirley Temple")): True,
-        ("plan", plan_of("Corliss Archer Kiss and Tell")): False,
+        ("plan", plan_of("Maren Holt")): True,
+        ("plan", plan_of("Nell Farrow Salt and Ember")): False,
     }  # the unrated run is judged by the hard checks alone: not a plan's verdict
     planner_dpo = [r for r in dpo_records(store) if r["prompt"] == pair[0].messages]
     assert len(planner_dpo) == 1

@@ -6,20 +6,21 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sleuth.agent.chat_format import chat_formatter
-from sleuth.train import losses, steps
+from sleuth.agent.models.chat_format import chat_formatter
+from sleuth.train import losses
 from sleuth.train.checks import FAIL_CAP
 from sleuth.train.config import TrainConfig
 from sleuth.train.datasets import Prompt, encode
 from sleuth.train.distributed import World
 from sleuth.train.model_io import load_base
 from sleuth.train.rollouts import Call, RunSample
-from sleuth.train.steps import Context, run_reward, trainable
+from sleuth.train.steps import GRPO_OVER_RUNS, Context, grpo_runs, run_reward, trainable
+from sleuth.train.steps import context as step_context
 from tests.train.test_trajectories import EVIDENCE, GOOD, QUESTION, plan_of
 
 PLAN = [{"role": "user", "content": f"Plan the searches.\nQuestion: {QUESTION}"}]
 WRITE = [{"role": "user", "content": f"Evidence: ...\nQuestion: {QUESTION}"}]
-GOOD_PLAN, BAD_PLAN = plan_of("Shirley Temple"), plan_of("Corliss Archer Kiss and Tell")
+GOOD_PLAN, BAD_PLAN = plan_of("Maren Holt"), plan_of("Nell Farrow Salt and Ember")
 BAD = "I do not know who that was."
 
 
@@ -75,7 +76,7 @@ def test_a_step_over_runs_moves_planner_tokens_toward_the_better_run(
     before_write = {text: logprob(WRITE, text) for text in (GOOD, BAD)}
 
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
-    loss, metrics = context.grpo_runs_step([Prompt(WRITE, EVIDENCE)])
+    loss, metrics = GRPO_OVER_RUNS(context, [Prompt(WRITE, EVIDENCE)])
     loss.backward()
     optimizer.step()
 
@@ -126,14 +127,19 @@ def test_calls_run_in_length_groups_change_the_cost_not_the_loss(context_with, m
     def loss_and_grads():
         for p in lora:
             p.grad = None
-        loss, _ = context.grpo_runs_step([Prompt(WRITE, EVIDENCE)])
+        loss, _ = GRPO_OVER_RUNS(context, [Prompt(WRITE, EVIDENCE)])
         loss.backward()
         return float(loss.detach()), [p.grad.clone() for p in lora]
 
     grouped, grouped_grads = loss_and_grads()
-    monkeypatch.setattr(steps, "length_groups", lambda lengths: [list(range(len(lengths)))])
+
+    def grouping(rule):  # the reference pass and the policy pass group the same way
+        for module in (step_context, grpo_runs):
+            monkeypatch.setattr(module, "length_groups", rule)
+
+    grouping(lambda lengths: [list(range(len(lengths)))])
     padded, padded_grads = loss_and_grads()
-    monkeypatch.setattr(steps, "length_groups", lambda lengths: [[i] for i in range(len(lengths))])
+    grouping(lambda lengths: [[i] for i in range(len(lengths))])
     alone, alone_grads = loss_and_grads()
     assert grouped == pytest.approx(padded, abs=1e-6) and alone == pytest.approx(padded, abs=1e-6)
     for a, b, c in zip(grouped_grads, padded_grads, alone_grads, strict=True):
@@ -148,7 +154,7 @@ def test_a_group_with_nothing_to_tell_apart_costs_its_rollouts_only(context_with
     monkeypatch.setattr(
         Context, "logprobs", lambda self, *a, **k: passes.append(1) or real(self, *a, **k)
     )
-    loss, metrics = context.grpo_runs_step([Prompt(WRITE, EVIDENCE)])
+    loss, metrics = GRPO_OVER_RUNS(context, [Prompt(WRITE, EVIDENCE)])
     assert metrics["collapsed_groups"] == 1 and metrics["loss"] == 0.0
     assert passes == []  # no preference head, nothing to learn: not one forward pass
     loss.backward()
@@ -158,9 +164,9 @@ def test_a_group_with_nothing_to_tell_apart_costs_its_rollouts_only(context_with
 def test_a_run_without_an_answer_of_the_model_earns_nothing():
     assert run_reward(RunSample([Call("plan", PLAN, GOOD_PLAN, True)], None, []), "x") == 0.0
     right = RunSample([], GOOD, EVIDENCE)
-    wrong = RunSample([], "Shirley Temple was an American actress [2].", EVIDENCE)
+    wrong = RunSample([], "Maren Holt was an American actress [2].", EVIDENCE)
     # Both pass the hard checks; the reference's F1 orders them after the gate.
-    assert run_reward(right, "Chief of Protocol") > run_reward(wrong, "Chief of Protocol") >= 0.5
+    assert run_reward(right, "Surveyor General") > run_reward(wrong, "Surveyor General") >= 0.5
 
 
 def test_a_rejected_answer_earns_less_than_any_accepted_one_but_not_all_alike():

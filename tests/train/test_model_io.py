@@ -8,8 +8,8 @@ import pytest
 import torch
 from gguf import GGUFReader
 
-from sleuth.agent.llama import LlamaCppLLM
-from sleuth.agent.models import gemma_model_path, qwen_model_path
+from sleuth.agent.models.catalog import gemma_model_path, qwen_model_path
+from sleuth.agent.models.llama import LlamaCppLLM
 from sleuth.store import Dirs
 from sleuth.train.model_io import (
     LoraFactors,

@@ -93,19 +93,19 @@ def test_preference_head_learns_the_users_comparisons():
 def test_correctness_reads_the_answer_first_sentence():
     from sleuth.train.checks import answer_span, correctness
 
-    answer = "Chief of Protocol [2]. Shirley Temple held the post from 1976 [2]."
-    assert answer_span(answer) == "Chief of Protocol."
-    assert correctness(answer, "Chief of Protocol").as_dict() == {
+    answer = "Surveyor General [2]. Maren Holt held the post from 1976 [2]."
+    assert answer_span(answer) == "Surveyor General."
+    assert correctness(answer, "Surveyor General").as_dict() == {
         "em": 1.0,
         "f1": 1.0,
         "contains": 1.0,
     }
     assert answer_span("Yes, both were American [1][2].") == "yes"
     assert correctness("No [1].", "no").em == 1.0
-    late = correctness("She was an actress. She became Chief of Protocol [2].", "Chief of Protocol")
+    late = correctness("She was an actress. She became Surveyor General [2].", "Surveyor General")
     assert (late.em, late.f1, late.contains) == (0.0, 0.0, 1.0)
-    quoted = "Quoted from the sources (the model's answers did not hold up): Chief of Protocol [2]."
-    assert correctness(quoted, "Chief of Protocol").as_dict() == {
+    quoted = "Quoted from the sources (the model's answers did not hold up): Surveyor General [2]."
+    assert correctness(quoted, "Surveyor General").as_dict() == {
         "em": 0.0,
         "f1": 0.0,
         "contains": 0.0,

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from sleuth.agent.llama import LlamaCppLLM
+from sleuth.agent.models.llama import LlamaCppLLM
 from sleuth.store import Dirs, Store
 from sleuth.store.settings import load_settings
 from sleuth.train.config import TrainConfig, TrainConfigError
@@ -159,7 +159,7 @@ def test_grpo_samples_groups_scores_them_and_logs_diversity(env, sampler):
 
 
 def test_grpo_over_runs_samples_the_whole_agent_over_the_library(env, tmp_path):
-    from sleuth.agent.library import index_paths
+    from sleuth.agent.tools.library import index_paths
 
     store, settings, dirs = env
     notes = tmp_path / "notes"
@@ -206,7 +206,7 @@ def test_ctrl_c_keeps_the_active_model_and_resume_matches_an_uninterrupted_run(e
 
 
 def test_gradient_checkpointing_recomputes_layers_without_changing_the_result(env, monkeypatch):
-    from sleuth.train import steps as steps_module
+    from sleuth.train.steps import context as steps_module
 
     store, settings, dirs = env
     layer_calls: list[int] = []

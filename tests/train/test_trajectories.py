@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from sleuth.agent.events import (
+from sleuth.agent.research.events import (
     AnswerDone,
     AnswerRejected,
     EvidenceChosen,
@@ -18,7 +18,7 @@ from sleuth.agent.events import (
     SearchDone,
     SearchIssued,
 )
-from sleuth.agent.recorder import Recorder
+from sleuth.agent.research.recorder import Recorder
 from sleuth.train.credit import (
     PROCESS_WEIGHT,
     Proposal,
@@ -32,7 +32,7 @@ from tests.agent.test_bridges import PASSAGE, QUESTION
 from tests.agent.test_research import assistant_for, collect, settings_for
 from tests.fakes import ScriptedLLM
 
-KISS, TEMPLE, OTHER = "/notes/kiss.md", "/notes/temple.md", "/notes/other.md"
+SALT, HOLT, OTHER = "/notes/salt.md", "/notes/holt.md", "/notes/other.md"
 
 
 # -- the rule, as a pure function --------------------------------------------------------------
@@ -40,23 +40,23 @@ KISS, TEMPLE, OTHER = "/notes/kiss.md", "/notes/temple.md", "/notes/other.md"
 
 def test_a_query_that_brought_in_cited_evidence_earns_and_a_repeated_one_costs():
     searches = [
-        Search(QUESTION, frozenset({KISS})),
-        Search("Shirley Temple", frozenset({TEMPLE, KISS})),
-        Search("Shirley Temple career", frozenset({TEMPLE})),
+        Search(QUESTION, frozenset({SALT})),
+        Search("Maren Holt", frozenset({HOLT, SALT})),
+        Search("Maren Holt career", frozenset({HOLT})),
     ]
-    cited = [KISS, TEMPLE]
+    cited = [SALT, HOLT]
     proposals = judge_proposals(
-        ["Shirley Temple", "Corliss Archer Kiss and Tell", "Shirley Temple career"],
+        ["Maren Holt", "Nell Farrow Salt and Ember", "Maren Holt career"],
         QUESTION,
         [QUESTION],
         searches,
         cited,
     )
     assert proposals == [
-        Proposal("Shirley Temple", useful=True, repeated=False),  # first to find TEMPLE
-        Proposal("Corliss Archer Kiss and Tell", useful=False, repeated=True),  # the question
+        Proposal("Maren Holt", useful=True, repeated=False),  # first to find HOLT
+        Proposal("Nell Farrow Salt and Ember", useful=False, repeated=True),  # the question
         # Adds "career", but found nothing cited that an earlier search had not found.
-        Proposal("Shirley Temple career", useful=False, repeated=False),
+        Proposal("Maren Holt career", useful=False, repeated=False),
     ]
     assert step_credit(0.5, proposals) == pytest.approx(0.5 + PROCESS_WEIGHT * (1 - 1) / 3)
     assert step_credit(0.5, proposals[:1]) == pytest.approx(0.5 + PROCESS_WEIGHT)
@@ -75,27 +75,27 @@ def test_the_process_term_orders_steps_but_never_overturns_the_outcome():
 
 
 def test_a_query_run_before_the_call_is_repeated_even_when_new_to_the_question():
-    (proposal,) = judge_proposals(["Shirley Temple"], QUESTION, ["Shirley Temple Black"], [], [])
+    (proposal,) = judge_proposals(["Maren Holt"], QUESTION, ["Maren Holt Vance"], [], [])
     assert proposal.repeated and not proposal.useful
 
 
 # -- outcomes ----------------------------------------------------------------------------------
 
 EVIDENCE = [
-    {"number": 1, "uri": KISS, "text": PASSAGE},
+    {"number": 1, "uri": SALT, "text": PASSAGE},
     {
         "number": 2,
-        "uri": TEMPLE,
-        "text": "Shirley Temple Black was an American actress and diplomat. She served as "
-        "Chief of Protocol of the United States.",
+        "uri": HOLT,
+        "text": "Maren Holt Vance was an American actress and diplomat. She served as "
+        "Surveyor General of the Northern Isles.",
     },
 ]
-GOOD = "Shirley Temple served as Chief of Protocol of the United States [2]."
+GOOD = "Maren Holt served as Surveyor General of the Northern Isles [2]."
 
 
 async def hand_made_run(store, *, plan_output, reflect_output=None, answer=GOOD, rejected=0):
-    """A recorded run with the given planner output: the question, then 'Shirley Temple' and
-    'Corliss Archer Kiss and Tell' searched; the answer cites the Temple page."""
+    """A recorded run with the given planner output: the question, then 'Maren Holt' and
+    'Nell Farrow Salt and Ember' searched; the answer cites the Holt page."""
 
     async def events():
         yield RunStarted(question=QUESTION, model="scripted")
@@ -103,9 +103,9 @@ async def hand_made_run(store, *, plan_output, reflect_output=None, answer=GOOD,
         yield LLMCall("plan", 50, 20, 0, 0.1, output=plan_output, messages=plan_messages)
         yield PlanReady(1, [])
         for query, found in [
-            (QUESTION, [KISS]),
-            ("Shirley Temple", [TEMPLE]),
-            ("Corliss Archer Kiss and Tell", [KISS, OTHER]),
+            (QUESTION, [SALT]),
+            ("Maren Holt", [HOLT]),
+            ("Nell Farrow Salt and Ember", [SALT, OTHER]),
         ]:
             yield SearchIssued(query, "search_library", 0)
             yield SearchDone(query, "search_library", 0, [{"uri": uri} for uri in found])
@@ -117,7 +117,7 @@ async def hand_made_run(store, *, plan_output, reflect_output=None, answer=GOOD,
             yield LLMCall("write", 300, 20, 0, 0.5, output="[1] [2] [1] [2]")
             yield AnswerRejected("[1] [2] [1] [2]", ["mostly citation markers"], retrying=True)
         yield LLMCall("write", 300, 20, 0, 0.5, output=answer)
-        from sleuth.agent.writer import verify
+        from sleuth.agent.research.verify import verify
 
         checked = verify(answer, EVIDENCE)
         yield AnswerDone(
@@ -141,18 +141,18 @@ def plan_of(*queries: str) -> str:
 async def test_a_hand_made_run_is_credited_step_by_step(store):
     run_id, answer_id = await hand_made_run(
         store,
-        plan_output=plan_of("Shirley Temple", "Corliss Archer Kiss and Tell"),
+        plan_output=plan_of("Maren Holt", "Nell Farrow Salt and Ember"),
         reflect_output="{not json",
     )
     unrated = trajectory(store, run_id)
     assert unrated.outcome.judged_by == "checks" and unrated.outcome.score == 1.0
-    assert unrated.cited == [TEMPLE]
+    assert unrated.cited == [HOLT]
     store.feedback.rate(answer_id, stars=4)
     run = trajectory(store, run_id)
     assert (run.outcome.score, run.outcome.judged_by) == (0.75, "user")
     plan, reflect, write = run.calls
-    assert [p.query for p in plan.proposals if p.useful] == ["Shirley Temple"]
-    assert [p.query for p in plan.proposals if p.repeated] == ["Corliss Archer Kiss and Tell"]
+    assert [p.query for p in plan.proposals if p.useful] == ["Maren Holt"]
+    assert [p.query for p in plan.proposals if p.repeated] == ["Nell Farrow Salt and Ember"]
     assert plan.credit == pytest.approx(0.75)  # one useful, one repeated, of two
     assert plan.messages == [{"role": "user", "content": f"Question: {QUESTION}"}]
     assert (reflect.accepted, reflect.credit) == (False, 0.0)  # not the JSON it was asked for
@@ -161,8 +161,8 @@ async def test_a_hand_made_run_is_credited_step_by_step(store):
 
 
 async def test_a_correction_judges_the_run_by_correctness(store):
-    run_id, answer_id = await hand_made_run(store, plan_output=plan_of("Shirley Temple"))
-    store.feedback.rate(answer_id, thumb=1, correction="Chief of Protocol [2].")
+    run_id, answer_id = await hand_made_run(store, plan_output=plan_of("Maren Holt"))
+    store.feedback.rate(answer_id, thumb=1, correction="Surveyor General [2].")
     run = trajectory(store, run_id)
     assert run.outcome.judged_by == "correction"
     assert 0 < run.outcome.score < 1  # the first sentence says more than the three words
@@ -170,14 +170,14 @@ async def test_a_correction_judges_the_run_by_correctness(store):
 
 
 async def test_a_reference_enters_after_the_hard_check_gate(store, tmp_path):
-    right, _ = await hand_made_run(store, plan_output=plan_of("Shirley Temple"))
+    right, _ = await hand_made_run(store, plan_output=plan_of("Maren Holt"))
     wrong, _ = await hand_made_run(
         store,
-        plan_output=plan_of("Shirley Temple"),
-        answer="Shirley Temple was an American actress [2].",
+        plan_output=plan_of("Maren Holt"),
+        answer="Maren Holt was an American actress [2].",
     )
     path = tmp_path / "questions.jsonl"
-    path.write_text(json.dumps({"question": QUESTION, "answer": "Chief of Protocol"}) + "\n")
+    path.write_text(json.dumps({"question": QUESTION, "answer": "Surveyor General"}) + "\n")
     references = load_references(path)
     scored = {t.run_id: t.outcome for t in trajectories(store, references)}
     assert scored[right].judged_by == scored[wrong].judged_by == "reference"
@@ -189,7 +189,7 @@ async def test_a_reference_enters_after_the_hard_check_gate(store, tmp_path):
 
 
 async def test_rejected_writes_earn_nothing_and_unfinished_runs_teach_nothing(store):
-    run_id, _ = await hand_made_run(store, plan_output=plan_of("Shirley Temple"), rejected=1)
+    run_id, _ = await hand_made_run(store, plan_output=plan_of("Maren Holt"), rejected=1)
     first, second = [c for c in trajectory(store, run_id).calls if c.purpose == "write"]
     assert (first.accepted, first.credit) == (False, 0.0)
     assert (second.accepted, second.credit) == (True, 1.0)
@@ -204,14 +204,14 @@ async def test_rejected_writes_earn_nothing_and_unfinished_runs_teach_nothing(st
 
 
 async def test_the_research_loop_records_what_a_trajectory_needs(store, web, tmp_path):
-    from sleuth.agent.library import index_paths
+    from sleuth.agent.tools.library import index_paths
 
     notes = tmp_path / "notes"
     notes.mkdir()
-    (notes / "kiss.md").write_text(f"# Kiss and Tell\n\n{PASSAGE}")
-    (notes / "temple.md").write_text(f"# Shirley Temple\n\n{EVIDENCE[1]['text']}")
+    (notes / "salt.md").write_text(f"# Salt and Ember\n\n{PASSAGE}")
+    (notes / "holt.md").write_text(f"# Maren Holt\n\n{EVIDENCE[1]['text']}")
     index_paths(store, [notes])
-    plan = {"subquestions": [{"question": "Who?", "tool": "search_library", "query": "Temple"}]}
+    plan = {"subquestions": [{"question": "Who?", "tool": "search_library", "query": "Holt"}]}
     reflection = {"enough": False, "new_queries": [], "follow_links": []}
     flags = {"search.backend": "none", "research.max_rounds": 2}
     llm = ScriptedLLM([plan, reflection, GOOD])

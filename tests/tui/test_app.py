@@ -12,9 +12,9 @@ from textual.app import App
 from textual.widgets import DataTable, Input, TextArea
 
 from sleuth.agent.errors import ModelError
-from sleuth.agent.gguf_file import fingerprint
-from sleuth.agent.models import ModelInfo
-from sleuth.agent.registry import ModelRegistry
+from sleuth.agent.models.catalog import ModelInfo
+from sleuth.agent.models.files import fingerprint
+from sleuth.agent.models.registry import ModelRegistry
 from sleuth.store import Dirs, Store
 from sleuth.store.settings import load_settings
 from sleuth.tui.app import build_app
@@ -587,7 +587,7 @@ def test_store_path_is_untouched_by_building_the_app(env):
 
 
 async def test_text_from_outside_is_shown_as_text_never_as_markup(env, tmp_path):
-    from sleuth.agent.library import index_paths
+    from sleuth.agent.tools.library import index_paths
     from sleuth.tui.widgets.sources_panel import SourcesPanel
 
     store = env[0]

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Input, Markdown
 
-from sleuth.agent.library import index_paths
-from sleuth.agent.models import ModelInfo
+from sleuth.agent.models.catalog import ModelInfo
+from sleuth.agent.tools.library import index_paths
 from sleuth.store import Dirs, Store
 from sleuth.store.settings import load_settings
 from sleuth.tui.app import build_app
@@ -23,9 +23,11 @@ from tests.tui.test_app import until
 
 SIZE = (140, 40)
 NOTES = Path("/tmp/sleuth-snapshot-notes")  # a fixed path: it is shown on screen
+# The model's plan only rephrases the question, so the run makes one search: two would finish
+# in either order (each on its own worker thread) and the activity log would differ.
 PLAN = {
     "subquestions": [
-        {"question": "Who founded Lyon?", "tool": "search_library", "query": "Lyon founder Plancus"}
+        {"question": "Who founded Lyon?", "tool": "search_library", "query": "founded Lyon"}
     ]
 }
 

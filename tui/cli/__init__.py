@@ -16,62 +16,12 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
-from importlib import metadata
-from typing import Any
 
 from sleuth.agent.errors import AgentError
-from sleuth.store import Dirs, Store, StoreError, app_dirs
-from sleuth.store.settings import Settings, load_settings
+from sleuth.store import StoreError
 
 from ..render import plain
-
-EXIT_USER_ERROR = 2
-EXIT_INTERRUPTED = 130
-
-
-class UsageError(Exception):
-    """Bad command-line input that argparse could not catch."""
-
-
-def version() -> str:
-    try:
-        return metadata.version("sleuth")
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
-class Context:
-    """What a command needs, opened on first use: settings, folders, the store."""
-
-    def __init__(self, args: argparse.Namespace):
-        self.args = args
-        self.dirs: Dirs = app_dirs()
-        self.settings: Settings = load_settings(self.dirs.config_file, flags=setting_flags(args))
-        self._store: Store | None = None
-
-    @property
-    def store(self) -> Store:
-        if self._store is None:
-            self._store = Store.open(self.dirs.database)
-        return self._store
-
-    def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
-
-
-def setting_flags(args: argparse.Namespace) -> dict[str, Any]:
-    """Command-line options that override settings."""
-    from .research import parse_budget
-
-    flags: dict[str, Any] = {"model.path": getattr(args, "model", None)}
-    if getattr(args, "local_only", False):
-        flags["network.local_only"] = True
-    try:
-        flags.update(parse_budget(getattr(args, "budget", None)))
-    except ValueError as exc:
-        raise UsageError(str(exc)) from exc
-    return flags
+from .context import EXIT_INTERRUPTED, EXIT_USER_ERROR, Context, UsageError, version
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 
-from sleuth.store.settings import save_setting, setting_help
+from sleuth.store.settings import save_setting, setting_help, template
 
-from . import Context
+from .context import Context
 
 
 def add_commands(command) -> None:
     p = command("config", cmd_config, "Show the effective settings and where each came from.")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument(
+        "--template", action="store_true", help="print config.toml's template: every setting"
+    )
     config_sub = p.add_subparsers(metavar="ACTION")
     p_set = config_sub.add_parser("set", help="write one setting to the config file")
     p_set.add_argument("key")
@@ -20,6 +23,9 @@ def add_commands(command) -> None:
 
 
 def cmd_config(ctx: Context) -> int:
+    if ctx.args.template:
+        print(template(), end="")
+        return 0
     items = ctx.settings.items()
     if ctx.args.json:
         print(json.dumps({k: {"value": v, "origin": o} for k, v, o in items}, indent=2))

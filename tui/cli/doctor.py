@@ -9,13 +9,13 @@ from importlib import metadata
 from pathlib import Path
 
 from sleuth.agent.errors import AgentError
-from sleuth.agent.llm import Sampling
-from sleuth.agent.models import open_llm, resolve_model_path
+from sleuth.agent.models.catalog import open_llm, resolve_model_path
+from sleuth.agent.models.llm import Sampling
 from sleuth.store import SCHEMA_VERSION, Dirs, Store, StoreError
 from sleuth.store.settings import Settings, redact_url
 
 from ..render import plain
-from . import EXIT_USER_ERROR, Context
+from .context import EXIT_USER_ERROR, Context
 
 PACKAGES = (
     "sleuth",

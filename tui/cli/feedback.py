@@ -11,7 +11,8 @@ from sleuth.store.ids import row_id
 from sleuth.store.paths import write_private
 
 from ..render import describe_rating, plain, session_markdown
-from . import Context, UsageError
+from .context import Context, UsageError
+from .progress import progress
 
 FORMATS = ["sft", "dpo", "kto", "runs", "trajectories", "md"]
 
@@ -98,9 +99,12 @@ def cmd_export(ctx: Context) -> int:
         text = session_markdown(ctx.store, args.session)
         count = 1
     else:
-        records = list(_records(ctx, args.format))
-        text = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records)
-        count = len(records)
+        lines = []
+        with progress(sys.stderr, "exporting", "records") as update:
+            for count, record in enumerate(_records(ctx, args.format), start=1):
+                lines.append(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+                update(count, 0, "", False)
+        text, count = "".join(lines), len(lines)
     if args.output:
         write_atomically(Path(args.output), text)
         print(f"wrote {count} {args.format} record(s) to {args.output}", file=sys.stderr)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from sleuth.agent.gguf_file import fingerprint
-from sleuth.agent.models import resolve_model_path
-from sleuth.agent.registry import ModelRegistry
+from sleuth.agent.models.catalog import resolve_model_path
+from sleuth.agent.models.files import fingerprint
+from sleuth.agent.models.registry import ModelRegistry
 from sleuth.store.ids import row_id
 from sleuth.train.verdict import Evaluation, summary
 
 from ..render import plain
-from . import Context, UsageError
+from .context import Context, UsageError
 
 
 def add_commands(command) -> None:

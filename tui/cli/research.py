@@ -15,9 +15,10 @@ import threading
 from pathlib import Path
 from typing import TextIO
 
-from sleuth.agent.assistant import Assistant
 from sleuth.agent.errors import AgentError
-from sleuth.agent.events import (
+from sleuth.agent.models.catalog import open_llm
+from sleuth.agent.research.assistant import Assistant
+from sleuth.agent.research.events import (
     AnswerDone,
     AnswerRejected,
     Event,
@@ -25,46 +26,20 @@ from sleuth.agent.events import (
     RunStarted,
     Token,
 )
-from sleuth.agent.library import FileResult, IndexReport, index_paths
-from sleuth.agent.models import open_llm
-from sleuth.agent.research import check_question
-from sleuth.agent.search import make_search
+from sleuth.agent.research.loop import check_question
+from sleuth.agent.tools.library import FileResult, IndexReport, index_paths
+from sleuth.agent.tools.search import make_search
 from sleuth.store import Dirs, Store
 from sleuth.store.ids import row_id, seed
 from sleuth.store.settings import Settings
 
 from ..render import describe, index_summary, plain
-from . import EXIT_INTERRUPTED, Context, UsageError
+from .context import EXIT_INTERRUPTED, Context, UsageError
+from .progress import progress
 
 # Ctrl-C, `kill`, and a closed terminal all stop a run the same way: cancelled, everything it
 # found kept. A second one stops waiting.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-BUDGET_KEYS = {
-    "rounds": "research.max_rounds",
-    "steps": "research.max_steps",
-    "pages": "research.max_pages",
-    "seconds": "research.max_seconds",
-    "tokens": "research.max_llm_tokens",
-    "evidence": "research.evidence_k",
-}
-
-
-def parse_budget(text: str | None) -> dict[str, str]:
-    """'rounds=1,pages=5' -> {'research.max_rounds': '1', 'research.max_pages': '5'}."""
-    flags: dict[str, str] = {}
-    for part in (text or "").split(","):
-        if not part.strip():
-            continue
-        key, _, value = part.partition("=")
-        key = key.strip()
-        if key not in BUDGET_KEYS or not value.strip():
-            raise ValueError(
-                f"Bad --budget item {part.strip()!r}: use KEY=N with KEY one of "
-                f"{', '.join(BUDGET_KEYS)}."
-            )
-        flags[BUDGET_KEYS[key]] = value.strip()
-    return flags
 
 
 def add_commands(command) -> None:
@@ -126,7 +101,7 @@ def cmd_ask(ctx: Context) -> int:
 
 
 def cmd_index(ctx: Context) -> int:
-    from sleuth.agent.library import LibraryError
+    from sleuth.agent.tools.library import LibraryError
 
     try:
         report = index_with_progress(ctx.store, [Path(p) for p in ctx.args.paths])
@@ -316,35 +291,24 @@ def _json_result(started: RunStarted, finished: RunFinished, answer: AnswerDone 
 
 
 def index_with_progress(store: Store, paths: list[Path], err: TextIO = sys.stderr) -> IndexReport:
-    """Index with a progress bar on stderr; Ctrl-C stops after the file in hand."""
-    tty = err.isatty()
+    """Index with progress on stderr (tui/cli/progress.py); Ctrl-C stops after the file in
+    hand."""
     cancel = threading.Event()
-
-    def on_progress(done: int, total: int, result: FileResult) -> None:
-        width = 24
-        filled = int(width * done / max(total, 1))
-        bar = "#" * filled + "." * (width - filled)
-        name = plain(Path(result.path).name)
-        status = result.status if not result.error else f"failed: {plain(result.error)}"
-        line = f"[{bar}] {done}/{total} {status:<9} {name}"
-        if tty:
-            err.write("\r" + line[:110].ljust(110))
-            if done == total:
-                err.write("\n")
-        elif result.status in ("indexed", "failed") or done == total:
-            err.write(line + "\n")
-        err.flush()
-
     previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
     for signum in STOP_SIGNALS:  # stop after the file in hand: every finished file is kept
         signal.signal(signum, lambda *_: cancel.set())
     try:
-        report = index_paths(store, paths, on_progress=on_progress, cancel=cancel)
+        with progress(err, "indexing", "files") as update:
+
+            def on_progress(done: int, total: int, result: FileResult) -> None:
+                status = result.status if not result.error else f"failed: {result.error}"
+                notable = result.status in ("indexed", "failed")
+                update(done, total, f"{status:<9} {Path(result.path).name}", notable)
+
+            report = index_paths(store, paths, on_progress=on_progress, cancel=cancel)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    if report.cancelled and tty:
-        err.write("\n")
     print(index_summary(report), file=err)
     for path, error in report.failures:
         print(plain(f"  failed: {path}: {error}"), file=err)

@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, ProgressBar, RichLog
 
-from sleuth.agent.library import LibraryError, index_paths
+from sleuth.agent.tools.library import LibraryError, index_paths
 from sleuth.store import StoreError
 
 from ..render import index_summary, literal

@@ -12,7 +12,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from sleuth.agent.registry import ModelRegistry
+from sleuth.agent.models.registry import ModelRegistry
 from sleuth.train.verdict import Evaluation, details, summary
 
 from ..render import literal

@@ -8,7 +8,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Select
 
-from sleuth.agent.planner import SubQuestion
+from sleuth.agent.research.planner import SubQuestion
 
 TOOLS = [("web", "web_search"), ("library", "search_library")]
 

@@ -18,7 +18,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Markdown, Static
 
 from sleuth.agent.errors import AgentError
-from sleuth.agent.events import (
+from sleuth.agent.research.events import (
     AnswerDone,
     AnswerRejected,
     EvidenceChosen,
@@ -30,7 +30,7 @@ from sleuth.agent.events import (
     SubquestionDone,
     Token,
 )
-from sleuth.agent.evidence import snippet
+from sleuth.agent.research.evidence import snippet
 from sleuth.store import StoreError
 from sleuth.store.rows import Rating
 

@@ -1,0 +1,124 @@
+"""Choosing the evidence the writer sees: a pure function of ranked lists.
+
+Each query (the user's question, then each sub-question) ranks passages by BM25. The question's
+own best passages come first (`reserve` of them: what one search of the question would have
+shown the writer is never crowded out by passages the sub-questions agree on), then each
+sub-question's best (`each_best`: what a bridge query was run to find), then the lists are
+fused by weighted reciprocal rank (a passage several queries find rises; the question weighs
+most). Near-duplicates are dropped, and passages are taken in that order until `k` of them or
+the token budget is reached (a passage that does not fit is skipped for a smaller one below
+it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sleuth.agent.text import near_duplicate
+
+RRF_K = 10  # reciprocal-rank fusion: small, so the top few ranks of each query dominate
+QUESTION_WEIGHT = 2.0  # the user's own question outweighs any one sub-question
+SNIPPET_CHARS = 200
+EVIDENCE_CHARS = 1200  # longest passage shown to the writer or the reader
+
+
+class Passage(Protocol):
+    """A ranked passage (the store's ChunkHit has these)."""
+
+    id: int
+    text: str
+    uri: str
+    title: str | None
+    source_id: int
+    kind: str  # "file" (the user's library) or "web"
+
+
+@dataclass
+class Ranking:
+    """One query's passages, best first, and how much the query counts."""
+
+    query: str
+    passages: Sequence[Passage]
+    weight: float = 1.0
+
+
+@dataclass
+class Selection:
+    items: list[dict[str, Any]] = field(default_factory=list)  # numbered from 1, best first
+    dropped_duplicates: int = 0
+    tokens: int = 0
+
+
+def select_evidence(
+    rankings: Sequence[Ranking],
+    *,
+    k: int,
+    token_budget: int,
+    cost: Callable[[dict[str, Any]], int],
+    rrf_k: int = RRF_K,
+    reserve: int = 0,
+    each_best: bool = False,
+) -> Selection:
+    """Fuse the rankings and choose at most `k` passages costing at most `token_budget` tokens
+    in all (`cost` prices one item as the writer will see it); the first `reserve` passages of
+    the first ranking (the user's question) are taken before the fused order, and with
+    `each_best`, after them the best passage of each other ranking (a bridge query's one find,
+    the passage the question's words never reach, is not outvoted by the question's weaker
+    ones)."""
+    fused: dict[int, float] = {}
+    passages: dict[int, Passage] = {}
+    found_by: dict[int, str] = {}
+    for ranking in rankings:
+        for rank, passage in enumerate(ranking.passages):
+            fused[passage.id] = fused.get(passage.id, 0.0) + ranking.weight / (rrf_k + rank + 1)
+            passages.setdefault(passage.id, passage)
+            found_by.setdefault(passage.id, ranking.query)
+    reserved = [p.id for p in rankings[0].passages[:reserve]] if rankings else []
+    if each_best:
+        reserved += [r.passages[0].id for r in rankings[1:] if r.passages]
+    order = list(dict.fromkeys(reserved + sorted(fused, key=lambda c: -fused[c])))
+    selection = Selection()
+    for chunk_id in order:
+        if len(selection.items) >= k:
+            break
+        passage = passages[chunk_id]
+        if any(near_duplicate(passage.text, chosen["text"]) for chosen in selection.items):
+            selection.dropped_duplicates += 1
+            continue
+        item = {
+            "number": len(selection.items) + 1,
+            "uri": passage.uri,
+            "title": passage.title,
+            "text": passage.text,
+            "snippet": snippet(passage.text),
+            "source_id": passage.source_id,
+            "kind": passage.kind,
+            "chunk_id": chunk_id,
+            "subquestion": found_by[chunk_id],
+            "score": round(fused[chunk_id], 5),
+        }
+        price = cost(item)
+        if selection.tokens + price > token_budget:
+            continue
+        selection.tokens += price
+        selection.items.append(item)
+    return selection
+
+
+def snippet(text: str) -> str:
+    """The start of a passage as one line, without Markdown heading marks."""
+    return " ".join(text.replace("#", " ").split())[:SNIPPET_CHARS]
+
+
+def evidence_block(evidence: list[dict]) -> str:
+    """Numbered evidence as the writer sees it."""
+    blocks = []
+    for number, item in enumerate(evidence, start=1):
+        text = " ".join(item["text"].split())
+        if len(text) > EVIDENCE_CHARS:
+            text = text[:EVIDENCE_CHARS].rsplit(" ", 1)[0] + " …"
+        title = item.get("title") or item["uri"]
+        blocks.append(f"[{number}] {title}\n{text}")
+    return "\n\n".join(blocks) if blocks else "(no evidence was found)"

@@ -1,0 +1,272 @@
+"""Answering, the research loop's last step: the loop hands the `Writer` the evidence it chose,
+and the writer emits the answer (AnswerDone), or why it had none to give.
+
+Two ways, by `research.answer`:
+
+- read (the default): the model reads the short answer off the numbered evidence, its
+  decoding held to what the answer may be (agent/research/reader.py); the answer shown is that short
+  answer, cited, over the quoted sentences that support it. A short answer that fails its
+  check is sampled once more; if that fails too, the first line says the sources do not say,
+  and the evidence that bears on the question most is quoted under it.
+- write: the model writes the whole answer, streamed and stopped the moment it loops, tidied,
+  verified and checked (agent/research/checks.py). An answer that fails the checks is written once
+  more with other sampling, and then the user gets quoted evidence, labelled as such.
+
+Every rejected attempt is recorded with why. The writer reaches the run only through the
+run (state.py `RunState`, a `Calls`): model calls that are accounted and recorded, the run's
+deadline, and the token stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sleuth.agent.models.catalog import ModelInfo
+from sleuth.agent.models.llm import LLM, Completion, Sampling
+from sleuth.agent.prompts import render, template
+from sleuth.agent.text import is_polar
+
+from .budget import Deadline
+from .checks import RepetitionGuard, cut_recitation, extractive_answer, problems
+from .events import AnswerCancelled, AnswerDone, AnswerRejected, Event
+from .evidence import evidence_block
+from .reader import SHORT_TOKENS, answer_form, read_answer, reader_messages
+from .verify import Verified, attribute, verify
+
+READ_TEMPERATURE = 0.7  # a second look at the evidence, when the first answer failed its check
+
+
+class Calls(Protocol):
+    """What the writer needs of the loop running it."""
+
+    async def call(self, purpose: str, fn: Callable[[], Any]) -> Any:
+        """Run one model call on the worker thread, accounted and recorded as `purpose`."""
+        ...
+
+    def deadline(self, also: Callable[[], bool] | None = None) -> Deadline:
+        """The stop signal of a model call: cancel, the run's time, or `also`."""
+        ...
+
+    def emit(self, event: Event) -> None:
+        """Put an event on the run's stream (from the event loop)."""
+        ...
+
+    def stream(self, piece: str) -> None:
+        """Put a token of the answer on the run's stream (from any thread)."""
+        ...
+
+    def cancelled(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class WriterSettings:
+    """How the writer answers (from LoopSettings)."""
+
+    answer: str = "read"  # read: the short answer read off the evidence; write: free text
+    temperature: float = 0.3  # the free writer's
+    repeat_penalty: float = 1.1  # the free writer's
+    answer_tokens: int = 512  # the free writer's longest answer
+
+
+class Writer:
+    """Writes one run's answer from its evidence; emits AnswerDone (or AnswerCancelled)."""
+
+    def __init__(self, llm: LLM, model: ModelInfo, settings: WriterSettings):
+        self.llm, self.model, self.settings = llm, model, settings
+
+    def messages(self, question: str, evidence: list[dict], history: str = "") -> list[dict]:
+        """The exact prompt this writer gives the model for `question` over `evidence`."""
+        if self.settings.answer == "read":
+            return reader_messages(question, evidence, history)
+        return writer_messages(question, evidence, history)
+
+    async def answer(
+        self,
+        calls: Calls,
+        question: str,
+        evidence: list[dict],
+        messages: list[dict],
+        *,
+        seed: int,
+        again: bool = False,
+    ) -> None:
+        """Answer `question` from `evidence` with `messages` (`again`: a regenerate, which
+        samples where a first answer would decode greedily)."""
+        if self.settings.answer == "read":
+            await self._read(calls, question, evidence, messages, seed, again)
+        else:
+            await self._write(calls, question, evidence, messages, seed)
+
+    # -- read: the short answer, held to the evidence ----------------------------------------
+
+    async def _read(self, calls, question, evidence, messages, seed, again) -> None:
+        form = answer_form(question, evidence)
+        rejected: list[dict] = []
+        for attempt in range(2):
+            warm = again or attempt > 0
+            sampling = Sampling(
+                temperature=READ_TEMPERATURE if warm else 0.0,
+                max_tokens=SHORT_TOKENS,
+                seed=seed + attempt,
+                stop=["\n"],  # one line: the answer, nothing after it
+            )
+            completion, _ = await self._generate(calls, "read", messages, sampling, form=form)
+            read = read_answer(completion.text, question, evidence)
+            last = attempt == 1 or calls.deadline().expired
+            if not read.problems or last:
+                checked = verify(read.text, evidence)
+                if read.problems:  # both attempts failed: the not-found line over quotes
+                    rejected.append({"text": completion.text, "problems": read.problems})
+                    calls.emit(AnswerRejected(completion.text, read.problems, retrying=False))
+                kind = "reader" if read.short else "extractive"
+                checked.verification.update(
+                    kind=kind, form=form.kind, rejected=rejected, problems=[]
+                )
+                self._done(calls, checked, read.short, evidence, messages, sampling, completion)
+                return
+            rejected.append(
+                {"text": completion.text, "problems": read.problems, "sampling": sampling.as_dict()}
+            )
+            calls.emit(AnswerRejected(completion.text, read.problems, retrying=True))
+
+    # -- write: the whole answer, free ------------------------------------------------------
+
+    async def _write(self, calls, question, evidence, messages, seed) -> None:
+        rejected: list[dict] = []
+        for attempt in range(2):
+            sampling = self._sampling(seed, attempt)
+            completion, looped = await self._generate(
+                calls, "write", messages, sampling, guard=True
+            )
+            checked, found = judge(completion.text, evidence)
+            if looped and "it repeats itself" not in found:
+                found.insert(0, "it repeats itself")
+            timed_out = calls.deadline().expired
+            if not found:
+                if timed_out:  # kept, and said: the answer stopped at the run's time limit
+                    checked.verification["stopped"] = "time limit"
+                checked.verification.update(kind="model", rejected=rejected, problems=[])
+                self._done(calls, checked, None, evidence, messages, sampling, completion)
+                return
+            rejected.append(
+                {"text": checked.text, "problems": found, "sampling": sampling.as_dict()}
+            )
+            last = attempt == 1 or timed_out
+            calls.emit(AnswerRejected(checked.text, found, retrying=not last))
+            if last:
+                break
+        checked = verify(extractive_answer(question, evidence), evidence)
+        checked.verification.update(kind="extractive", rejected=rejected, problems=[])
+        self._done(calls, checked, None, evidence, messages, sampling, completion)
+
+    def _sampling(self, seed: int, attempt: int) -> Sampling:
+        """The free writer's sampling; a second attempt samples more widely, repeats less."""
+        settings = self.settings
+        return Sampling(
+            temperature=settings.temperature if not attempt else max(0.7, settings.temperature),
+            max_tokens=settings.answer_tokens,
+            seed=seed + attempt,
+            repeat_penalty=settings.repeat_penalty + 0.15 * attempt,
+        )
+
+    # -- both --------------------------------------------------------------------------------
+
+    async def _generate(
+        self, calls: Calls, purpose: str, messages, sampling, *, form=None, guard=False
+    ) -> tuple[Completion, bool]:
+        """One streamed model call: (its completion, whether it was stopped for looping).
+        With `guard`, the stream stops the moment the text loops (RepetitionGuard)."""
+        watch = RepetitionGuard()
+        pieces: list[str] = []
+
+        def on_token(piece: str) -> None:
+            pieces.append(piece)
+            watch.feed(piece)
+            calls.stream(piece)
+
+        stop = calls.deadline(also=(lambda: watch.tripped) if guard else None)
+        options: dict[str, Any] = {"on_token": on_token, "cancel": stop}
+        if form is not None:
+            options["form"] = form
+        try:
+            completion = await calls.call(
+                purpose, lambda: self.llm.chat(messages, sampling, **options)
+            )
+        except asyncio.CancelledError:
+            completion = None
+        if completion is None or calls.cancelled():
+            calls.emit(AnswerCancelled("".join(pieces)))
+            raise asyncio.CancelledError
+        return completion, watch.tripped
+
+    def _done(self, calls, checked: Verified, short, evidence, messages, sampling, completion):
+        checked.verification["answer"] = self.settings.answer  # read or write: which prompt
+        sources = [
+            {"number": n, "title": item.get("title") or item["uri"], "uri": item["uri"]}
+            for n, item in enumerate(evidence, start=1)
+        ]
+        calls.emit(
+            AnswerDone(
+                text=checked.text,
+                short_answer=short,
+                citations=checked.citations,
+                verification=checked.verification,
+                sources=sources,
+                messages=messages,
+                sampling=sampling.as_dict(),
+                model_name=self.model.name,
+                base_path=self.model.base_path,
+                adapter_path=self.model.adapter_path,
+                prompt_tokens=completion.prompt_tokens,
+                completion_tokens=completion.completion_tokens,
+                seconds=completion.seconds,
+            )
+        )
+
+
+def writer_messages(question: str, evidence: list[dict], history_text: str = "") -> list[dict]:
+    """The exact messages the writer model gets (stored with the answer for training): the
+    instructions, a worked example (a question and its answer, for small models that follow
+    an example better than a rule; an empty write_example prompt leaves it out), and the
+    question with its numbered evidence; a question that asks yes or no is told so
+    (write_polar), as small models otherwise answer it with a name and never say yes or no."""
+    messages = [{"role": "system", "content": render("write_system")}]
+    example = template("write_example").strip()
+    if example:
+        asked, _, answered = example.partition("\n---\n")
+        messages += [
+            {"role": "user", "content": asked.strip()},
+            {"role": "assistant", "content": answered.strip()},
+        ]
+    messages.append(
+        {
+            "role": "user",
+            "content": render(
+                "write_user",
+                question=question,
+                evidence=evidence_block(evidence),
+                history=history_text,
+                form=render("write_polar") + "\n" if is_polar(question) else "",
+            ),
+        }
+    )
+    return messages
+
+
+def judge(text: str, evidence: list[dict]) -> tuple[Verified, list[str]]:
+    """A written answer tidied, verified and checked: (the verified answer, its problems).
+    The tidying is recorded in the verification ("recitation_cut", "attributed")."""
+    text, cut = cut_recitation(text, evidence)
+    checked = verify(text, evidence)
+    found = problems(checked.text, checked.citations, evidence)
+    attributed = 0
+    if found == ["it cites no evidence"]:
+        text, attributed = attribute(checked.text, evidence)
+        if attributed:
+            checked = verify(text, evidence)
+            found = problems(checked.text, checked.citations, evidence)
+    checked.verification.update(recitation_cut=cut, attributed=attributed)
+    return checked, found
