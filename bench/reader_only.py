@@ -94,11 +94,24 @@ def main() -> None:
         type=int,
         help="read each passage's first sentence and the N bearing on the question most",
     )
+    parser.add_argument("--end-bonus", type=float, help="logit bonus for ending an answer")
+    parser.add_argument(
+        "--let-question-start", action="store_true", help="let a span start with a question word"
+    )
+    parser.add_argument("--samples", type=int, help="answers sampled per question, voted on")
     args = parser.parse_args()
-    if args.read_sentences is not None:
-        from sleuth.agent.research import reader
+    from sleuth.agent.research import reader
 
+    if args.read_sentences is not None:
         reader.READ_SENTENCES = args.read_sentences
+    if args.end_bonus is not None:
+        reader.END_BONUS = args.end_bonus
+    if args.let_question_start:
+        reader.AVOID_QUESTION_START = False
+    if args.samples:
+        from sleuth.agent.research import writer as writer_module
+
+        writer_module.READ_SAMPLES = args.samples
     os.environ.update(dict(item.split("=", 1) for item in args.env))
     questions = hotpot.load(DATA.get(args.data, Path(args.data)))[: args.questions]
     evidence = stored_evidence(Path(args.home))

@@ -152,6 +152,11 @@ def held_to(form: OutputForm, llama, prompt_length: int):
 
         written = [int(t) for t in input_ids[prompt_length:]]
         so_far = text_of(written)
+        if "\n" in so_far:  # the answer ended at its line break: only the end of turn follows
+            allowed = np.full_like(scores, -np.inf)
+            for token in eog:
+                allowed[token] = 0.0
+            return allowed
         top = np.argpartition(-scores, FORM_CANDIDATES)[:FORM_CANDIDATES]
         allowed = np.full_like(scores, -np.inf)
         for token in top.tolist():
@@ -162,7 +167,9 @@ def held_to(form: OutputForm, llama, prompt_length: int):
                 ends = True
             else:
                 ends = False
-            if form.complete(so_far) if ends else form.permits(text):
+            if ends and form.complete(so_far):
+                allowed[token] = scores[token] + getattr(form, "end_bonus", 0.0)
+            elif not ends and form.permits(text):
                 allowed[token] = scores[token]
         if not np.isfinite(allowed).any():
             for token in _continuations(form, so_far, llama):

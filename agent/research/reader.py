@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from sleuth.agent.citations import strip_citations
 from sleuth.agent.prompts import render, template
-from sleuth.agent.text import content_words, is_polar, rarity, sentences, words
+from sleuth.agent.text import STOPWORDS, content_words, is_polar, rarity, sentences, words
 
 from .checks import extractive_answer, prose, quote
 from .evidence import EVIDENCE_CHARS, evidence_block
@@ -36,6 +36,14 @@ SHORT_TOKENS = 24  # longest short answer, in tokens: a name, a title, a date, a
 # What the reader reads of each passage: its first sentence (what the passage is about) and
 # the READ_SENTENCES that bear on the question most, in the passage's order (None: all of it).
 READ_SENTENCES: int | None = None
+# A span answer may not start at a word the question itself has: the question's own names
+# are what it asks about, not what it asks for ("What retailer in <mall> ..." is not answered
+# by the mall). Yes/no and the question's alternatives are not held to this.
+AVOID_QUESTION_START = True
+# How much more likely the model is made to end its answer where it may end (a logit bonus to
+# the end of the turn): small models run a right name on into a clause.
+END_BONUS = 0.0
+_WORD_AT = re.compile(r"[^\W_]+")
 SUPPORT_SENTENCES = 2  # quoted under the short answer, at most
 YES_NO = ("yes", "no")
 
@@ -51,6 +59,8 @@ class AnswerForm:
     kind: str  # "polar", "choice" or "span"
     options: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
+    avoid: frozenset[str] = frozenset()  # content words a span may not start with
+    end_bonus: float = 0.0  # a logit bonus for ending where the answer may end
     _lowered: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -66,7 +76,7 @@ class AnswerForm:
             return any(option.startswith(wanted) for option in self._lowered)
         if text[-1:].isspace():  # a word ended: the next one must follow it in the source
             wanted += " "
-        return any(_word_start_find(source, wanted) >= 0 for source in self._lowered)
+        return any(self._find(source, wanted) >= 0 for source in self._lowered)
 
     def complete(self, text: str) -> bool:
         """Whether `text` is an answer that may end here."""
@@ -75,7 +85,7 @@ class AnswerForm:
             return False
         if self.options:
             return wanted in self._lowered
-        return self.permits(text)
+        return bool(content_words(wanted)) and self.permits(text)  # not "the" alone
 
     def continuations(self, text: str) -> list[str]:
         """How the allowed answers go on from `text`: the rest of each option it begins, or
@@ -86,12 +96,12 @@ class AnswerForm:
         out: list[str] = []
         for lowered in self._lowered:
             if not wanted:
-                out += lowered.split()
+                out += [w for w in lowered.split() if not self._avoided(w)]
                 continue
-            at = _word_start_find(lowered, wanted)
+            at = self._find(lowered, wanted)
             while at >= 0:
                 out.append(lowered[at + len(wanted) : at + len(wanted) + 16])
-                at = _word_start_find_from(lowered, wanted, at + 1)
+                at = self._find(lowered, wanted, at + 1)
         return list(dict.fromkeys(piece for piece in out if piece))
 
     def finish(self, text: str) -> str:
@@ -106,7 +116,7 @@ class AnswerForm:
                 if lowered == wanted:
                     return original
                 continue
-            at = _word_start_find(lowered, wanted)
+            at = self._find(lowered, wanted)
             if at >= 0:
                 end = at + len(wanted)
                 while end < len(lowered) and lowered[end].isalnum():
@@ -114,17 +124,28 @@ class AnswerForm:
                 return " ".join(original.split())[at:end].strip(" ,;:")
         return ""
 
+    def _find(self, haystack: str, needle: str, start: int = 0) -> int:
+        """Where `needle` first stands in `haystack` from `start`, beginning at a word that
+        is not one to avoid (-1: nowhere)."""
+        at = haystack.find(needle, start)
+        while at >= 0:
+            starts_word = at == 0 or not haystack[at - 1].isalnum()
+            if starts_word and not self._avoided(self._first_word(haystack, at)):
+                return at
+            at = haystack.find(needle, at + 1)
+        return -1
 
-def _word_start_find(haystack: str, needle: str) -> int:
-    """Where `needle` first stands in `haystack` starting at a word (-1: nowhere)."""
-    return _word_start_find_from(haystack, needle, 0)
+    @staticmethod
+    def _first_word(text: str, at: int) -> str:
+        """The first word from `at` that is not a stopword ("The Glass" -> "glass")."""
+        for word in _WORD_AT.finditer(text, at):
+            if word.group() not in STOPWORDS:
+                return word.group()
+        return ""
 
-
-def _word_start_find_from(haystack: str, needle: str, start: int) -> int:
-    at = haystack.find(needle, start)
-    while at > 0 and haystack[at - 1].isalnum():
-        at = haystack.find(needle, at + 1)
-    return at
+    def _avoided(self, word: str) -> bool:
+        words = content_words(word)
+        return bool(words) and words <= self.avoid
 
 
 def alternatives(question: str) -> list[str]:
@@ -145,7 +166,12 @@ def answer_form(question: str, evidence: list[dict]) -> AnswerForm:
     offered = alternatives(question)
     if offered:
         return AnswerForm("choice", options=tuple(offered))
-    return AnswerForm("span", sources=tuple(shown_texts(reading(question, evidence))))
+    return AnswerForm(
+        "span",
+        sources=tuple(shown_texts(reading(question, evidence))),
+        avoid=frozenset(content_words(question)) if AVOID_QUESTION_START else frozenset(),
+        end_bonus=END_BONUS,
+    )
 
 
 def reading(question: str, evidence: list[dict]) -> list[dict]:
@@ -243,6 +269,8 @@ def check(short: str, form: AnswerForm, cited: int | None, evidence: list[dict])
         return ["the short answer is empty"]
     if form.kind == "polar":
         return [] if text.lower() in YES_NO else ["a yes-or-no question answered otherwise"]
+    if not content_words(text):
+        return [f"the short answer {text!r} says nothing"]
     if cited is None or not 1 <= cited <= len(evidence):
         return ["the short answer cites no passage that holds it"]
     item = evidence[cited - 1]

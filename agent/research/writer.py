@@ -20,8 +20,9 @@ deadline, and the token stream.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from sleuth.agent.models.catalog import ModelInfo
@@ -37,6 +38,7 @@ from .reader import SHORT_TOKENS, answer_form, read_answer, reader_messages
 from .verify import Verified, attribute, verify
 
 READ_TEMPERATURE = 0.7  # a second look at the evidence, when the first answer failed its check
+READ_SAMPLES = 1  # readings voted on: 1 is the greedy reading alone
 
 
 class Calls(Protocol):
@@ -115,6 +117,8 @@ class Writer:
             )
             completion, _ = await self._generate(calls, "read", messages, sampling, form=form)
             read = read_answer(completion.text, question, evidence)
+            if not read.problems and READ_SAMPLES > 1 and not warm:
+                read = await self._vote(calls, read, question, evidence, messages, sampling, form)
             last = attempt == 1 or calls.deadline().expired
             if not read.problems or last:
                 checked = verify(read.text, evidence)
@@ -131,6 +135,24 @@ class Writer:
                 {"text": completion.text, "problems": read.problems, "sampling": sampling.as_dict()}
             )
             calls.emit(AnswerRejected(completion.text, read.problems, retrying=True))
+
+    async def _vote(self, calls, greedy, question, evidence, messages, sampling, form):
+        """The short answer most of READ_SAMPLES readings agree on (the greedy one and samples
+        at READ_TEMPERATURE; the prompt's cache makes each a few tokens' work); ties go to
+        the greedy reading."""
+        reads = [greedy]
+        for index in range(1, READ_SAMPLES):
+            warm = replace(sampling, temperature=READ_TEMPERATURE, seed=sampling.seed + 101 * index)
+            completion, _ = await self._generate(
+                calls, "read", messages, warm, form=form, quiet=True
+            )
+            reads.append(read_answer(completion.text, question, evidence))
+        votes = Counter(" ".join(r.short.lower().split()) for r in reads if not r.problems)
+        best = max(votes.values())
+        for read in reads:  # the first of the most agreed, the greedy one first
+            if not read.problems and votes[" ".join(read.short.lower().split())] == best:
+                return read
+        return greedy
 
     # -- write: the whole answer, free ------------------------------------------------------
 
@@ -175,7 +197,7 @@ class Writer:
     # -- both --------------------------------------------------------------------------------
 
     async def _generate(
-        self, calls: Calls, purpose: str, messages, sampling, *, form=None, guard=False
+        self, calls: Calls, purpose: str, messages, sampling, *, form=None, guard=False, quiet=False
     ) -> tuple[Completion, bool]:
         """One streamed model call: (its completion, whether it was stopped for looping).
         With `guard`, the stream stops the moment the text loops (RepetitionGuard)."""
@@ -185,7 +207,8 @@ class Writer:
         def on_token(piece: str) -> None:
             pieces.append(piece)
             watch.feed(piece)
-            calls.stream(piece)
+            if not quiet:  # a vote's extra readings are not streamed as the answer
+                calls.stream(piece)
 
         stop = calls.deadline(also=(lambda: watch.tripped) if guard else None)
         options: dict[str, Any] = {"on_token": on_token, "cancel": stop}
