@@ -40,7 +40,7 @@ def stored_evidence(home: Path) -> dict[str, list[dict]]:
             for turn in session.turns:
                 for run in store.runs.runs(turn.id):
                     if run.status == "done":
-                        found[turn.question] = [
+                        found[" ".join(turn.question.split())] = [
                             {"uri": e.uri, "title": e.title, "text": e.text, "kind": "file"}
                             for e in store.runs.evidence(run.id)
                         ]
@@ -99,6 +99,9 @@ def main() -> None:
         "--let-question-start", action="store_true", help="let a span start with a question word"
     )
     parser.add_argument("--samples", type=int, help="answers sampled per question, voted on")
+    parser.add_argument(
+        "--no-expects", action="store_true", help="no answer types from the question"
+    )
     args = parser.parse_args()
     from sleuth.agent.research import reader
 
@@ -108,6 +111,8 @@ def main() -> None:
         reader.END_BONUS = args.end_bonus
     if args.let_question_start:
         reader.AVOID_QUESTION_START = False
+    if args.no_expects:
+        reader.EXPECTS = False
     if args.samples:
         from sleuth.agent.research import writer as writer_module
 
@@ -121,7 +126,7 @@ def main() -> None:
     writer = Writer(llm, info, WriterSettings(answer="read"))
     rows = []
     for number, question in enumerate(questions, start=1):
-        items = evidence.get(question.question)
+        items = evidence.get(" ".join(question.question.split()))  # as Sleuth stored it
         if not items:
             continue
         calls = Calls()

@@ -43,6 +43,15 @@ AVOID_QUESTION_START = True
 # How much more likely the model is made to end its answer where it may end (a logit bonus to
 # the end of the turn): small models run a right name on into a clause.
 END_BONUS = 0.0
+# What a question's first words say its answer is: a number (a year, a date, a count) or a
+# name (a person); a span answer must then hold a digit, or a capitalised word.
+EXPECTS = True
+_NUMBER_ASKED = re.compile(
+    r"^(when|(in |during )?(what|which) (year|decade|century|date)|how (many|much|old|long|tall|"
+    r"far|big|large|high))\b",
+    re.I,
+)
+_NAME_ASKED = re.compile(r"^(who|whom|whose)\b", re.I)
 _WORD_AT = re.compile(r"[^\W_]+")
 SUPPORT_SENTENCES = 2  # quoted under the short answer, at most
 YES_NO = ("yes", "no")
@@ -61,6 +70,7 @@ class AnswerForm:
     sources: tuple[str, ...] = ()
     avoid: frozenset[str] = frozenset()  # content words a span may not start with
     end_bonus: float = 0.0  # a logit bonus for ending where the answer may end
+    expects: str | None = None  # "number" or "name": what a span must hold before it ends
     _lowered: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -85,7 +95,16 @@ class AnswerForm:
             return False
         if self.options:
             return wanted in self._lowered
-        return bool(content_words(wanted)) and self.permits(text)  # not "the" alone
+        if not content_words(wanted) or not self._as_expected(text):  # not "the" alone
+            return False
+        return self.permits(text)
+
+    def _as_expected(self, text: str) -> bool:
+        if self.expects == "number":
+            return any(ch.isdigit() for ch in text)
+        if self.expects == "name":
+            return any(word[:1].isupper() for word in text.split())
+        return True
 
     def continuations(self, text: str) -> list[str]:
         """How the allowed answers go on from `text`: the rest of each option it begins, or
@@ -171,7 +190,18 @@ def answer_form(question: str, evidence: list[dict]) -> AnswerForm:
         sources=tuple(shown_texts(reading(question, evidence))),
         avoid=frozenset(content_words(question)) if AVOID_QUESTION_START else frozenset(),
         end_bonus=END_BONUS,
+        expects=expects(question) if EXPECTS else None,
     )
+
+
+def expects(question: str) -> str | None:
+    """What the question's first words say its answer is: "number", "name", or None."""
+    asked = " ".join(question.split())
+    if _NUMBER_ASKED.match(asked):
+        return "number"
+    if _NAME_ASKED.match(asked):
+        return "name"
+    return None
 
 
 def reading(question: str, evidence: list[dict]) -> list[dict]:

@@ -125,3 +125,13 @@ def test_the_real_model_answers_a_polar_question_yes_or_no(real_llm):
             form=form,
         )
         assert form.finish(completion.text) in ("yes", "no"), completion.text
+
+
+def test_a_question_that_asks_when_or_who_is_answered_with_a_number_or_a_name():
+    when = answer_form("When was Mirela Vantosh born?", EVIDENCE)
+    assert when.expects == "number"
+    assert not when.complete("Kaunas") and when.complete("Kaunas in 1927")
+    who = answer_form("Who wrote the novel set in a port town?", EVIDENCE)
+    assert who.expects == "name"
+    assert not who.complete("the second-largest city") and who.complete("Mirela Vantosh")
+    assert answer_form("What is Kaunas?", EVIDENCE).expects is None
