@@ -6,9 +6,12 @@ local web made of the questions' paragraphs.
   web      each paragraph an HTML page with site boilerplate and links, behind a
            SearXNG-compatible search, served from 127.0.0.1 (bench/localweb.py); no library
 
-Each question is asked two ways (--methods):
-  loop      the full loop: the model plans, searches, reflects, searches again, answers
-  one-shot  research.planner = none: the question alone is searched once, then the same answer
+Each question is asked in each of --methods:
+  loop        the full loop: the model plans, searches, reflects, searches again, and reads
+              the short answer off the evidence (research.answer = read)
+  one-shot    research.planner = none: the question alone is searched once, then the same
+  loop-write  the full loop with research.answer = write: the model writes the whole answer,
+              as Sleuth did before the reader (its seconds are the latency baseline)
 
 Scores (per method, overall and per question type, with counts):
   EM / F1         HotpotQA's answer metrics on the short answer: the one the model read off
@@ -52,7 +55,12 @@ from sleuth.store import Store
 ROOT = Path(__file__).resolve().parents[1]
 SLEUTH = str(Path(sys.executable).parent / "sleuth")
 DATA = {"dev150": hotpot.DEV150, "dev25": hotpot.DEV25}
-METHODS = {"loop": {}, "one-shot": {"SLEUTH_RESEARCH_PLANNER": "none"}}
+METHODS = {
+    "loop": {},
+    "one-shot": {"SLEUTH_RESEARCH_PLANNER": "none"},
+    # The loop before the reader: the model writes the whole answer (the latency baseline).
+    "loop-write": {"SLEUTH_RESEARCH_ANSWER": "write"},
+}
 
 
 def ask(question: str, seed: int, env: dict[str, str], model: str, web: bool) -> dict:

@@ -170,8 +170,12 @@ class Correctness:
 
 
 def correctness(answer: str, reference: str) -> Correctness:
+    """How right an answer is against a reference: EM and F1 of its answer span, and whether
+    the reference is anywhere in what the model said (quoted sources are not its words: the
+    quoted-evidence fallback, and the "> " lines a reader's short answer stands over)."""
     span = answer_span(answer)
-    whole = "" if answer.strip().startswith(QUOTED) else strip_citations(answer)
+    said = "\n".join(line for line in answer.splitlines() if not line.lstrip().startswith(">"))
+    whole = "" if answer.strip().startswith(QUOTED) else strip_citations(said)
     return Correctness(
         em=float(bool(span) and exact_match(span, reference)),
         f1=f1(span, reference) if span else 0.0,

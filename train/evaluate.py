@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sleuth.agent.models.llama import LlamaCppLLM
 from sleuth.agent.models.llm import Sampling
-from sleuth.agent.research.reader import SHORT_TOKENS, answer_form, read_answer
+from sleuth.agent.research.reader import SHORT_TOKENS, Read, answer_form, read_answer
 
 from .checks import CHECKS, correctness, gated_reward, hard_checks
 from .datasets import Prompt, question_of
@@ -44,14 +44,20 @@ def answer_all(
 def answer_one(llm, prompt: Prompt, *, max_new_tokens: int, seed: int) -> str:
     """The answer the app would show for a stored prompt, decoded greedily: for the reader's
     prompt, the short answer held to its form and read as the app reads it."""
-    sampling = Sampling(temperature=0.0, max_tokens=max_new_tokens, seed=seed)
     if not prompt.reads:
+        sampling = Sampling(temperature=0.0, max_tokens=max_new_tokens, seed=seed)
         return llm.chat(prompt.messages, sampling).text
+    return read_one(llm, prompt, seed=seed).text
+
+
+def read_one(llm, prompt: Prompt, *, seed: int) -> Read:
+    """The reader's answer to a stored reader prompt, greedy and held to its form, read as
+    the app reads it (the short answer, and the text shown for it)."""
     question = question_of(prompt.messages)
     form = answer_form(question, prompt.evidence)
-    short = Sampling(temperature=0.0, max_tokens=SHORT_TOKENS, seed=seed, stop=["\n"])
-    raw = llm.chat(prompt.messages, short, form=form).text
-    return read_answer(raw, question, prompt.evidence).text
+    sampling = Sampling(temperature=0.0, max_tokens=SHORT_TOKENS, seed=seed, stop=["\n"])
+    raw = llm.chat(prompt.messages, sampling, form=form).text
+    return read_answer(raw, question, prompt.evidence)
 
 
 def score(prompts: list[Prompt], answers: list[str], preference: Scorer | None) -> dict:

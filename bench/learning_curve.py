@@ -1,0 +1,398 @@
+"""How many ratings until it pays: the learning curve of a model, on HotpotQA dev-150.
+
+dev-150 is split by question (every third held out): a learning pool and the held-out
+questions. A simulated user asks the pool's questions one after another, as a person would:
+
+  - asks, and regenerates once (a second answer from the same evidence, to compare);
+  - rates each answer: right when its short answer matches the gold (token F1 >= 0.5, or the
+    yes/no word), then by its citations; thumbs up only when right;
+  - prefers the better of the two (a comparison) when they differ;
+  - corrects a wrong answer with the gold answer when a passage holds it.
+
+After the first 10, 20, 40 and 80 questions (--budgets) the store is copied; each copy is
+trained from the same base: SFT on the good answers and corrections, then DPO on the
+comparisons, corrections and rating gaps (the pipeline `sleuth train` users run). The
+held-out questions are researched once by the base model; every model (base and one per
+budget) answers those same prompts greedily, as the app does (the short answer held to the
+evidence), and is scored on EM and F1 of the short answer, contains (its own words), and
+citation validity, with the paired bootstrap's 95% interval of its difference to base.
+
+    .venv/bin/python bench/learning_curve.py [--model NAME] [--budgets 10,20,40,80]
+        [--held 50] [--sft-epochs 2] [--dpo-epochs 2] [--workdir DIR] [--out FILE]
+
+Writes bench/results/learning_curve.json (or --out), a .svg plot and a .txt beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import hotpot
+from closed_loop import collect, commit
+from research_quality import yes_no
+
+from sleuth.agent.models.catalog import open_llm
+from sleuth.agent.models.llama import LlamaCppLLM
+from sleuth.agent.research.assistant import Assistant
+from sleuth.agent.tools.library import index_paths
+from sleuth.store import Dirs, Store
+from sleuth.store.settings import load_settings
+from sleuth.train.checks import hard_checks, normalize_answer
+from sleuth.train.config import TrainConfig
+from sleuth.train.datasets import Prompt
+from sleuth.train.evaluate import read_one
+from sleuth.train.trainer import TrainError, train
+from sleuth.train.verdict import paired_bootstrap
+
+RESULTS = Path(__file__).resolve().parent / "results"
+METRICS = ("em", "f1", "contains", "citation_validity")
+
+
+class Quiet:
+    def __init__(self, name: str):
+        self.name = name
+
+    def step(self, step, total, metrics):
+        keys = ("loss", "reward_margin", "accuracy", "seconds")
+        shown = {k: round(v, 3) for k, v in metrics.items() if k in keys}
+        print(f"    {self.name} step {step}/{total} {shown}", flush=True)
+
+    def info(self, text):
+        print("    " + text.replace("\n", "\n    "), flush=True)
+
+
+# -- the simulated user --------------------------------------------------------------------------
+
+
+def judge(short: str | None, text: str, evidence: list[dict], gold: str) -> dict:
+    """The short answer's scores against the gold (a yes/no question by its word alone)."""
+    short = short or ""
+    polar = normalize_answer(gold) in ("yes", "no")
+    if polar:
+        em = f1 = float(yes_no(short) == normalize_answer(gold))
+    else:
+        em = float(hotpot.exact_match(short, gold)) if short else 0.0
+        f1 = hotpot.f1(short, gold) if short else 0.0
+    contains = float(bool(short) and hotpot.answer_contains(short, gold))
+    return {
+        "em": (em, 1),
+        "f1": (f1, 1),
+        "contains": (contains if not polar else em, 1),
+        "citation_validity": hard_checks(text, evidence).validity,
+    }
+
+
+def rating(scores: dict, text: str, evidence: list[dict]) -> tuple[int, int]:
+    """(stars, thumb): right first (F1 >= 0.5), then cited and grounded."""
+    checks = hard_checks(text, evidence).checks
+    right = scores["f1"][0] >= 0.5
+    cited = checks["cites"] and checks["grounded"]
+    if right:
+        return (5 if cited else 4), 1
+    return (2 if cited else 1), -1
+
+
+def correction(evidence: list[dict], gold: str) -> str | None:
+    """What a person who knows the answer writes: the gold answer, where a passage holds it
+    (a yes/no answer too: it is the answer's word)."""
+    if normalize_answer(gold) in ("yes", "no"):
+        return gold
+    for item in evidence:
+        if hotpot.answer_contains(f"{item.get('title') or ''} {item['text']}", gold):
+            return gold
+    return None
+
+
+# -- stages --------------------------------------------------------------------------------------
+
+
+def give_feedback(agent, store, questions, budgets, snapshots: Path, run) -> list[dict]:
+    """Ask, regenerate, rate, compare and correct each question; copy the store at each
+    budget. Returns what happened to each question."""
+    log = []
+    for number, question in enumerate(questions, start=1):
+        _, _, first = run(collect(agent.ask(question.question, seed=number)))
+        run_ids = [first.run_id]
+        if first.answer_id:
+            _, _, again = run(collect(agent.regenerate(first.run_id, seed=1000 + number)))
+            run_ids.append(again.run_id)
+        stars = {}
+        for run_id in run_ids:
+            answer = store.runs.answer_for_run(run_id)
+            if answer is None:
+                continue
+            evidence = [asdict(e) for e in store.runs.evidence(run_id)]
+            scores = judge(answer.short_answer, answer.text, evidence, question.answer)
+            stars[answer.id], thumb = rating(scores, answer.text, evidence)
+            store.feedback.rate(answer.id, stars=stars[answer.id], thumb=thumb)
+            if thumb < 0 and (fix := correction(evidence, question.answer)):
+                store.feedback.rate(answer.id, correction=fix)
+        if len(stars) == 2 and len(set(stars.values())) == 2:
+            best, worst = sorted(stars, key=stars.get, reverse=True)
+            store.feedback.compare(best, worst)
+        log.append({"question": number, "stars": sorted(stars.values())})
+        print(f"  {number}/{len(questions)} stars {sorted(stars.values())}", flush=True)
+        if number in budgets:
+            shutil.copyfile(store.path, snapshots / f"feedback-{number}.db")
+    return log
+
+
+def held_out_prompts(agent, store, questions, run) -> list[tuple[Prompt, str]]:
+    """The base model's research on each held-out question: its reader prompt, evidence and
+    the gold answer (a run that found nothing has no prompt)."""
+    prompts = []
+    for number, question in enumerate(questions, start=1):
+        _, _, finished = run(collect(agent.ask(question.question, seed=number)))
+        answer = store.runs.answer_for_run(finished.run_id)
+        if answer is not None:
+            evidence = [asdict(e) for e in store.runs.evidence(answer.run_id)]
+            prompts.append((Prompt(answer.messages, evidence, reads=True), question.answer))
+    return prompts
+
+
+def train_budget(root: Path, snapshot: Path, settings, dirs_of, sft_epochs, dpo_epochs) -> dict:
+    """SFT then DPO from the base, on one budget's feedback: adapter path and stage times."""
+    dirs = dirs_of(root)
+    dirs.data.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(snapshot, dirs.database)
+    store = Store.open(dirs.database)
+    counts = store.feedback.counts()
+    out = {"feedback": asdict(counts), "seconds": {}, "steps": {}, "adapter": None}
+    from sleuth.train.datasets import load_feedback
+
+    feedback = load_feedback(store, calls="writer")
+    plan = [
+        ("sft", len(feedback.sft), sft_epochs, 4),
+        ("dpo", len(feedback.dpo), dpo_epochs, 2),
+    ]
+    for algo, examples, epochs, batch in plan:
+        steps = max(1, round(epochs * examples / batch)) if examples else 0
+        config = TrainConfig(algo=algo, steps=steps, batch_size=batch, calls="writer", eval_limit=2)
+        started = time.perf_counter()
+        try:
+            result = train(store, settings, dirs, config, Quiet(f"{algo}"))
+        except TrainError as exc:
+            print(f"    {algo}: skipped: {exc}", flush=True)
+            continue
+        out["seconds"][algo] = round(time.perf_counter() - started, 1)
+        out["steps"][algo] = steps
+        out["adapter"] = result.adapter_path
+        store.registry.activate(result.model_id)  # DPO trains over SFT
+    store.close()
+    return out
+
+
+def evaluate(base_path: Path, adapter, prompts) -> dict[str, list[tuple[float, float]]]:
+    """Every held-out prompt answered greedily as the app answers; each metric's parts."""
+    llm = LlamaCppLLM(base_path, adapter_path=adapter, n_ctx=4096)
+    parts = {name: [] for name in METRICS}
+    examples = []
+    try:
+        for prompt, gold in prompts:
+            read = read_one(llm, prompt, seed=0)
+            short = read.short
+            scores = judge(short, read.text, prompt.evidence, gold)
+            for name in METRICS:
+                parts[name].append(scores[name])
+            if len(examples) < 3:
+                examples.append({"gold": gold, "short": short})
+    finally:
+        llm.close()
+    return {"parts": parts, "examples": examples}
+
+
+def mean(parts: list[tuple[float, float]]) -> float | None:
+    den = sum(d for _, d in parts)
+    return round(sum(n for n, _ in parts) / den, 4) if den else None
+
+
+# -- the report ----------------------------------------------------------------------------------
+
+
+def plot(report: dict, path: Path) -> None:
+    """The curve as an SVG: F1 and EM differences to base, with their 95% intervals."""
+    budgets = report["budgets"]
+    width, height, left, top = 520, 300, 60, 30
+    xs = [b["ratings"] for b in budgets]
+    values = [v for b in budgets for m in ("f1", "em") for v in b["diff_vs_base"][m]["ci95"]]
+    low, high = min(values + [0.0]) - 0.02, max(values + [0.0]) + 0.02
+
+    def x(v):
+        return left + (width - left - 20) * (xs.index(v) + 0.5) / len(xs)
+
+    def y(v):
+        return top + (height - top - 40) * (high - v) / (high - low)
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        'font-family="sans-serif" font-size="11">',
+        f'<text x="{left}" y="16">{report["model"]}: held-out difference to base '
+        f"(n={report['n_questions']}, 95% CI)</text>",
+        f'<line x1="{left}" x2="{width - 20}" y1="{y(0):.1f}" y2="{y(0):.1f}" stroke="#999"/>',
+    ]
+    for tick in (low, 0.0, high):
+        parts.append(f'<text x="5" y="{y(tick) + 4:.1f}">{tick:+.2f}</text>')
+    for metric, color, shift in (("f1", "#1f77b4", -6), ("em", "#d62728", 6)):
+        points = []
+        for b in budgets:
+            d = b["diff_vs_base"][metric]
+            cx = x(b["ratings"]) + shift
+            lo, hi = d["ci95"]
+            parts.append(
+                f'<line x1="{cx:.1f}" x2="{cx:.1f}" y1="{y(lo):.1f}" y2="{y(hi):.1f}" '
+                f'stroke="{color}"/>'
+            )
+            points.append(f"{cx:.1f},{y(d['mean']):.1f}")
+        parts.append(
+            f'<polyline points="{" ".join(points)}" fill="none" stroke="{color}" stroke-width="2"/>'
+        )
+        parts.append(
+            f'<text x="{width - 60}" y="{top + (14 if metric == "f1" else 28)}" '
+            f'fill="{color}">{metric.upper()}</text>'
+        )
+    for b in budgets:
+        parts.append(
+            f'<text x="{x(b["ratings"]) - 20:.1f}" y="{height - 20}">{b["ratings"]} q</text>'
+        )
+    parts.append(
+        f'<text x="{left}" y="{height - 5}">questions rated (ratings, comparisons, '
+        "corrections)</text></svg>"
+    )
+    path.write_text("\n".join(parts) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="a model alias or GGUF path (default: Sleuth's default)")
+    parser.add_argument("--budgets", default="10,20,40,80")
+    parser.add_argument("--held", type=int, default=50, help="held-out questions")
+    parser.add_argument("--sft-epochs", type=float, default=2.0)
+    parser.add_argument("--dpo-epochs", type=float, default=2.0)
+    parser.add_argument("--workdir", help="keep the work here")
+    parser.add_argument("--out", help="default bench/results/learning_curve.json")
+    args = parser.parse_args()
+    budgets = sorted(int(b) for b in args.budgets.split(","))
+    questions = hotpot.load(hotpot.DEV150)
+    held_q = [q for i, q in enumerate(questions) if i % 3 == 2][: args.held]
+    pool = [q for q in questions if q not in held_q][: budgets[-1]]
+    started = time.perf_counter()
+    wall: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(args.workdir or tmp)
+        root.mkdir(parents=True, exist_ok=True)
+        hotpot.write_library(questions, root / "library")
+
+        def dirs_of(home: Path) -> Dirs:
+            return Dirs(home / "data", home / "config", root / "cache")
+
+        flags = {"search.backend": "none"}
+        if args.model:
+            flags["model.path"] = args.model
+        settings = load_settings(None, env={}, flags=flags)
+        dirs = dirs_of(root / "feedback")
+        store = Store.open(dirs.database)
+        index_paths(store, [root / "library"])
+        llm, info = open_llm(settings, dirs, store)
+        run = asyncio.new_event_loop().run_until_complete
+
+        t0 = time.perf_counter()
+        print(f"1. held-out: {len(held_q)} questions researched by the base model", flush=True)
+        held_store = Store.open(root / "heldout.db")
+        index_paths(held_store, [root / "library"])
+        prompts = held_out_prompts(
+            Assistant(held_store, llm, info, settings), held_store, held_q, run
+        )
+        wall["held_out_research"] = round(time.perf_counter() - t0, 1)
+
+        t0 = time.perf_counter()
+        print(f"2. feedback on {len(pool)} pool questions", flush=True)
+        snapshots = root / "snapshots"
+        snapshots.mkdir(exist_ok=True)
+        agent = Assistant(store, llm, info, settings)
+        log = give_feedback(agent, store, pool, budgets, snapshots, run)
+        llm.close()
+        store.close()
+        wall["feedback"] = round(time.perf_counter() - t0, 1)
+
+        base_path = Path(info.base_path)
+        print("3. base on the held-out prompts", flush=True)
+        t0 = time.perf_counter()
+        base = evaluate(base_path, None, prompts)
+        wall["evaluate_base"] = round(time.perf_counter() - t0, 1)
+        rows = []
+        for budget in budgets:
+            print(f"4. budget {budget}: train from base, evaluate", flush=True)
+            trained = train_budget(
+                root / f"budget-{budget}",
+                snapshots / f"feedback-{budget}.db",
+                settings,
+                dirs_of,
+                args.sft_epochs,
+                args.dpo_epochs,
+            )
+            t0 = time.perf_counter()
+            model = evaluate(base_path, trained["adapter"], prompts) if trained["adapter"] else base
+            trained["seconds"]["evaluate"] = round(time.perf_counter() - t0, 1)
+            diff = {}
+            for name in METRICS:
+                d = paired_bootstrap(base["parts"][name], model["parts"][name], seed=0)
+                diff[name] = (
+                    {"mean": round(d.mean, 4), "ci95": [round(v, 4) for v in d.ci95]}
+                    if d
+                    else {"mean": 0.0, "ci95": [0.0, 0.0]}
+                )
+            rows.append(
+                {
+                    "ratings": budget,
+                    "pipeline": "sft, then dpo over it",
+                    "scores": {name: mean(model["parts"][name]) for name in METRICS},
+                    "diff_vs_base": diff,
+                    **trained,
+                    "examples": model["examples"],
+                }
+            )
+            print(f"  budget {budget}: {rows[-1]['scores']} diff f1 {diff['f1']}", flush=True)
+
+    report = {
+        "commit": commit(),
+        "command": "python bench/learning_curve.py " + " ".join(sys.argv[1:]),
+        "model": info.name,
+        "n_questions": len(prompts),
+        "n_pool": len(pool),
+        "base": {name: mean(base["parts"][name]) for name in METRICS},
+        "budgets": rows,
+        "feedback_log": log,
+        "wall_seconds": wall,
+        "seconds_total": round(time.perf_counter() - started, 1),
+    }
+    out = Path(args.out) if args.out else RESULTS / "learning_curve.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    plot(report, out.with_suffix(".svg"))
+    lines = [
+        f"{report['model']}, {report['n_questions']} held-out questions, commit {report['commit']}",
+        f"base {report['base']}",
+    ]
+    for row in rows:
+        f1, em = row["diff_vs_base"]["f1"], row["diff_vs_base"]["em"]
+        lines.append(
+            f"{row['ratings']:>3} questions rated: F1 {f1['mean']:+.3f} {f1['ci95']}  "
+            f"EM {em['mean']:+.3f} {em['ci95']}  validity "
+            f"{row['diff_vs_base']['citation_validity']['mean']:+.3f}  "
+            f"stages {row['seconds']}"
+        )
+    out.with_suffix(".txt").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    print(f"wrote {out} and its .svg and .txt")
+
+
+if __name__ == "__main__":
+    main()
