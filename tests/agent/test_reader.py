@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from sleuth.agent.models.llm import Sampling
+from sleuth.agent.research import reader
 from sleuth.agent.research.reader import (
     AnswerForm,
     alternatives,
@@ -44,14 +45,20 @@ def test_a_span_form_lets_through_only_words_of_the_evidence_from_a_word_start()
     assert form.kind == "span"
     assert form.permits(" Kau") and form.permits("Kaunas in") and form.permits("Mirela Vantosh was")
     assert not form.permits("aunas")  # inside a word
-    # Not from a word the question has: "born in Kaunas" starts with what the question asks.
-    assert not form.permits("born in Kaunas") and not form.permits("The Glass Harbour is")
     assert not form.permits("Vilnius") and not form.permits("Kaunas, Lithuania")
     assert form.complete("Kaunas") and not form.complete("")
     assert form.finish("kaun") == "Kaunas"  # run on to the end of its word, as written
     assert form.finish("mirela vantosh") == "Mirela Vantosh"
     assert form.finish("Vilnius") == ""
     assert all(c.startswith("as ") for c in form.continuations("Kaun"))  # "Kaun|as in 1927"
+
+
+def test_a_span_may_be_kept_from_starting_at_a_word_the_question_has(monkeypatch):
+    assert answer_form(QUESTION, EVIDENCE).permits("born in Kaunas")  # off by default: measured
+    monkeypatch.setattr(reader, "AVOID_QUESTION_START", True)
+    form = answer_form(QUESTION, EVIDENCE)
+    assert not form.permits("born in Kaunas") and not form.permits("The Glass Harbour is")
+    assert form.permits("Kaunas in")
 
 
 def test_yes_or_no_and_the_alternatives_a_question_offers():

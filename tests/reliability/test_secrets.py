@@ -59,3 +59,43 @@ def test_an_api_key_is_not_sent_over_plain_http_to_another_machine(env, tmp_path
     done = run("ask", "--no-web", "--library", str(notes), "What?", env=remote)
     assert done.returncode == 2 and "over plain http" in done.stderr
     assert "sk-secret" not in done.stderr
+
+
+def test_an_export_is_private_from_its_first_byte(tmp_path, monkeypatch):
+    """A file killed half-written must not be left readable by others: it is created 0600,
+    and a file that was already there is made 0600 before anything is written to it."""
+    import os
+    import stat
+
+    from sleuth.store import paths
+
+    modes = []
+    real_fdopen = os.fdopen
+
+    def watching(fd, *args, **kwargs):
+        modes.append(stat.S_IMODE(os.fstat(fd).st_mode))  # before the first byte
+        return real_fdopen(fd, *args, **kwargs)
+
+    monkeypatch.setattr(paths.os, "fdopen", watching)
+    old_umask = os.umask(0o022)
+    try:
+        fresh = tmp_path / "x.jsonl.partial"
+        paths.write_private(fresh, "history\n")
+        there = tmp_path / "y.jsonl.partial"
+        there.write_text("old")
+        there.chmod(0o644)
+        paths.write_private(there, "history\n")
+    finally:
+        os.umask(old_umask)
+    assert modes == [0o600, 0o600]
+    assert stat.S_IMODE(fresh.stat().st_mode) == stat.S_IMODE(there.stat().st_mode) == 0o600
+
+
+def test_sleuth_export_writes_a_private_file(env, tmp_path):
+    import stat
+
+    out = tmp_path / "runs.jsonl"
+    done = run("export", "--format", "runs", "-o", str(out), env=env)
+    assert done.returncode == 0, done.stderr
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert not (tmp_path / "runs.jsonl.partial").exists()
