@@ -54,6 +54,7 @@ from .model_io import (
     write_gguf_adapter,
 )
 from .rollouts import LlamaRollouts, RunRollouts, TransformersRollouts
+from .stages import Clock, Previous, duration
 from .steps import GRPO_OVER_RUNS, STEPS, Context, trainable
 from .trajectories import load_references
 from .verdict import Evaluation
@@ -140,27 +141,43 @@ def train(
     else:
         logger = _Silent()  # one process speaks for all
     job = begin(store, settings, dirs, config, world, resume=resume, steps=steps)
-    trainee = load(job, dirs, device, logger)
-    context = Context(
-        trainee.model,
-        trainee.base.tokenizer,
-        trainee.chat,
-        job.config,
-        world,
-        device,
-        getattr(trainee.model.config, "final_logit_softcapping", None),
-    )
-    step_fn, rollouts, head = algorithm(job, trainee, context, store, settings, dirs, logger)
+    clock = Clock(logger.info, Previous.find(store, job.config.algo, job.parent and job.parent.id))
+    work = {
+        "load": None,
+        "prepare": None,
+        "steps": job.config.steps - (job.checkpoint.step if job.checkpoint else 0),
+        "export": None,
+        "evaluate": len(job.feedback.heldout_prompts[: job.config.eval_limit]),
+    }
+    whole = clock.total(work)
+    if whole is not None:
+        logger.info(f"this run should take about {duration(whole)}, stage by stage:")
+    with clock.stage("load"):
+        trainee = load(job, dirs, device, logger)
+        context = Context(
+            trainee.model,
+            trainee.base.tokenizer,
+            trainee.chat,
+            job.config,
+            world,
+            device,
+            getattr(trainee.model.config, "final_logit_softcapping", None),
+        )
+    with clock.stage("prepare"):
+        step_fn, rollouts, head = algorithm(job, trainee, context, store, settings, dirs, logger)
     try:
-        result = run_steps(job, trainee, context, step_fn, store, dirs, logger, cancel)
+        with clock.stage("steps", work["steps"]):
+            result = run_steps(job, trainee, context, step_fn, store, dirs, logger, cancel)
     finally:
         if rollouts is not None:
             rollouts.close()
     if result.status != "done" or not world.main:
         return result
-    adapter, factors = export(job, trainee, dirs, logger)
-    evaluation = evaluate(job, trainee, adapter, context, head)
-    return register(job, adapter, factors, evaluation, store)
+    with clock.stage("export"):
+        adapter, factors = export(job, trainee, dirs, logger)
+    with clock.stage("evaluate", work["evaluate"]):
+        evaluation = evaluate(job, trainee, adapter, context, head)
+    return register(job, adapter, factors, evaluation, store, clock)
 
 
 def begin(
@@ -349,7 +366,12 @@ def evaluate(job: Job, trainee: Trainee, adapter: Path, context, head) -> Evalua
 
 
 def register(
-    job: Job, adapter: Path, factors: LoraFactors, evaluation: Evaluation, store: Store
+    job: Job,
+    adapter: Path,
+    factors: LoraFactors,
+    evaluation: Evaluation,
+    store: Store,
+    clock: Clock,
 ) -> TrainResult:
     """The adapter in the registry (not activated: the user decides), the run finished."""
     config = job.config
@@ -376,6 +398,8 @@ def register(
             "examples": job.feedback.count(config.algo),
             "adapter": str(adapter),
             "rank": factors.rank,
+            "stage_seconds": clock.seconds,
+            "stage_work": clock.work,
         },
     )
     return TrainResult(job.run_id, "done", config.steps, model_id, str(adapter), evaluation)

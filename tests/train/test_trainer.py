@@ -19,6 +19,7 @@ from sleuth.store import Dirs, Store
 from sleuth.store.settings import load_settings
 from sleuth.train.config import TrainConfig, TrainConfigError
 from sleuth.train.model_io import LoraFactors
+from sleuth.train.stages import Clock, Previous, duration
 from sleuth.train.trainer import TrainError, factors_path, train
 from tests.helpers import ask, share_converted_models
 
@@ -123,6 +124,41 @@ def test_sft_changes_the_adapter_moves_the_loss_and_registers_a_loadable_gguf(en
     assert not np.allclose(
         cpp_logits(tiny_gguf, None, ids), cpp_logits(tiny_gguf, Path(result.adapter_path), ids)
     )
+
+
+def test_each_stage_says_how_long_it_took_last_time_before_it_starts(env):
+    store, settings, dirs = env
+    first = Recorder()
+    train(store, settings, dirs, quick("kto", steps=2), first)
+    assert "training…" in first.lines and not any("about" in line for line in first.lines)
+    run = store.training.runs()[0]
+    took = run.summary["stage_seconds"]
+    assert set(took) == {"load", "prepare", "steps", "export", "evaluate"}
+    assert run.summary["stage_work"]["steps"] == 2
+
+    second = Recorder()
+    train(store, settings, dirs, quick("kto", steps=4), second)
+    assert any(line.startswith("this run should take about") for line in second.lines)
+    for what in ("loading the model", "training", "evaluating on held-out prompts"):
+        assert any(line.startswith(f"{what}: about ") for line in second.lines), second.lines
+    # The estimate scales with the work: twice the steps, about twice the time.
+    latest = Previous.find(store, "kto", run.parent_model_id)
+    assert latest.work["steps"] == 4  # the newest run like this one is the guide
+    clock = Clock(second.lines.append, latest)
+    assert clock.estimate("steps", 8) == pytest.approx(2 * latest.seconds["steps"], rel=0.01)
+    other = Previous.find(store, "sft", run.parent_model_id)
+    assert other is None  # another algorithm is no guide
+
+
+def test_a_wait_is_said_as_precisely_as_it_needs():
+    assert [duration(s) for s in (0.2, 40, 89, 150, 3599, 3900)] == [
+        "1 s",
+        "40 s",
+        "89 s",
+        "2 min",
+        "1 h 00 min",
+        "1 h 05 min",
+    ]
 
 
 @pytest.mark.parametrize("algo", ["dpo", "kto"])
