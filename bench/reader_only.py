@@ -96,7 +96,9 @@ def main() -> None:
     )
     parser.add_argument("--end-bonus", type=float, help="logit bonus for ending an answer")
     parser.add_argument(
-        "--let-question-start", action="store_true", help="let a span start with a question word"
+        "--avoid-question-start",
+        action="store_true",
+        help="keep a span from starting with a word of the question",
     )
     parser.add_argument("--samples", type=int, help="answers sampled per question, voted on")
     parser.add_argument(
@@ -109,8 +111,8 @@ def main() -> None:
         reader.READ_SENTENCES = args.read_sentences
     if args.end_bonus is not None:
         reader.END_BONUS = args.end_bonus
-    if args.let_question_start:
-        reader.AVOID_QUESTION_START = False
+    if args.avoid_question_start:
+        reader.AVOID_QUESTION_START = True
     if args.no_expects:
         reader.EXPECTS = False
     if args.samples:

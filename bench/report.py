@@ -1,0 +1,72 @@
+"""The research-quality tables of bench/README.md, generated from bench/results/*.json.
+
+Every research_quality-*.json there gives one row per mode and method it ran, with the
+commit, model, n and command it holds; the rows are printed as Markdown and, with --write,
+replace what lies between the two CURRENT markers in bench/README.md.
+
+    .venv/bin/python bench/report.py [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+BEGIN, END = "<!-- research-quality: begin (bench/report.py) -->", "<!-- research-quality: end -->"
+
+
+def frac(pair: list[int]) -> str:
+    return f"{pair[0]}/{pair[1]}"
+
+
+def rows() -> list[str]:
+    out = [
+        "| file | model | mode / method | n | EM | F1 | own answers | contains (own / quotes) "
+        "| evidence holds gold | reader gap | yes/no answered | ungrounded | citation validity "
+        "| p50 s | commit |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for path in sorted(RESULTS.glob("research_quality-*.json")):
+        report = json.loads(path.read_text())
+        for name, result in report.items():
+            if not (isinstance(result, dict) and "all" in result):
+                continue
+            s = result["all"]
+            validity = s["citation_validity"]
+            out.append(
+                f"| [{path.stem}](results/{path.name}) | {report['model']} | {name} | {s['n']} "
+                f"| {s['em']:.3f} | {s['f1']:.3f} | {s['own']}/{s['n']} "
+                f"| {frac(s['contains_own'])} / {frac(s['contains_quotes'])} "
+                f"| {frac(s['evidence_gold'])} | {frac(s['reader_gap'])} "
+                f"| {frac(s['polar_answered_yes_no'])} | {s['ungrounded_short_answers']} "
+                f"| {'n/a' if validity is None else f'{validity:.2f}'} "
+                f"| {s['seconds_p50']:.1f} | {report['commit']} |"
+            )
+    out.append("")
+    out.append("Commands, as run:")
+    out.append("")
+    for path in sorted(RESULTS.glob("research_quality-*.json")):
+        out.append(f"- `{path.stem}`: `{json.loads(path.read_text())['command']}`")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help="update bench/README.md")
+    args = parser.parse_args()
+    table = "\n".join(rows())
+    if not args.write:
+        print(table)
+        return
+    readme = HERE / "README.md"
+    text = readme.read_text()
+    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
+    readme.write_text(text[:start] + "\n" + table + "\n" + text[end:])
+    print(f"updated {readme}")
+
+
+if __name__ == "__main__":
+    main()
