@@ -92,7 +92,8 @@ def main() -> None:
     parser.add_argument(
         "--read-sentences",
         type=int,
-        help="read each passage's first sentence and the N bearing on the question most",
+        help="read each passage's first sentence and the N bearing on the question most "
+        "(0: whole passages)",
     )
     parser.add_argument("--end-bonus", type=float, help="logit bonus for ending an answer")
     parser.add_argument(
@@ -108,7 +109,7 @@ def main() -> None:
     from sleuth.agent.research import reader
 
     if args.read_sentences is not None:
-        reader.READ_SENTENCES = args.read_sentences
+        reader.READ_SENTENCES = args.read_sentences or None
     if args.end_bonus is not None:
         reader.END_BONUS = args.end_bonus
     if args.avoid_question_start:
