@@ -104,6 +104,17 @@ def short_of(result: dict) -> tuple[str, bool]:
     return "", False
 
 
+def is_ungrounded(read: bool, short: str, cited_text: str, question: str, gold: str) -> bool:
+    """A short answer the reader gave whose content words are not all in the passage it
+    cites. Yes or no to a yes-or-no question (by its words, or by its gold answer) is
+    grounded by the question itself, as Sleuth's own check has it."""
+    if not read or not short:
+        return False
+    if yes_no(short) and (is_polar(question) or gold.strip().lower() in ("yes", "no")):
+        return False
+    return not content_words(short) <= content_words(cited_text)
+
+
 def score(question: hotpot.Question, result: dict, title_of: dict, passages: list[str]) -> dict:
     gold = question.answer
     polar = gold.strip().lower() in ("yes", "no")
@@ -124,12 +135,8 @@ def score(question: hotpot.Question, result: dict, title_of: dict, passages: lis
     citations = result.get("citations") or []
     cited = {n for c in citations[:1] for n in c["numbers"]}
     cited_text = " ".join(passages[n - 1] for n in cited if 0 < n <= len(passages))
-    ungrounded = (
-        verification.get("kind") == "reader"
-        and not polar
-        and bool(short)
-        and not content_words(short) <= content_words(cited_text)
-        and said == ""
+    ungrounded = is_ungrounded(
+        verification.get("kind") == "reader", short, cited_text, question.question, gold
     )
     sources = [title_of.get(s["uri"], s["title"]) for s in result.get("sources") or []]
     gold_titles = set(question.supporting_titles)
@@ -224,6 +231,28 @@ def line(name: str, s: dict) -> str:
     )
 
 
+def rescore(path: Path) -> None:
+    """A results file's rows scored again where a rule changed since it ran and the rows hold
+    what the rule needs (now: yes or no to a yes-or-no question is grounded), its summaries
+    recomputed; the file says which commit rescored it."""
+    report = json.loads(path.read_text())
+    for name, result in report.items():
+        if not (isinstance(result, dict) and "rows" in result):
+            continue
+        for r in result["rows"]:
+            if r["ungrounded"] and r["asked_polar"] and yes_no(r["short_answer"]):
+                r["ungrounded"] = False
+        result["all"] = summary(result["rows"])
+        for kind in ("bridge", "comparison"):
+            result[kind] = summary([r for r in result["rows"] if r["type"] == kind])
+        print(line(name, result["all"]))
+    report["rescored_at"] = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+    ).stdout.strip()
+    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    print(f"rescored {path}")
+
+
 def prepare(mode: str, questions, tmp: Path, base_env: dict, stack) -> tuple[dict, dict]:
     """The environment of every ask in `mode`, and URL or path -> paragraph title."""
     home = tmp / f"home-{mode}"
@@ -256,6 +285,11 @@ def main() -> None:
     parser.add_argument("--methods", default="loop,one-shot")
     parser.add_argument("--out", help="write the results here as JSON (with the commit)")
     parser.add_argument(
+        "--rescore",
+        metavar="FILE",
+        help="score a results file's stored rows again with this version's rules, and exit",
+    )
+    parser.add_argument(
         "--keep", metavar="DIR", help="keep the Sleuth homes here (their runs and evidence)"
     )
     parser.add_argument(
@@ -266,6 +300,9 @@ def main() -> None:
         help="extra SLEUTH_* settings for every ask (a variant being measured)",
     )
     args = parser.parse_args()
+    if args.rescore:
+        rescore(Path(args.rescore))
+        return
     questions = hotpot.load(DATA.get(args.data, Path(args.data)))[: args.questions]
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
