@@ -35,8 +35,9 @@ from .evidence import EVIDENCE_CHARS, evidence_block
 SHORT_TOKENS = 24  # longest short answer, in tokens: a name, a title, a date, a few words
 # What the reader reads of each passage: its first sentence (what the passage is about) and
 # the READ_SENTENCES that bear on the question most, in the passage's order (None: all of it).
-# Measured with Qwen2.5 0.5B on the stored evidence of 128 dev questions (bench/reader_only.py):
-# all of it EM 0.273 F1 0.361, 6.5 s a reading; 3 sentences 0.281 / 0.376, 4.9 s; 2: 0.250 / 0.324.
+# Measured with Qwen2.5 0.5B on stored evidence of dev questions (bench/reader_only.py): three
+# sentences EM 0.267 F1 0.360, 4.8 s a reading; two 0.247 / 0.318 (150 questions, commit
+# 90c0010); whole passages, with the reader of 1248a9c, 0.272 / 0.354, 6.4 s (136 questions).
 READ_SENTENCES: int | None = 3
 # A span answer may not start at a word the question itself has: the question's own names
 # are what it asks about, not what it asks for ("What retailer in <mall> ..." is not answered
