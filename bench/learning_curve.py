@@ -174,7 +174,10 @@ def train_budget(root: Path, snapshot: Path, settings, dirs_of, sft_epochs, dpo_
         ("dpo", len(feedback.dpo), dpo_epochs, 2),
     ]
     for algo, examples, epochs, batch in plan:
-        steps = max(1, round(epochs * examples / batch)) if examples else 0
+        if not examples:
+            print(f"    {algo}: skipped: no examples in this budget's feedback", flush=True)
+            continue
+        steps = max(1, round(epochs * examples / batch))
         config = TrainConfig(algo=algo, steps=steps, batch_size=batch, calls="writer", eval_limit=2)
         started = time.perf_counter()
         try:
