@@ -125,18 +125,23 @@ def per_question(answers: list[list[dict]]) -> dict[str, list[tuple[float, float
     return out
 
 
+def mean(values: list[tuple[float, float]]) -> float | None:
+    """A metric's value over its (numerator, denominator) parts; None without any."""
+    den = sum(d for _, d in values)
+    return round(sum(n for n, _ in values) / den, 4) if den else None
+
+
 def summary(parts: dict[str, list[tuple[float, float]]]) -> dict[str, float | None]:
-    out = {}
-    for name, values in parts.items():
-        den = sum(d for _, d in values)
-        out[name] = round(sum(n for n, _ in values) / den, 4) if den else None
+    out = {name: mean(values) for name, values in parts.items()}
     out["answers"] = sum(d for _, d in parts["contains"])
     return out
 
 
-def difference(base: dict, model: dict) -> dict:
+def difference(base: dict, model: dict, metrics=METRICS) -> dict:
+    """Each metric's paired-bootstrap difference of `model` to `base` (a metric without
+    paired parts is left out)."""
     out = {}
-    for name in METRICS:
+    for name in metrics:
         diff = paired_bootstrap(base[name], model[name], seed=0)
         if diff is not None:
             out[name] = {"mean": round(diff.mean, 4), "ci95": [round(x, 4) for x in diff.ci95]}

@@ -36,7 +36,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import hotpot
-from closed_loop import collect, commit
+from closed_loop import collect, commit, difference, mean
 from research_quality import yes_no
 
 from sleuth.agent.models.catalog import open_llm
@@ -50,7 +50,6 @@ from sleuth.train.config import TrainConfig
 from sleuth.train.datasets import Prompt
 from sleuth.train.evaluate import read_one
 from sleuth.train.trainer import TrainError, train
-from sleuth.train.verdict import paired_bootstrap
 
 RESULTS = Path(__file__).resolve().parent / "results"
 METRICS = ("em", "f1", "contains", "citation_validity")
@@ -212,11 +211,6 @@ def evaluate(base_path: Path, adapter, prompts) -> dict[str, list[tuple[float, f
     return {"parts": parts, "examples": examples}
 
 
-def mean(parts: list[tuple[float, float]]) -> float | None:
-    den = sum(d for _, d in parts)
-    return round(sum(n for n, _ in parts) / den, 4) if den else None
-
-
 # -- the report ----------------------------------------------------------------------------------
 
 
@@ -344,14 +338,9 @@ def main() -> None:
             t0 = time.perf_counter()
             model = evaluate(base_path, trained["adapter"], prompts) if trained["adapter"] else base
             trained["seconds"]["evaluate"] = round(time.perf_counter() - t0, 1)
-            diff = {}
-            for name in METRICS:
-                d = paired_bootstrap(base["parts"][name], model["parts"][name], seed=0)
-                diff[name] = (
-                    {"mean": round(d.mean, 4), "ci95": [round(v, 4) for v in d.ci95]}
-                    if d
-                    else {"mean": 0.0, "ci95": [0.0, 0.0]}
-                )
+            nothing = {"mean": 0.0, "ci95": [0.0, 0.0]}  # no paired parts: no difference
+            diff = {name: nothing for name in METRICS}
+            diff.update(difference(base["parts"], model["parts"], METRICS))
             rows.append(
                 {
                     "ratings": budget,

@@ -29,8 +29,9 @@ def rows() -> list[str]:
         "| p50 s | commit |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for path in sorted(RESULTS.glob("research_quality-*.json")):
-        report = json.loads(path.read_text())
+    paths = sorted(RESULTS.glob("research_quality-*.json"))
+    reports = {path: json.loads(path.read_text()) for path in paths}
+    for path, report in reports.items():
         for name, result in report.items():
             if not (isinstance(result, dict) and "all" in result):
                 continue
@@ -48,8 +49,8 @@ def rows() -> list[str]:
     out.append("")
     out.append("Commands, as run:")
     out.append("")
-    for path in sorted(RESULTS.glob("research_quality-*.json")):
-        out.append(f"- `{path.stem}`: `{json.loads(path.read_text())['command']}`")
+    for path, report in reports.items():
+        out.append(f"- `{path.stem}`: `{report['command']}`")
     return out
 
 

@@ -231,6 +231,22 @@ def line(name: str, s: dict) -> str:
     )
 
 
+def summaries(rows: list[dict]) -> dict:
+    """A method's summary over all its questions and over each kind, and the rows."""
+    out = {"all": summary(rows)}
+    for kind in ("bridge", "comparison"):
+        out[kind] = summary([r for r in rows if r["type"] == kind])
+    out["rows"] = rows
+    return out
+
+
+def head() -> str:
+    """The commit these benches run at."""
+    return subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+    ).stdout.strip()
+
+
 def rescore(path: Path) -> None:
     """A results file's rows scored again where a rule changed since it ran and the rows hold
     what the rule needs (now: yes or no to a yes-or-no question is grounded), its summaries
@@ -242,13 +258,9 @@ def rescore(path: Path) -> None:
         for r in result["rows"]:
             if r["ungrounded"] and r["asked_polar"] and yes_no(r["short_answer"]):
                 r["ungrounded"] = False
-        result["all"] = summary(result["rows"])
-        for kind in ("bridge", "comparison"):
-            result[kind] = summary([r for r in result["rows"] if r["type"] == kind])
+        result.update(summaries(result["rows"]))
         print(line(name, result["all"]))
-    report["rescored_at"] = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
-    ).stdout.strip()
+    report["rescored_at"] = head()
     path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     print(f"rescored {path}")
 
@@ -304,9 +316,7 @@ def main() -> None:
         rescore(Path(args.rescore))
         return
     questions = hotpot.load(DATA.get(args.data, Path(args.data)))[: args.questions]
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
-    ).stdout.strip()
+    commit = head()
     dirty = subprocess.run(
         ["git", "status", "--porcelain", "--untracked-files=no"],
         capture_output=True,
@@ -349,10 +359,7 @@ def main() -> None:
                         flush=True,
                     )
                 name = f"{mode}/{method}"
-                report[name] = {"all": summary(rows)}
-                for kind in ("bridge", "comparison"):
-                    report[name][kind] = summary([r for r in rows if r["type"] == kind])
-                report[name]["rows"] = rows
+                report[name] = summaries(rows)
     report["seconds_total"] = round(time.perf_counter() - started, 1)
     print()
     for name, result in report.items():
