@@ -10,17 +10,22 @@ questions. A simulated user asks the pool's questions one after another, as a pe
   - corrects a wrong answer with the gold answer when a passage holds it.
 
 After the first 10, 20, 40 and 80 questions (--budgets) the store is copied; each copy is
-trained from the same base: SFT on the good answers and corrections, then DPO on the
-comparisons, corrections and rating gaps (the pipeline `sleuth train` users run). The
+trained from the same base with --pipeline: SFT on the good answers and corrections (the
+default), then, with "sft,dpo", DPO over it on the comparisons, corrections and rating gaps.
+SFT is the default because it is what these 2 cores afford with Qwen2.5 0.5B: an SFT step of
+4 reader prompts takes about 62 s, a DPO pair costs two sequences and a reference pass. The
 held-out questions are researched once by the base model; every model (base and one per
 budget) answers those same prompts greedily, as the app does (the short answer held to the
 evidence), and is scored on EM and F1 of the short answer, contains (its own words), and
 citation validity, with the paired bootstrap's 95% interval of its difference to base.
 
     .venv/bin/python bench/learning_curve.py [--model NAME] [--budgets 10,20,40,80]
-        [--held 50] [--sft-epochs 2] [--dpo-epochs 2] [--workdir DIR] [--out FILE]
+        [--held 50] [--pipeline sft|sft,dpo] [--sft-epochs 1] [--dpo-epochs 1]
+        [--workdir DIR] [--out FILE]
 
-Writes bench/results/learning_curve.json (or --out), a .svg plot and a .txt beside it.
+Writes bench/results/learning_curve.json (or --out), a .svg plot and a .txt beside it, again
+after each budget (`"complete": false` until the last), so a long run that is stopped keeps
+the budgets it finished.
 """
 
 from __future__ import annotations
@@ -157,8 +162,9 @@ def held_out_prompts(agent, store, questions, run) -> list[tuple[Prompt, str]]:
     return prompts
 
 
-def train_budget(root: Path, snapshot: Path, settings, dirs_of, sft_epochs, dpo_epochs) -> dict:
-    """SFT then DPO from the base, on one budget's feedback: adapter path and stage times."""
+def train_budget(root: Path, snapshot: Path, settings, dirs_of, pipeline, epochs) -> dict:
+    """The pipeline's algorithms in order from the base, each over the one before, on one
+    budget's feedback: adapter path and stage times."""
     dirs = dirs_of(root)
     dirs.data.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(snapshot, dirs.database)
@@ -168,15 +174,14 @@ def train_budget(root: Path, snapshot: Path, settings, dirs_of, sft_epochs, dpo_
     from sleuth.train.datasets import load_feedback
 
     feedback = load_feedback(store, calls="writer")
-    plan = [
-        ("sft", len(feedback.sft), sft_epochs, 4),
-        ("dpo", len(feedback.dpo), dpo_epochs, 2),
-    ]
-    for algo, examples, epochs, batch in plan:
+    examples_of = {"sft": len(feedback.sft), "dpo": len(feedback.dpo)}
+    batch_of = {"sft": 4, "dpo": 2}
+    for algo in pipeline:
+        examples, batch = examples_of[algo], batch_of[algo]
         if not examples:
             print(f"    {algo}: skipped: no examples in this budget's feedback", flush=True)
             continue
-        steps = max(1, round(epochs * examples / batch))
+        steps = max(1, round(epochs[algo] * examples / batch))
         config = TrainConfig(algo=algo, steps=steps, batch_size=batch, calls="writer", eval_limit=2)
         started = time.perf_counter()
         try:
@@ -187,7 +192,7 @@ def train_budget(root: Path, snapshot: Path, settings, dirs_of, sft_epochs, dpo_
         out["seconds"][algo] = round(time.perf_counter() - started, 1)
         out["steps"][algo] = steps
         out["adapter"] = result.adapter_path
-        store.registry.activate(result.model_id)  # DPO trains over SFT
+        store.registry.activate(result.model_id)  # the next algorithm trains over this one
     store.close()
     return out
 
@@ -266,17 +271,48 @@ def plot(report: dict, path: Path) -> None:
     path.write_text("\n".join(parts) + "\n")
 
 
+def write_report(report: dict, out: Path) -> None:
+    """The JSON, its plot and a text summary (printed too)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    if report["budgets"]:
+        plot(report, out.with_suffix(".svg"))
+    lines = [
+        f"{report['model']}, {report['n_questions']} held-out questions, commit {report['commit']}"
+        + ("" if report["complete"] else " (incomplete: stopped or still running)"),
+        f"base {report['base']}",
+    ]
+    for row in report["budgets"]:
+        f1, em = row["diff_vs_base"]["f1"], row["diff_vs_base"]["em"]
+        lines.append(
+            f"{row['ratings']:>3} questions rated: F1 {f1['mean']:+.3f} {f1['ci95']}  "
+            f"EM {em['mean']:+.3f} {em['ci95']}  validity "
+            f"{row['diff_vs_base']['citation_validity']['mean']:+.3f}  "
+            f"stages {row['seconds']}"
+        )
+    out.with_suffix(".txt").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    print(f"wrote {out} and its .svg and .txt", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="a model alias or GGUF path (default: Sleuth's default)")
     parser.add_argument("--budgets", default="10,20,40,80")
     parser.add_argument("--held", type=int, default=50, help="held-out questions")
-    parser.add_argument("--sft-epochs", type=float, default=2.0)
-    parser.add_argument("--dpo-epochs", type=float, default=2.0)
+    parser.add_argument(
+        "--pipeline", default="sft", help="algorithms in order, each over the one before"
+    )
+    parser.add_argument("--sft-epochs", type=float, default=1.0)
+    parser.add_argument("--dpo-epochs", type=float, default=1.0)
     parser.add_argument("--workdir", help="keep the work here")
     parser.add_argument("--out", help="default bench/results/learning_curve.json")
     args = parser.parse_args()
     budgets = sorted(int(b) for b in args.budgets.split(","))
+    pipeline = [algo.strip() for algo in args.pipeline.split(",") if algo.strip()]
+    if not pipeline or set(pipeline) - {"sft", "dpo"}:
+        parser.error("--pipeline: sft, dpo or sft,dpo")
+    epochs = {"sft": args.sft_epochs, "dpo": args.dpo_epochs}
     questions = hotpot.load(hotpot.DEV150)
     held_q = [q for i, q in enumerate(questions) if i % 3 == 2][: args.held]
     pool = [q for q in questions if q not in held_q][: budgets[-1]]
@@ -324,7 +360,21 @@ def main() -> None:
         t0 = time.perf_counter()
         base = evaluate(base_path, None, prompts)
         wall["evaluate_base"] = round(time.perf_counter() - t0, 1)
-        rows = []
+        out = Path(args.out) if args.out else RESULTS / "learning_curve.json"
+        report = {
+            "commit": commit(),
+            "command": "python bench/learning_curve.py " + " ".join(sys.argv[1:]),
+            "model": info.name,
+            "n_questions": len(prompts),
+            "n_pool": len(pool),
+            "pipeline": ", then ".join(pipeline),
+            "base": {name: mean(base["parts"][name]) for name in METRICS},
+            "budgets": [],
+            "feedback_log": log,
+            "wall_seconds": wall,
+            "complete": False,
+        }
+        rows = report["budgets"]
         for budget in budgets:
             print(f"4. budget {budget}: train from base, evaluate", flush=True)
             trained = train_budget(
@@ -332,8 +382,8 @@ def main() -> None:
                 snapshots / f"feedback-{budget}.db",
                 settings,
                 dirs_of,
-                args.sft_epochs,
-                args.dpo_epochs,
+                pipeline,
+                epochs,
             )
             t0 = time.perf_counter()
             model = evaluate(base_path, trained["adapter"], prompts) if trained["adapter"] else base
@@ -344,7 +394,7 @@ def main() -> None:
             rows.append(
                 {
                     "ratings": budget,
-                    "pipeline": "sft, then dpo over it",
+                    "pipeline": ", then ".join(pipeline),
                     "scores": {name: mean(model["parts"][name]) for name in METRICS},
                     "diff_vs_base": diff,
                     **trained,
@@ -352,38 +402,9 @@ def main() -> None:
                 }
             )
             print(f"  budget {budget}: {rows[-1]['scores']} diff f1 {diff['f1']}", flush=True)
-
-    report = {
-        "commit": commit(),
-        "command": "python bench/learning_curve.py " + " ".join(sys.argv[1:]),
-        "model": info.name,
-        "n_questions": len(prompts),
-        "n_pool": len(pool),
-        "base": {name: mean(base["parts"][name]) for name in METRICS},
-        "budgets": rows,
-        "feedback_log": log,
-        "wall_seconds": wall,
-        "seconds_total": round(time.perf_counter() - started, 1),
-    }
-    out = Path(args.out) if args.out else RESULTS / "learning_curve.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    plot(report, out.with_suffix(".svg"))
-    lines = [
-        f"{report['model']}, {report['n_questions']} held-out questions, commit {report['commit']}",
-        f"base {report['base']}",
-    ]
-    for row in rows:
-        f1, em = row["diff_vs_base"]["f1"], row["diff_vs_base"]["em"]
-        lines.append(
-            f"{row['ratings']:>3} questions rated: F1 {f1['mean']:+.3f} {f1['ci95']}  "
-            f"EM {em['mean']:+.3f} {em['ci95']}  validity "
-            f"{row['diff_vs_base']['citation_validity']['mean']:+.3f}  "
-            f"stages {row['seconds']}"
-        )
-    out.with_suffix(".txt").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    print(f"wrote {out} and its .svg and .txt")
+            report["seconds_total"] = round(time.perf_counter() - started, 1)
+            report["complete"] = budget == budgets[-1]
+            write_report(report, out)
 
 
 if __name__ == "__main__":
