@@ -195,3 +195,21 @@ def test_no_benchmark_item_is_named_in_the_product_or_its_tests():
         text = path.read_text(encoding="utf-8")
         found = sorted(name for name in names if name in text)
         assert not found, f"{path.relative_to(ROOT)} names benchmark items: {found[:5]}"
+
+
+def test_every_package_is_in_the_wheel():
+    """A non-editable install (pip install .) carries exactly the packages pyproject lists: a
+    folder of code left out of that list imports in the checkout and fails once installed."""
+    import tomllib
+
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(setuptools["packages"])
+    folders = {f"sleuth.{top}": top for top in ("agent", "store", "train", "tui", "assets")}
+    assert {name: setuptools["package-dir"][name] for name in folders} == folders
+    found = {
+        ".".join(["sleuth", *init.parent.relative_to(ROOT).parts])
+        for top in folders.values()
+        for init in (ROOT / top).rglob("__init__.py")
+    }
+    assert found - listed == set(), "packages missing from pyproject's list"
+    assert listed - found == set(), "listed packages that do not exist"
