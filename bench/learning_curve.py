@@ -44,7 +44,7 @@ import hotpot
 from closed_loop import collect, commit, difference, mean
 from research_quality import yes_no
 
-from sleuth.agent.models.catalog import open_llm
+from sleuth.agent.models.catalog import DEFAULT_MODEL, open_llm
 from sleuth.agent.models.llama import LlamaCppLLM
 from sleuth.agent.research.assistant import Assistant
 from sleuth.agent.tools.library import index_paths
@@ -365,6 +365,7 @@ def main() -> None:
             "commit": commit(),
             "command": "python bench/learning_curve.py " + " ".join(sys.argv[1:]),
             "model": info.name,
+            "model_alias": args.model or DEFAULT_MODEL,
             "n_questions": len(prompts),
             "n_pool": len(pool),
             "pipeline": ", then ".join(pipeline),

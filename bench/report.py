@@ -1,8 +1,12 @@
-"""The research-quality tables of bench/README.md, generated from bench/results/*.json.
+"""The research-quality tables of bench/README.md, generated from bench/results/*.json, and
+the learning curve Sleuth ships.
 
 Every research_quality-*.json there gives one row per mode and method it ran, with the
 commit, model, n and command it holds; the rows are printed as Markdown and, with --write,
-replace what lies between the two CURRENT markers in bench/README.md.
+replace what lies between the two CURRENT markers in bench/README.md. With --write, the
+learning curve (results/learning_curve.json) is also copied, its F1 points only, to
+assets/learning_curve.json, which the Train screen and `sleuth train` read to say what
+feedback is likely to buy (train/expectations.py).
 
     .venv/bin/python bench/report.py [--write]
 """
@@ -15,6 +19,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
+SHIPPED_CURVE = HERE.parent / "assets" / "learning_curve.json"
 BEGIN, END = "<!-- research-quality: begin (bench/report.py) -->", "<!-- research-quality: end -->"
 
 
@@ -54,6 +59,31 @@ def rows() -> list[str]:
     return out
 
 
+def shipped_curve(report: dict) -> dict:
+    """The learning curve as Sleuth ships it: the model (its alias and GGUF), the pipeline,
+    n, the commit, and each budget's F1 difference to base with its interval."""
+    alias = report.get("model_alias")
+    if alias is None:  # a run from before the alias was recorded: its --model, else the default
+        words = report["command"].split()
+        if "--model" in words:
+            alias = words[words.index("--model") + 1]
+        else:
+            from sleuth.agent.models.catalog import DEFAULT_MODEL
+
+            alias = DEFAULT_MODEL
+    return {
+        "model": alias,
+        "gguf": report["model"],
+        "pipeline": report["pipeline"].upper().replace(", THEN", " then"),
+        "n_questions": report["n_questions"],
+        "commit": report["commit"],
+        "points": [
+            {"ratings": budget["ratings"], "f1": budget["diff_vs_base"]["f1"]}
+            for budget in report["budgets"]
+        ],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help="update bench/README.md")
@@ -67,6 +97,11 @@ def main() -> None:
     start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
     readme.write_text(text[:start] + "\n" + table + "\n" + text[end:])
     print(f"updated {readme}")
+    curve = RESULTS / "learning_curve.json"
+    if curve.exists():
+        shipped = shipped_curve(json.loads(curve.read_text()))
+        SHIPPED_CURVE.write_text(json.dumps(shipped, indent=2) + "\n")
+        print(f"updated {SHIPPED_CURVE}")
 
 
 if __name__ == "__main__":

@@ -170,12 +170,15 @@ def describe(metrics: dict) -> str:
 def run(settings: Settings, dirs: Dirs, store: Store, args: argparse.Namespace) -> int:
     """Train as the arguments say; returns the exit code (0 done, 130 stopped)."""
     from .config import TrainConfig
+    from .expectations import what_feedback_buys
     from .trainer import train
 
     overrides = {k: getattr(args, k) for k in OVERRIDES if getattr(args, k, None) is not None}
     config = TrainConfig(**overrides)
     logger = JsonLogger() if args.progress == "json" else ConsoleLogger()
     cancel = threading.Event()
+    if not args.resume and (expected := what_feedback_buys(store, settings.model.path)):
+        logger.info(expected)
 
     def on_interrupt(*_):  # finish the step in hand, save a checkpoint, stop
         if cancel.is_set():

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from textual.app import App
-from textual.widgets import DataTable, Input, TextArea
+from textual.widgets import DataTable, Input, RichLog, TextArea
 
 from sleuth.agent.errors import ModelError
 from sleuth.agent.models.catalog import ModelInfo
@@ -495,6 +495,10 @@ async def test_keys_are_remapped_from_config(env):
 
 
 async def test_train_screen_counts_feedback_and_reports_a_failed_training_process(env, monkeypatch):
+    from sleuth.train import expectations
+    from tests.train.test_expectations import CURVE
+
+    monkeypatch.setattr(expectations, "load_curve", lambda: CURVE)
     store = env[0]
     _, _, (a,) = ask(store, "Who founded Lyon?", "Plancus [1].")
     store.feedback.rate(a, thumb=1)
@@ -507,6 +511,13 @@ async def test_train_screen_counts_feedback_and_reports_a_failed_training_proces
         await until(pilot, lambda: table.row_count == 4, timeout=60)
         sft = table.get_row_at(0)
         assert sft[0] == "SFT" and "not yet" in str(sft[4])
+        log = app.screen.query_one("#train-log", RichLog)
+
+        def logged() -> str:
+            return " ".join(" ".join(strip.text for strip in log.lines).split())
+
+        await until(pilot, lambda: "You have rated 1 question." in logged())
+        assert "In Sleuth's benchmark (qwen2.5-0.5b, SFT, 50 held-out questions)" in logged()
         await pilot.press("ctrl+s")
         await until(pilot, lambda: any("Training failed" in m for m in messages(app)), timeout=120)
         assert any("SFT needs at least 4" in m for m in messages(app))

@@ -69,9 +69,11 @@ class TrainScreen(Screen):
     @work(thread=True, exclusive=True, group="counts")
     def action_refresh_counts(self) -> None:
         from sleuth.train.datasets import MINIMUM, load_feedback
+        from sleuth.train.expectations import what_feedback_buys
 
         feedback = load_feedback(self.app.store)
         counts = self.app.store.feedback.counts()
+        expected = what_feedback_buys(self.app.store, self.app.settings.model.path)
 
         def show() -> None:
             table = self.query_one(DataTable)
@@ -91,6 +93,8 @@ class TrainScreen(Screen):
                 f"{counts.negative} bad), {counts.comparisons} comparison(s), "
                 f"{counts.answers} answer(s); {len(feedback.heldout_prompts)} held-out prompt(s)"
             )
+            if expected:
+                self.query_one("#train-log", RichLog).write(literal(expected))
 
         self.app.call_from_thread(show)
 

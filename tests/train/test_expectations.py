@@ -1,0 +1,96 @@
+"""What feedback is likely to buy: the shipped learning curve read against a user's ratings,
+said before training by `sleuth train` (and the Train screen)."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+
+import pytest
+
+from sleuth.store import Dirs
+from sleuth.store.settings import load_settings
+from sleuth.train import cli, expectations
+from sleuth.train.errors import TrainingError
+from sleuth.train.expectations import expectation, parse_curve, questions_rated
+from tests.helpers import ask
+
+# A made-up curve of the shipped file's shape.
+CURVE = parse_curve(
+    {
+        "model": "qwen2.5-0.5b",
+        "gguf": "qwen2.5-coder-0.5b-instruct-q4_k_m",
+        "pipeline": "SFT",
+        "n_questions": 50,
+        "commit": "abc1234",
+        "points": [
+            {"ratings": 10, "f1": {"mean": 0.01, "ci95": [-0.03, 0.05]}},
+            {"ratings": 20, "f1": {"mean": 0.04, "ci95": [-0.01, 0.09]}},
+            {"ratings": 40, "f1": {"mean": 0.07, "ci95": [0.02, 0.12]}},
+            {"ratings": 80, "f1": {"mean": 0.11, "ci95": [0.05, 0.17]}},
+        ],
+    }
+)
+
+
+def test_it_says_the_points_around_the_users_ratings():
+    said = expectation(23, "qwen2.5-0.5b", CURVE)
+    assert said == (
+        "In Sleuth's benchmark (qwen2.5-0.5b, SFT, 50 held-out questions), training on 20 "
+        "rated questions changed held-out F1 by +0.04 (95% interval -0.01 to +0.09: no clear "
+        "change); on 40 rated questions by +0.07 (95% interval +0.02 to +0.12). "
+        "You have rated 23 questions."
+    )
+
+
+def test_below_the_first_point_and_above_the_last_it_says_the_nearest():
+    assert "training on 10 rated questions" in expectation(3, "qwen2.5-0.5b", CURVE)
+    assert "on 20" not in expectation(3, "qwen2.5-0.5b", CURVE)
+    many = expectation(500, "qwen2.5-0.5b", CURVE)
+    assert "training on 80 rated questions changed held-out F1 by +0.11" in many
+    assert "You have rated 500 questions." in many
+    assert "You have rated 1 question." in expectation(1, "qwen2.5-0.5b", CURVE)
+
+
+def test_another_model_is_told_the_curve_is_not_its_own():
+    assert "Measured with qwen2.5-0.5b" in expectation(23, "smollm2", CURVE)
+    gguf = "/models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"  # the same model by its path
+    assert "Measured with" not in expectation(23, gguf, CURVE)
+
+
+def test_no_curve_says_nothing_and_a_broken_one_is_refused():
+    assert expectation(23, "", None) is None
+    with pytest.raises(ValueError):
+        parse_curve({"model": "m", "pipeline": "SFT", "points": [{"ratings": 10}]})
+    assert parse_curve({"model": "m", "pipeline": "SFT", "n_questions": 5, "points": []}) is None
+
+
+def test_questions_rated_counts_turns_rated_compared_or_corrected(store):
+    _, _, (a, b) = ask(store, "Capital?", "Paris [1].", "Lyon.")
+    store.feedback.rate(a, thumb=1)
+    store.feedback.rate(b, stars=2)  # the same question: still one
+    _, _, (c, d) = ask(store, "River?", "Seine [1].", "Loire.")
+    store.feedback.compare(c, d)
+    _, _, (e,) = ask(store, "Mountain?", "Alps.")
+    store.feedback.rate(e, correction="Mont Blanc.")
+    ask(store, "Sea?", "North Sea.")  # never rated
+    assert questions_rated(store) == 3
+
+
+def test_sleuth_train_says_what_feedback_buys_before_it_trains(store, tmp_path, monkeypatch):
+    monkeypatch.setattr(expectations, "load_curve", lambda: CURVE)
+    _, _, (a,) = ask(store, "Capital?", "Paris [1].")
+    store.feedback.rate(a, thumb=1)
+    out = io.StringIO()
+    json_logger = cli.JsonLogger
+    monkeypatch.setattr(cli, "JsonLogger", lambda: json_logger(out))
+    settings = load_settings(None, env={}, flags={"model.path": "qwen2.5-0.5b"})
+    dirs = Dirs(tmp_path / "data", tmp_path / "config", tmp_path / "cache")
+    args = cli.add_arguments(argparse.ArgumentParser()).parse_args(["--progress", "json"])
+    with pytest.raises(TrainingError, match="SFT needs at least"):  # one rating is too few
+        cli.run(settings, dirs, store, args)
+    first = json.loads(out.getvalue().splitlines()[0])
+    assert first["event"] == "info"
+    assert first["text"].startswith("In Sleuth's benchmark (qwen2.5-0.5b, SFT")
+    assert first["text"].endswith("You have rated 1 question.")
