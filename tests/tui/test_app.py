@@ -518,6 +518,7 @@ async def test_train_screen_counts_feedback_and_reports_a_failed_training_proces
 
         await until(pilot, lambda: "You have rated 1 question." in logged())
         assert "In Sleuth's benchmark (qwen2.5-0.5b, SFT, 50 held-out questions)" in logged()
+        assert app.screen.curve_shown  # the plot shows the curve until training starts
         await pilot.press("ctrl+s")
         await until(pilot, lambda: any("Training failed" in m for m in messages(app)), timeout=120)
         assert any("SFT needs at least 4" in m for m in messages(app))

@@ -45,6 +45,7 @@ class TrainScreen(Screen):
         self.result: dict | None = None
         self.losses: list[tuple[int, float]] = []
         self.rewards: list[tuple[int, float]] = []
+        self.curve_shown = False  # the plot shows the learning curve (until training starts)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="train-top"):
@@ -69,11 +70,12 @@ class TrainScreen(Screen):
     @work(thread=True, exclusive=True, group="counts")
     def action_refresh_counts(self) -> None:
         from sleuth.train.datasets import MINIMUM, load_feedback
-        from sleuth.train.expectations import what_feedback_buys
+        from sleuth.train.expectations import expectation, load_curve, questions_rated
 
         feedback = load_feedback(self.app.store)
         counts = self.app.store.feedback.counts()
-        expected = what_feedback_buys(self.app.store, self.app.settings.model.path)
+        curve, rated = load_curve(), questions_rated(self.app.store)
+        expected = expectation(rated, self.app.settings.model.path, curve)
 
         def show() -> None:
             table = self.query_one(DataTable)
@@ -95,6 +97,8 @@ class TrainScreen(Screen):
             )
             if expected:
                 self.query_one("#train-log", RichLog).write(literal(expected))
+            if curve and self.process is None and not self.losses and not self.rewards:
+                self.plot_curve(curve, rated)
 
         self.app.call_from_thread(show)
 
@@ -184,7 +188,31 @@ class TrainScreen(Screen):
                     "intervals in the log), so it is not offered."
                 )
 
+    def plot_curve(self, curve: dict, rated: int) -> None:
+        """Until training starts, the plot shows Sleuth's learning curve: the held-out F1
+        change (and its 95% interval) after each number of rated questions, and where the
+        user's own count stands."""
+        plot = self.query_one(PlotextPlot)
+        plt = plot.plt
+        plt.clear_data()
+        plt.title(
+            f"benchmark ({curve['model']}): held-out F1 change by questions rated; you: {rated}"
+        )
+        points = curve["points"]
+        xs = [p["ratings"] for p in points]
+        plt.plot(xs, [p["f1"]["mean"] for p in points], label="F1 change", color="blue")
+        for side, label in ((0, "95% interval"), (1, None)):
+            lows_or_highs = [p["f1"]["ci95"][side] for p in points]
+            plt.plot(xs, lows_or_highs, label=label, color="gray")
+        plt.hline(0.0)
+        if xs[0] <= rated <= xs[-1]:
+            plt.vline(rated, color="green")
+        plt.xticks(xs)
+        self.curve_shown = True
+        plot.refresh()
+
     def replot(self) -> None:
+        self.curve_shown = False
         plot = self.query_one(PlotextPlot)
         plt = plot.plt
         plt.clear_data()
