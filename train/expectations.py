@@ -101,10 +101,15 @@ def expectation(rated: int, model: str, curve: dict | None) -> str | None:
 def _change(mean: float, ci95: list[float], first: bool) -> str:
     low, high = ci95
     verb = "changed held-out F1 by " if first else "by "
-    interval = f"{low:+.2f} to {high:+.2f}"
+    interval = f"{_signed(low)} to {_signed(high)}"
     if low <= 0 <= high:
-        return f"{verb}{mean:+.2f} (95% interval {interval}: no clear change)"
-    return f"{verb}{mean:+.2f} (95% interval {interval})"
+        return f"{verb}{_signed(mean)} (95% interval {interval}: no clear change)"
+    return f"{verb}{_signed(mean)} (95% interval {interval})"
+
+
+def _signed(value: float) -> str:
+    """+0.04, -0.01, and +0.00 for what rounds to zero (not -0.00)."""
+    return f"{round(value, 2) + 0.0:+.2f}"
 
 
 def _same_model(model: str, curve: dict) -> bool:

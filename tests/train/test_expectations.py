@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+from pathlib import Path
 
 import pytest
 
@@ -13,8 +14,10 @@ from sleuth.store import Dirs
 from sleuth.store.settings import load_settings
 from sleuth.train import cli, expectations
 from sleuth.train.errors import TrainingError
-from sleuth.train.expectations import expectation, parse_curve, questions_rated
+from sleuth.train.expectations import expectation, load_curve, parse_curve, questions_rated
 from tests.helpers import ask
+
+ROOT = Path(__file__).resolve().parents[2]
 
 # A made-up curve of the shipped file's shape.
 CURVE = parse_curve(
@@ -78,6 +81,20 @@ def test_questions_rated_counts_turns_rated_compared_or_corrected(store):
     assert questions_rated(store) == 3
 
 
+def test_the_shipped_curve_is_the_recorded_benchmark():
+    """assets/learning_curve.json is bench/results/learning_curve.json's curve, as
+    `bench/report.py --write` copies it: same commit, model and points."""
+    shipped = load_curve()
+    recorded = json.loads((ROOT / "bench" / "results" / "learning_curve.json").read_text())
+    assert shipped is not None
+    assert shipped["commit"] == recorded["commit"]
+    assert shipped["n_questions"] == recorded["n_questions"]
+    assert shipped["gguf"] == recorded["model"]
+    assert [(p["ratings"], p["f1"]) for p in shipped["points"]] == [
+        (b["ratings"], b["diff_vs_base"]["f1"]) for b in recorded["budgets"]
+    ]
+
+
 def test_sleuth_train_says_what_feedback_buys_before_it_trains(store, tmp_path, monkeypatch):
     monkeypatch.setattr(expectations, "load_curve", lambda: CURVE)
     _, _, (a,) = ask(store, "Capital?", "Paris [1].")
@@ -94,3 +111,12 @@ def test_sleuth_train_says_what_feedback_buys_before_it_trains(store, tmp_path, 
     assert first["event"] == "info"
     assert first["text"].startswith("In Sleuth's benchmark (qwen2.5-0.5b, SFT")
     assert first["text"].endswith("You have rated 1 question.")
+
+
+def test_a_change_that_rounds_to_zero_reads_plus_zero():
+    curve = parse_curve(
+        {**CURVE, "points": [{"ratings": 10, "f1": {"mean": -0.0004, "ci95": [-0.05, 0.04]}}]}
+    )
+    assert "changed held-out F1 by +0.00 (95% interval -0.05 to +0.04: no clear change)" in (
+        expectation(10, "qwen2.5-0.5b", curve)
+    )
