@@ -161,6 +161,30 @@ class JsonLogger:
         self.emit(event="info", text=text)
 
 
+class Prefaced:
+    """A logger that says `preface` before the first thing training reports: a run refused
+    before any work (too little feedback, a bad setting) stays one sentence."""
+
+    def __init__(self, logger, preface: str):
+        self.logger, self.preface = logger, preface
+
+    def _first(self) -> None:
+        if self.preface:
+            preface, self.preface = self.preface, ""
+            self.logger.info(preface)
+
+    def step(self, step: int, total: int, metrics: dict) -> None:
+        self._first()
+        self.logger.step(step, total, metrics)
+
+    def info(self, text: str) -> None:
+        self._first()
+        self.logger.info(text)
+
+    def __getattr__(self, name: str):
+        return getattr(self.logger, name)
+
+
 def describe(metrics: dict) -> str:
     """A short line of a step's metrics for progress output."""
     keys = ["loss", "reward", "pass_rate", "reward_margin", "accuracy", "kl", "diversity"]
@@ -175,10 +199,11 @@ def run(settings: Settings, dirs: Dirs, store: Store, args: argparse.Namespace) 
 
     overrides = {k: getattr(args, k) for k in OVERRIDES if getattr(args, k, None) is not None}
     config = TrainConfig(**overrides)
-    logger = JsonLogger() if args.progress == "json" else ConsoleLogger()
+    output = JsonLogger() if args.progress == "json" else ConsoleLogger()
+    logger = output
     cancel = threading.Event()
     if not args.resume and (expected := what_feedback_buys(store, settings.model.path)):
-        logger.info(expected)
+        logger = Prefaced(output, expected)  # said once training starts, not on a refusal
 
     def on_interrupt(*_):  # finish the step in hand, save a checkpoint, stop
         if cancel.is_set():
@@ -205,8 +230,8 @@ def run(settings: Settings, dirs: Dirs, store: Store, args: argparse.Namespace) 
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        if isinstance(logger, ConsoleLogger):
-            logger.close()
+        if isinstance(output, ConsoleLogger):
+            output.close()
     if not result.main:
         return 0
     if result.status == "cancelled":
@@ -217,8 +242,8 @@ def run(settings: Settings, dirs: Dirs, store: Store, args: argparse.Namespace) 
         )
     else:
         logger.info(verdict(result.evaluation, result.model_id))
-    if isinstance(logger, JsonLogger):  # the last line: what the app waits for
-        logger.emit(
+    if isinstance(output, JsonLogger):  # the last line: what the app waits for
+        output.emit(
             event="result",
             status=result.status,
             training_run_id=result.training_run_id,

@@ -95,22 +95,54 @@ def test_the_shipped_curve_is_the_recorded_benchmark():
     ]
 
 
-def test_sleuth_train_says_what_feedback_buys_before_it_trains(store, tmp_path, monkeypatch):
+class Kept:
+    """A logger that keeps what it is told."""
+
+    def __init__(self):
+        self.said = []
+
+    def info(self, text):
+        self.said.append(("info", text))
+
+    def step(self, step, total, metrics):
+        self.said.append(("step", step))
+
+
+def test_the_preface_comes_before_the_first_thing_training_says_and_only_once():
+    kept = Kept()
+    logger = cli.Prefaced(kept, "In Sleuth's benchmark ...")
+    assert kept.said == []  # nothing yet: a refusal before any work stays one sentence
+    logger.info("loading the model…")
+    logger.step(1, 2, {})
+    logger.info("writing the adapter…")
+    assert kept.said == [
+        ("info", "In Sleuth's benchmark ..."),
+        ("info", "loading the model…"),
+        ("step", 1),
+        ("info", "writing the adapter…"),
+    ]
+
+
+def test_sleuth_train_says_what_feedback_buys_when_it_trains_not_when_refused(
+    store, tmp_path, monkeypatch
+):
     monkeypatch.setattr(expectations, "load_curve", lambda: CURVE)
     _, _, (a,) = ask(store, "Capital?", "Paris [1].")
     store.feedback.rate(a, thumb=1)
     out = io.StringIO()
     json_logger = cli.JsonLogger
     monkeypatch.setattr(cli, "JsonLogger", lambda: json_logger(out))
+    prefaced = []
+    monkeypatch.setattr(cli, "Prefaced", lambda logger, text: prefaced.append(text) or logger)
     settings = load_settings(None, env={}, flags={"model.path": "qwen2.5-0.5b"})
     dirs = Dirs(tmp_path / "data", tmp_path / "config", tmp_path / "cache")
     args = cli.add_arguments(argparse.ArgumentParser()).parse_args(["--progress", "json"])
     with pytest.raises(TrainingError, match="SFT needs at least"):  # one rating is too few
         cli.run(settings, dirs, store, args)
-    first = json.loads(out.getvalue().splitlines()[0])
-    assert first["event"] == "info"
-    assert first["text"].startswith("In Sleuth's benchmark (qwen2.5-0.5b, SFT")
-    assert first["text"].endswith("You have rated 1 question.")
+    assert out.getvalue() == ""  # the refusal alone
+    assert len(prefaced) == 1
+    assert prefaced[0].startswith("In Sleuth's benchmark (qwen2.5-0.5b, SFT")
+    assert prefaced[0].endswith("You have rated 1 question.")
 
 
 def test_a_change_that_rounds_to_zero_reads_plus_zero():
