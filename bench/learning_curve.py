@@ -21,7 +21,11 @@ citation validity, with the paired bootstrap's 95% interval of its difference to
 
     .venv/bin/python bench/learning_curve.py [--model NAME] [--budgets 10,20,40,80]
         [--held 50] [--pipeline sft|sft,dpo] [--sft-epochs 1] [--dpo-epochs 1]
-        [--workdir DIR] [--out FILE]
+        [--workdir DIR [--reuse]] [--out FILE]
+
+With --reuse, an earlier run's --workdir (its held-out research and feedback snapshots) is
+trained and evaluated again, for another pipeline or schedule, without the 40 minutes of
+research and rating.
 
 Writes bench/results/learning_curve.json (or --out), a .svg plot and a .txt beside it, again
 after each budget (`"complete": false` until the last), so a long run that is stopped keeps
@@ -160,6 +164,26 @@ def held_out_prompts(agent, store, questions, run) -> list[tuple[Prompt, str]]:
             evidence = [asdict(e) for e in store.runs.evidence(answer.run_id)]
             prompts.append((Prompt(answer.messages, evidence, reads=True), question.answer))
     return prompts
+
+
+def stored_prompts(store, questions) -> list[tuple[Prompt, str]]:
+    """The held-out prompts a previous run of this bench researched (its heldout.db), in the
+    questions' order: what `held_out_prompts` returned then, without researching again."""
+    by_question = {}
+    for session in store.runs.history(limit=10_000):
+        for turn in session.turns:
+            for run in store.runs.runs(turn.id):
+                answer = store.runs.answer_for_run(run.id)
+                if answer is not None:
+                    evidence = [asdict(e) for e in store.runs.evidence(run.id)]
+                    by_question[" ".join(turn.question.split())] = Prompt(
+                        answer.messages, evidence, reads=True
+                    )
+    return [
+        (by_question[key], q.answer)
+        for q in questions
+        if (key := " ".join(q.question.split())) in by_question
+    ]
 
 
 def train_budget(root: Path, snapshot: Path, settings, dirs_of, pipeline, epochs) -> dict:
@@ -307,7 +331,15 @@ def main() -> None:
     parser.add_argument("--dpo-epochs", type=float, default=1.0)
     parser.add_argument("--workdir", help="keep the work here")
     parser.add_argument("--out", help="default bench/results/learning_curve.json")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="train and evaluate on what an earlier run left in --workdir (its held-out "
+        "research and feedback snapshots) instead of researching and rating again",
+    )
     args = parser.parse_args()
+    if args.reuse and not args.workdir:
+        parser.error("--reuse needs --workdir: the folder an earlier run kept")
     budgets = sorted(int(b) for b in args.budgets.split(","))
     pipeline = [algo.strip() for algo in args.pipeline.split(",") if algo.strip()]
     if not pipeline or set(pipeline) - {"sft", "dpo"}:
@@ -331,29 +363,51 @@ def main() -> None:
             flags["model.path"] = args.model
         settings = load_settings(None, env={}, flags=flags)
         dirs = dirs_of(root / "feedback")
-        store = Store.open(dirs.database)
-        index_paths(store, [root / "library"])
-        llm, info = open_llm(settings, dirs, store)
-        run = asyncio.new_event_loop().run_until_complete
-
-        t0 = time.perf_counter()
-        print(f"1. held-out: {len(held_q)} questions researched by the base model", flush=True)
-        held_store = Store.open(root / "heldout.db")
-        index_paths(held_store, [root / "library"])
-        prompts = held_out_prompts(
-            Assistant(held_store, llm, info, settings), held_store, held_q, run
-        )
-        wall["held_out_research"] = round(time.perf_counter() - t0, 1)
-
-        t0 = time.perf_counter()
-        print(f"2. feedback on {len(pool)} pool questions", flush=True)
         snapshots = root / "snapshots"
-        snapshots.mkdir(exist_ok=True)
-        agent = Assistant(store, llm, info, settings)
-        log = give_feedback(agent, store, pool, budgets, snapshots, run)
-        llm.close()
-        store.close()
-        wall["feedback"] = round(time.perf_counter() - t0, 1)
+        if args.reuse:
+            missing = [
+                str(path)
+                for path in [root / "heldout.db"]
+                + [snapshots / f"feedback-{b}.db" for b in budgets]
+                if not path.is_file()
+            ]
+            if missing:
+                sys.exit(f"--reuse: {args.workdir} lacks {', '.join(missing)}")
+            print("1-2. held-out research and feedback: reused from the workdir", flush=True)
+            held_store = Store.open(root / "heldout.db")
+            prompts = stored_prompts(held_store, held_q)
+            held_store.close()
+            llm, info = open_llm(settings, dirs)  # the base: its name and path
+            llm.close()
+            log = (
+                json.loads((root / "feedback_log.json").read_text())
+                if (root / "feedback_log.json").is_file()
+                else []
+            )
+        else:
+            store = Store.open(dirs.database)
+            index_paths(store, [root / "library"])
+            llm, info = open_llm(settings, dirs, store)
+            run = asyncio.new_event_loop().run_until_complete
+
+            t0 = time.perf_counter()
+            print(f"1. held-out: {len(held_q)} questions researched by the base model", flush=True)
+            held_store = Store.open(root / "heldout.db")
+            index_paths(held_store, [root / "library"])
+            prompts = held_out_prompts(
+                Assistant(held_store, llm, info, settings), held_store, held_q, run
+            )
+            wall["held_out_research"] = round(time.perf_counter() - t0, 1)
+
+            t0 = time.perf_counter()
+            print(f"2. feedback on {len(pool)} pool questions", flush=True)
+            snapshots.mkdir(exist_ok=True)
+            agent = Assistant(store, llm, info, settings)
+            log = give_feedback(agent, store, pool, budgets, snapshots, run)
+            (root / "feedback_log.json").write_text(json.dumps(log))
+            llm.close()
+            store.close()
+            wall["feedback"] = round(time.perf_counter() - t0, 1)
 
         base_path = Path(info.base_path)
         print("3. base on the held-out prompts", flush=True)

@@ -36,7 +36,7 @@ PLAN = {
 
 def settings_for(web, **flags):
     """Settings for a scripted run against the local server. These tests script whole written
-    answers (research.answer = write); the reader's runs are in test_reading.py."""
+    answers (research.answer = write); the reader is tested in test_reader.py."""
     base = {
         "research.answer": "write",
         "search.backend": "searxng",
