@@ -40,8 +40,8 @@ SHORT_TOKENS = 24  # longest short answer, in tokens: a name, a title, a date, a
 # 90c0010); whole passages, with the reader of 1248a9c, 0.272 / 0.354, 6.4 s (136 questions).
 READ_SENTENCES: int | None = 3
 # A span answer may not start at a word the question itself has: the question's own names
-# are what it asks about, not what it asks for ("What retailer in <mall> ..." is not answered
-# by the mall). Yes/no and the question's alternatives are not held to this.
+# are what it asks about, not what it asks for ("Which river flows through <city>?" is not
+# answered by the city). Yes/no and the question's alternatives are not held to this.
 AVOID_QUESTION_START = False  # measured: EM 0.243 with it, 0.272 without (136 stored questions)
 # How much more likely the model is made to end its answer where it may end (a logit bonus to
 # the end of the turn): small models run a right name on into a clause.
