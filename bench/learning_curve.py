@@ -189,6 +189,9 @@ def stored_prompts(store, questions) -> list[tuple[Prompt, str]]:
 def train_budget(root: Path, snapshot: Path, settings, dirs_of, pipeline, epochs) -> dict:
     """The pipeline's algorithms in order from the base, each over the one before, on one
     budget's feedback: adapter path and stage times."""
+    if root.exists():  # this pipeline's earlier try: its database's WAL must not meet the copy
+        print(f"    replacing {root}", flush=True)
+        shutil.rmtree(root)
     dirs = dirs_of(root)
     dirs.data.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(snapshot, dirs.database)
@@ -433,7 +436,7 @@ def main() -> None:
         for budget in budgets:
             print(f"4. budget {budget}: train from base, evaluate", flush=True)
             trained = train_budget(
-                root / f"budget-{budget}",
+                root / f"budget-{budget}-{'+'.join(pipeline)}",
                 snapshots / f"feedback-{budget}.db",
                 settings,
                 dirs_of,
