@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from sleuth.store import Store
+from sleuth.store.rows import Run
 
 # The official answer metrics live in the package, where the trainer's reward uses them too.
 from sleuth.train.checks import answer_contains, answer_span, exact_match, f1, normalize_answer
@@ -75,3 +79,17 @@ def write_library(questions: list[Question], folder: Path) -> dict[str, Path]:
             path.write_text(f"# {title}\n\n{''.join(sentences).strip()}\n", encoding="utf-8")
             paths[title] = path
     return paths
+
+
+def asked(question: str) -> str:
+    """A question on one line, as the benches match it against what Sleuth stored."""
+    return " ".join(question.split())
+
+
+def stored_runs(store: Store) -> Iterator[tuple[str, Run]]:
+    """(question, run) for each run a Sleuth store holds, in the order its history lists
+    them: what a bench reads back from a home it kept."""
+    for session in store.runs.history(limit=10_000):
+        for turn in session.turns:
+            for run in store.runs.runs(turn.id):
+                yield asked(turn.question), run

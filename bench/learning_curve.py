@@ -48,7 +48,7 @@ import hotpot
 from closed_loop import collect, commit, difference, mean
 from research_quality import yes_no
 
-from sleuth.agent.models.catalog import DEFAULT_MODEL, open_llm
+from sleuth.agent.models.catalog import DEFAULT_MODEL, open_llm, resolve_model_path
 from sleuth.agent.models.llama import LlamaCppLLM
 from sleuth.agent.research.assistant import Assistant
 from sleuth.agent.tools.library import index_paths
@@ -170,19 +170,15 @@ def stored_prompts(store, questions) -> list[tuple[Prompt, str]]:
     """The held-out prompts a previous run of this bench researched (its heldout.db), in the
     questions' order: what `held_out_prompts` returned then, without researching again."""
     by_question = {}
-    for session in store.runs.history(limit=10_000):
-        for turn in session.turns:
-            for run in store.runs.runs(turn.id):
-                answer = store.runs.answer_for_run(run.id)
-                if answer is not None:
-                    evidence = [asdict(e) for e in store.runs.evidence(run.id)]
-                    by_question[" ".join(turn.question.split())] = Prompt(
-                        answer.messages, evidence, reads=True
-                    )
+    for question, run in hotpot.stored_runs(store):
+        answer = store.runs.answer_for_run(run.id)
+        if answer is not None:
+            evidence = [asdict(e) for e in store.runs.evidence(run.id)]
+            by_question[question] = Prompt(answer.messages, evidence, reads=True)
     return [
         (by_question[key], q.answer)
         for q in questions
-        if (key := " ".join(q.question.split())) in by_question
+        if (key := hotpot.asked(q.question)) in by_question
     ]
 
 
@@ -366,7 +362,7 @@ def main() -> None:
             flags["model.path"] = args.model
         settings = load_settings(None, env={}, flags=flags)
         dirs = dirs_of(root / "feedback")
-        snapshots = root / "snapshots"
+        snapshots, log_file = root / "snapshots", root / "feedback_log.json"
         if args.reuse:
             missing = [
                 str(path)
@@ -380,17 +376,13 @@ def main() -> None:
             held_store = Store.open(root / "heldout.db")
             prompts = stored_prompts(held_store, held_q)
             held_store.close()
-            llm, info = open_llm(settings, dirs)  # the base: its name and path
-            llm.close()
-            log = (
-                json.loads((root / "feedback_log.json").read_text())
-                if (root / "feedback_log.json").is_file()
-                else []
-            )
+            base_path = resolve_model_path(settings.model.path, dirs)  # nothing to load yet
+            log = json.loads(log_file.read_text()) if log_file.is_file() else []
         else:
             store = Store.open(dirs.database)
             index_paths(store, [root / "library"])
             llm, info = open_llm(settings, dirs, store)
+            base_path = Path(info.base_path)
             run = asyncio.new_event_loop().run_until_complete
 
             t0 = time.perf_counter()
@@ -407,12 +399,11 @@ def main() -> None:
             snapshots.mkdir(exist_ok=True)
             agent = Assistant(store, llm, info, settings)
             log = give_feedback(agent, store, pool, budgets, snapshots, run)
-            (root / "feedback_log.json").write_text(json.dumps(log))
+            log_file.write_text(json.dumps(log))
             llm.close()
             store.close()
             wall["feedback"] = round(time.perf_counter() - t0, 1)
 
-        base_path = Path(info.base_path)
         print("3. base on the held-out prompts", flush=True)
         t0 = time.perf_counter()
         base = evaluate(base_path, None, prompts)
@@ -421,7 +412,7 @@ def main() -> None:
         report = {
             "commit": commit(),
             "command": "python bench/learning_curve.py " + " ".join(sys.argv[1:]),
-            "model": info.name,
+            "model": base_path.stem,
             "model_alias": args.model or DEFAULT_MODEL,
             "n_questions": len(prompts),
             "n_pool": len(pool),

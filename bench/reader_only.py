@@ -35,16 +35,14 @@ def stored_evidence(home: Path) -> dict[str, list[dict]]:
     """Question -> the evidence of its last finished run in the home's database."""
     store = Store.open(home / "data" / "sleuth.db")
     try:
-        found = {}
-        for session in store.runs.history(limit=10_000):
-            for turn in session.turns:
-                for run in store.runs.runs(turn.id):
-                    if run.status == "done":
-                        found[" ".join(turn.question.split())] = [
-                            {"uri": e.uri, "title": e.title, "text": e.text, "kind": "file"}
-                            for e in store.runs.evidence(run.id)
-                        ]
-        return found
+        return {
+            question: [
+                {"uri": e.uri, "title": e.title, "text": e.text, "kind": "file"}
+                for e in store.runs.evidence(run.id)
+            ]
+            for question, run in hotpot.stored_runs(store)
+            if run.status == "done"
+        }
     finally:
         store.close()
 
@@ -129,7 +127,7 @@ def main() -> None:
     writer = Writer(llm, info, WriterSettings(answer="read"))
     rows = []
     for number, question in enumerate(questions, start=1):
-        items = evidence.get(" ".join(question.question.split()))  # as Sleuth stored it
+        items = evidence.get(hotpot.asked(question.question))  # as Sleuth stored it
         if not items:
             continue
         calls = Calls()
