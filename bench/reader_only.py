@@ -93,6 +93,12 @@ def main() -> None:
         help="read each passage's first sentence and the N bearing on the question most "
         "(0: whole passages)",
     )
+    parser.add_argument(
+        "--focus",
+        type=float,
+        help="read only passages sharing this fraction of the best one's question words, "
+        "and those they name (0: every passage)",
+    )
     parser.add_argument("--end-bonus", type=float, help="logit bonus for ending an answer")
     parser.add_argument(
         "--avoid-question-start",
@@ -108,6 +114,8 @@ def main() -> None:
 
     if args.read_sentences is not None:
         reader.READ_SENTENCES = args.read_sentences or None
+    if args.focus is not None:
+        reader.FOCUS = args.focus or None
     if args.end_bonus is not None:
         reader.END_BONUS = args.end_bonus
     if args.avoid_question_start:

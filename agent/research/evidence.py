@@ -113,9 +113,10 @@ def snippet(text: str) -> str:
 
 
 def evidence_block(evidence: list[dict]) -> str:
-    """Numbered evidence as the writer sees it."""
+    """Numbered evidence as the writer sees it (an item's own "number", else its place)."""
     blocks = []
-    for number, item in enumerate(evidence, start=1):
+    for place, item in enumerate(evidence, start=1):
+        number = item.get("number", place)
         text = " ".join(item["text"].split())
         if len(text) > EVIDENCE_CHARS:
             text = text[:EVIDENCE_CHARS].rsplit(" ", 1)[0] + " …"

@@ -142,3 +142,28 @@ def test_a_question_that_asks_when_or_who_is_answered_with_a_number_or_a_name():
     assert who.expects == "name"
     assert not who.complete("the second-largest city") and who.complete("Mirela Vantosh")
     assert answer_form("What is Kaunas?", EVIDENCE).expects is None
+
+
+def test_the_reader_reads_the_passages_that_bear_on_the_question_and_those_they_lead_to(
+    monkeypatch,
+):
+    question = "Which river runs past the town where the maker of the Tern kayak works?"
+    evidence = [
+        {"uri": "/a", "title": "Tern kayak", "text": "The Tern kayak is made by Orla Pensk."},
+        {"uri": "/b", "title": "Orla Pensk", "text": "Orla Pensk builds boats in Vardholm."},
+        {"uri": "/c", "title": "Ilsa Moor", "text": "Ilsa Moor is a river near Kestrel Bay."},
+        {"uri": "/d", "title": "Vardholm", "text": "Vardholm is a town on the river Senna."},
+    ]
+    read = reader.focused(question, evidence)
+    # the kayak's passage shares the question's rare words; it names its maker, who is kept;
+    # the river passage that only shares "river" is dropped, with its wrong river
+    assert [item["uri"] for item in read][:2] == ["/a", "/b"]
+    assert "/c" not in [item["uri"] for item in read]
+    form = answer_form(question, evidence)
+    assert not form.permits("Ilsa Moor") and form.permits("Orla Pensk")
+    shown = reader_messages(question, evidence)[-1]["content"]
+    assert "Ilsa Moor" not in shown
+    assert "[2] Orla Pensk" in shown and "[4] Vardholm" in shown  # numbered as the evidence is
+    assert reader.focused("Who?", evidence) == evidence  # nothing shared: nothing dropped
+    monkeypatch.setattr(reader, "FOCUS", None)  # off: every passage is read
+    assert reader.focused(question, evidence) == evidence
