@@ -240,9 +240,10 @@ def reading(question: str, evidence: list[dict]) -> list[dict]:
 
 
 def focused(question: str, evidence: list[dict]) -> list[dict]:
-    """The passages that bear on the question (see FOCUS), and the passages they lead to (a
-    kept passage whose text names another passage's title keeps that one), in their order,
-    each with its number in the evidence."""
+    """The passages that bear on the question (see FOCUS), the one bearing most on each side
+    of a comparison the question offers, and the passages they lead to (a kept passage whose
+    text names another passage's title keeps that one), in their order, each with its number
+    in the evidence."""
     if FOCUS is None or len(evidence) < 2:
         return evidence
     held = [content_words(f"{item.get('title') or ''}\n{item['text']}") for item in evidence]
@@ -253,6 +254,10 @@ def focused(question: str, evidence: list[dict]) -> list[dict]:
     if best <= 0:
         return evidence
     kept = {n for n, score in enumerate(scores) if score >= FOCUS * best}
+    for side in alternatives(question):  # a comparison reads both sides, however rare
+        holding = [n for n, have in enumerate(held) if content_words(side) <= have]
+        if holding:
+            kept.add(max(holding, key=lambda n: scores[n]))
     for n in list(kept):
         said = content_words(evidence[n]["text"])
         for other, item in enumerate(evidence):

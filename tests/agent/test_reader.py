@@ -167,3 +167,19 @@ def test_the_reader_reads_the_passages_that_bear_on_the_question_and_those_they_
     assert reader.focused("Who?", evidence) == evidence  # nothing shared: nothing dropped
     monkeypatch.setattr(reader, "FOCUS", None)  # off: every passage is read
     assert reader.focused(question, evidence) == evidence
+
+
+def test_a_comparison_reads_both_sides_even_when_one_shares_little_with_the_question():
+    question = "Which harbour town had the older lighthouse, Vardholm or Kestrel Bay?"
+    evidence = [
+        {
+            "uri": "/v",
+            "title": "Vardholm",
+            "text": "Vardholm is a harbour town. Its lighthouse dates from 1822.",
+        },
+        {"uri": "/s", "title": "Senna", "text": "The Senna is a river that flows past Vardholm."},
+        {"uri": "/k", "title": "Kestrel Bay", "text": "Kestrel Bay was settled in 1901."},
+    ]
+    kept = [item["uri"] for item in reader.focused(question, evidence)]
+    assert "/k" in kept and "/v" in kept
+    assert answer_form(question, evidence).options == ("Vardholm", "Kestrel Bay")
