@@ -110,12 +110,12 @@ def main() -> None:
         "--no-expects", action="store_true", help="no answer types from the question"
     )
     args = parser.parse_args()
-    from sleuth.agent.research import reader
+    from sleuth.agent.research import passages, reader
 
     if args.read_sentences is not None:
-        reader.READ_SENTENCES = args.read_sentences or None
+        passages.READ_SENTENCES = args.read_sentences or None
     if args.focus is not None:
-        reader.FOCUS = args.focus or None
+        passages.FOCUS = args.focus or None
     if args.end_bonus is not None:
         reader.END_BONUS = args.end_bonus
     if args.avoid_question_start:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from sleuth.agent.models.llm import Sampling
-from sleuth.agent.research import reader
+from sleuth.agent.research import passages, reader
 from sleuth.agent.research.reader import (
     AnswerForm,
     alternatives,
@@ -154,7 +154,7 @@ def test_the_reader_reads_the_passages_that_bear_on_the_question_and_those_they_
         {"uri": "/c", "title": "Ilsa Moor", "text": "Ilsa Moor is a river near Kestrel Bay."},
         {"uri": "/d", "title": "Vardholm", "text": "Vardholm is a town on the river Senna."},
     ]
-    read = reader.focused(question, evidence)
+    read = passages.focused(question, evidence)
     # the kayak's passage shares the question's rare words; it names its maker, who is kept;
     # the river passage that only shares "river" is dropped, with its wrong river
     assert [item["uri"] for item in read][:2] == ["/a", "/b"]
@@ -164,9 +164,9 @@ def test_the_reader_reads_the_passages_that_bear_on_the_question_and_those_they_
     shown = reader_messages(question, evidence)[-1]["content"]
     assert "Ilsa Moor" not in shown
     assert "[2] Orla Pensk" in shown and "[4] Vardholm" in shown  # numbered as the evidence is
-    assert reader.focused("Who?", evidence) == evidence  # nothing shared: nothing dropped
-    monkeypatch.setattr(reader, "FOCUS", None)  # off: every passage is read
-    assert reader.focused(question, evidence) == evidence
+    assert passages.focused("Who?", evidence) == evidence  # nothing shared: nothing dropped
+    monkeypatch.setattr(passages, "FOCUS", None)  # off: every passage is read
+    assert passages.focused(question, evidence) == evidence
 
 
 def test_a_comparison_reads_both_sides_even_when_one_shares_little_with_the_question():
@@ -180,6 +180,6 @@ def test_a_comparison_reads_both_sides_even_when_one_shares_little_with_the_ques
         {"uri": "/s", "title": "Senna", "text": "The Senna is a river that flows past Vardholm."},
         {"uri": "/k", "title": "Kestrel Bay", "text": "Kestrel Bay was settled in 1901."},
     ]
-    kept = [item["uri"] for item in reader.focused(question, evidence)]
+    kept = [item["uri"] for item in passages.focused(question, evidence)]
     assert "/k" in kept and "/v" in kept
     assert answer_form(question, evidence).options == ("Vardholm", "Kestrel Bay")

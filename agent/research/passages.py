@@ -1,0 +1,98 @@
+"""What the reader reads of the evidence: the passages that bear on the question (and those
+they lead to), each cut to the sentences that bear on it most. A small model given fewer,
+better passages picks fewer wrong names of the right kind; spans are decoded from what it
+reads, and quotes and citations still draw on all the evidence."""
+
+from __future__ import annotations
+
+import re
+
+from sleuth.agent.text import content_words, rarity, sentences
+
+from .checks import prose
+
+# What the reader reads of each passage: its first sentence (what the passage is about) and
+# the READ_SENTENCES that bear on the question most, in the passage's order (None: all of it).
+# Measured with Qwen2.5 0.5B on stored evidence of dev questions (bench/reader_only.py): three
+# sentences EM 0.267 F1 0.360, 4.8 s a reading; two 0.247 / 0.318 (150 questions, commit
+# 90c0010); whole passages, with the reader of 1248a9c, 0.272 / 0.354, 6.4 s (136 questions).
+READ_SENTENCES: int | None = 3
+# Which passages the reader reads at all: those whose words share with the question at least
+# FOCUS of what the passage sharing most does (each shared word weighted by how rare it is
+# among the passages), and those a kept passage leads to (its text names their title). A
+# passage that shares nothing rare with the question only offers a small model a wrong name of
+# the right kind (None: every passage). Measured with Qwen2.5 0.5B on the stored evidence of
+# 150 dev questions (bench/reader_only.py): every passage EM 0.267 F1 0.360, 4.8 s a reading;
+# 0.6: 0.307 / 0.392, 3.6 s; 0.8: 0.327 / 0.407, 2.6 s; 1.0: 0.320 / 0.410, 2.0 s; 0.8 with
+# both sides of a comparison kept (commit d79874f): 0.360 / 0.440, 2.4 s.
+FOCUS: float | None = 0.8
+
+# "Which is older, A or B?", "Who was born first: A or B?", "Is A or B the older one?"
+_CHOICE = re.compile(r"(?:,|:)\s*(?:the\s+)?([^,:?]+?)\s+or\s+(?:the\s+)?([^,:?]+?)\s*\??$", re.I)
+
+
+def alternatives(question: str) -> list[str]:
+    """The two alternatives a question offers ("..., A or B?"), else []."""
+    match = _CHOICE.search(question.strip())
+    if not match:
+        return []
+    first, second = (" ".join(part.split()) for part in match.groups())
+    if not first or not second or len(first) > 80 or len(second) > 80:
+        return []
+    return [first, second]
+
+
+def reading(question: str, evidence: list[dict]) -> list[dict]:
+    """The passages as the reader reads them: those `focused` keeps, numbered as the evidence
+    is, each cut to its first sentence and the READ_SENTENCES that bear on the question most
+    (weighted by how rare their words are among the passages, the title counting half)."""
+    if READ_SENTENCES is None:
+        return focused(question, evidence)
+    idf = rarity([content_words(item["text"]) for item in evidence])
+    asked = content_words(question)
+
+    def bears(sentence: str, title: set[str]) -> float:
+        have = content_words(sentence)
+        hit = sum(idf(w) for w in have & asked) + sum(idf(w) for w in (title - have) & asked) / 2
+        return hit / max(len(have), 1) ** 0.5
+
+    out = []
+    for item in focused(question, evidence):
+        said = sentences(prose(item["text"]))
+        title = content_words(item.get("title") or "")
+        best = sorted(range(1, len(said)), key=lambda i: -bears(said[i], title))[:READ_SENTENCES]
+        kept = [said[i] for i in sorted({0, *best}) if i < len(said)]
+        out.append({**item, "text": " ".join(kept)})
+    return out
+
+
+def focused(question: str, evidence: list[dict]) -> list[dict]:
+    """The passages that bear on the question (see FOCUS), the one bearing most on each side
+    of a comparison the question offers, and the passages they lead to (a kept passage whose
+    text names another passage's title keeps that one), in their order, each with its number
+    in the evidence."""
+    if FOCUS is None or len(evidence) < 2:
+        return evidence
+    held = [content_words(f"{item.get('title') or ''}\n{item['text']}") for item in evidence]
+    idf = rarity(held)
+    asked = content_words(question)
+    scores = [sum(idf(word) for word in have & asked) for have in held]
+    best = max(scores)
+    if best <= 0:
+        return evidence
+    kept = {n for n, score in enumerate(scores) if score >= FOCUS * best}
+    for side in alternatives(question):  # a comparison reads both sides, however rare
+        holding = [n for n, have in enumerate(held) if content_words(side) <= have]
+        if holding:
+            kept.add(max(holding, key=lambda n: scores[n]))
+    for n in list(kept):
+        said = content_words(evidence[n]["text"])
+        for other, item in enumerate(evidence):
+            named = content_words((item.get("title") or "").split("(")[0])
+            if named and named <= said:
+                kept.add(other)
+    return [
+        {**item, "number": item.get("number", n + 1)}
+        for n, item in enumerate(evidence)
+        if n in kept
+    ]
