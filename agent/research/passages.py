@@ -81,16 +81,15 @@ def focused(question: str, evidence: list[dict]) -> list[dict]:
     if best <= 0:
         return evidence
     kept = {n for n, score in enumerate(scores) if score >= FOCUS * best}
-    for side in alternatives(question):  # a comparison reads both sides, however rare
-        holding = [n for n, have in enumerate(held) if content_words(side) <= have]
+    for side in map(content_words, alternatives(question)):  # a comparison reads both sides
+        holding = [n for n, have in enumerate(held) if side <= have]
         if holding:
             kept.add(max(holding, key=lambda n: scores[n]))
+    # each passage's title without its "(disambiguation)", as another passage would name it
+    titles = [content_words((item.get("title") or "").split("(")[0]) for item in evidence]
     for n in list(kept):
         said = content_words(evidence[n]["text"])
-        for other, item in enumerate(evidence):
-            named = content_words((item.get("title") or "").split("(")[0])
-            if named and named <= said:
-                kept.add(other)
+        kept.update(other for other, named in enumerate(titles) if named and named <= said)
     return [
         {**item, "number": item.get("number", n + 1)}
         for n, item in enumerate(evidence)
