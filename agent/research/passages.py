@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from sleuth.agent.text import content_words, rarity, sentences
+from sleuth.agent.text import STOPWORDS, content_words, rarity, sentences
 
 from .checks import prose
 
@@ -31,15 +31,59 @@ FOCUS: float | None = 0.8
 _CHOICE = re.compile(r"(?:,|:)\s*(?:the\s+)?([^,:?]+?)\s+or\s+(?:the\s+)?([^,:?]+?)\s*\??$", re.I)
 
 
+# Lowercase words a name may hold between its capitalised ones ("Hot Lead and Cold Feet").
+_JOINERS = frozenset("of and the de la le du des von van der di da del y on in upon".split())
+
+
 def alternatives(question: str) -> list[str]:
-    """The two alternatives a question offers ("..., A or B?"), else []."""
+    """The two alternatives a question offers ("..., A or B?"), else []. Without the comma,
+    the two names joined by "or" ("Is A or B further west?", "Who is older A or B?")."""
     match = _CHOICE.search(question.strip())
     if not match:
-        return []
+        return _named_either(question)
     first, second = (" ".join(part.split()) for part in match.groups())
     if not first or not second or len(first) > 80 or len(second) > 80:
         return []
     return [first, second]
+
+
+def _named_either(question: str) -> list[str]:
+    """The names on each side of the question's one "or", each a run of capitalised words
+    (a number or a joining word inside it), the one after it past the words that lead to the
+    first ("the band A or the band B"); [] unless both are names."""
+    said = question.strip().rstrip("?").split()
+    at = [n for n, word in enumerate(said) if word.lower() == "or"]
+    if len(at) != 1:
+        return []
+    before, after = said[: at[0]], said[at[0] + 1 :]
+    first = _name_run(before[::-1], backward=True)[::-1]
+    if first and len(first) == len(before) and first[0].lower() in STOPWORDS:
+        first = first[1:]  # the question's own first word ("Is A or B ...?")
+    lead = before[: len(before) - len(first)]
+    for size in range(min(3, len(lead)), 0, -1):  # "the band A or the band B"
+        if [w.lower() for w in after[:size]] == [w.lower() for w in lead[-size:]]:
+            after = after[size:]
+            break
+    else:
+        if after[:1] and after[0].lower() == "the":
+            after = after[1:]
+    second = _name_run(after)
+    if not first or not second:
+        return []
+    return [" ".join(first).strip(",:;\"'"), " ".join(second).strip(",:;\"'")]
+
+
+def _name_run(words: list[str], backward: bool = False) -> list[str]:
+    """The capitalised words `words` starts with, with joining words and numbers between
+    them (`backward`: `words` are a name's words from its last, which may be a number)."""
+    run: list[str] = []
+    for n, word in enumerate(words):
+        bare = word.strip("\"'(),:;")
+        if bare[:1].isupper():
+            run = words[: n + 1]
+        elif not (run or backward) or not (bare.lower() in _JOINERS or bare[:1].isdigit()):
+            break
+    return run
 
 
 def reading(question: str, evidence: list[dict]) -> list[dict]:

@@ -71,6 +71,27 @@ def test_yes_or_no_and_the_alternatives_a_question_offers():
     assert choice.permits("ona") and not choice.complete("Ona") and choice.complete("ona kadis")
     assert alternatives("Which river is longer: the Vilnia or the Neris?") == ["Vilnia", "Neris"]
     assert alternatives("Who wrote The Glass Harbour?") == []
+    # without the comma: the names on each side of "or"
+    assert alternatives("Is Kaunas Castle or the Vilnius Gate further west?") == [
+        "Kaunas Castle",
+        "Vilnius Gate",
+    ]
+    assert alternatives("Who is older Mirela Vantosh or Ona Kadis?") == [
+        "Mirela Vantosh",
+        "Ona Kadis",
+    ]
+    assert alternatives("Did the band Tern Song or the band The Low Moors form first?") == [
+        "Tern Song",
+        "The Low Moors",
+    ]
+    assert alternatives("Was Vantosh 2 or Bay of Kestrel released first?") == [
+        "Vantosh 2",
+        "Bay of Kestrel",
+    ]
+    assert alternatives("Who managed and/or advised the boxer from Kaunas?") == []
+    assert alternatives("What did Vantosh write or say about Kaunas?") == []  # not two names
+    offered = answer_form("Who is older Mirela Vantosh or Ona Kadis?", EVIDENCE)
+    assert offered.kind == "choice" and offered.options == ("Mirela Vantosh", "Ona Kadis")
 
 
 def test_the_check_rejects_a_made_up_name_and_passes_a_span_of_the_cited_passage():
