@@ -82,6 +82,33 @@ async def test_bridge_queries_are_searched_in_round_two(store, web, tmp_path):
     assert any(q.startswith("Maren Holt") for q in searched)
 
 
+async def test_the_model_is_not_asked_to_reflect_when_the_bridges_fill_the_round(
+    store, web, tmp_path
+):
+    from sleuth.agent.tools.library import index_paths
+
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "salt.md").write_text(
+        "# Salt and Ember\n\nSalt and Ember is a 1947 American comedy film directed by Osk "
+        "Renner, starring then 16-year-old Maren Holt as Nell Farrow, with Ida Quell."
+    )
+    index_paths(store, [notes])
+    plan = {"subquestions": [{"question": QUESTION, "tool": "search_library", "query": "x"}]}
+    flags = {"search.backend": "none", "research.max_rounds": 2}
+    llm = ScriptedLLM([plan, "Maren Holt starred in Salt and Ember [1]."])
+    agent = assistant_for(store, llm, settings_for(web, **flags))
+    events = await collect(agent.ask(QUESTION))
+    # three names found, three bridge queries, no link to follow: nothing for the model to add
+    (reflected,) = of(events, Reflected)
+    assert reflected.bridges == 3 and len(reflected.new_queries) == 3 and not reflected.enough
+    assert [c["schema"] is not None for c in llm.calls] == [True, False]  # plan, answer
+    assert [e.round for e in of(events, PlanReady)] == [1, 2]
+    assert "Osk Renner government position held woman" in [
+        e.query for e in of(events, SearchIssued)
+    ]
+
+
 async def test_nothing_found_is_searched_again_by_name_without_asking_the_model(
     store, web, tmp_path
 ):
