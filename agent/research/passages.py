@@ -31,7 +31,7 @@ FOCUS: float | None = 0.8
 _CHOICE = re.compile(r"(?:,|:)\s*(?:the\s+)?([^,:?]+?)\s+or\s+(?:the\s+)?([^,:?]+?)\s*\??$", re.I)
 
 
-# Lowercase words a name may hold between its capitalised ones ("Hot Lead and Cold Feet").
+# Lowercase words a name may hold between its capitalised ones ("Salt and Ember", "Bay of Kestrel").
 _JOINERS = frozenset("of and the de la le du des von van der di da del y on in upon".split())
 
 
