@@ -133,11 +133,18 @@ def llama_class():
 FORM_CANDIDATES = 40  # the model's best tokens tried against an answer form at each step
 
 
-def held_to(form: OutputForm, llama, prompt_length: int):
+def held_to(form: OutputForm, llama, prompt_length: int, max_tokens: int | None = None):
     """A logits processor that lets through only tokens that keep the text written so far an
     allowed answer (agent/models/llm.py `OutputForm`): of the model's FORM_CANDIDATES best tokens,
     those whose text still fits, and the end of the turn once the answer may end. When none of
-    them fits, the next token of each allowed continuation does (so the answer never stalls)."""
+    them fits, the next token of each allowed continuation does (so the answer never stalls).
+
+    A token whose bytes cannot be UTF-8 (a stray piece of a character), or that adds only
+    space after space, is never let through: it adds no text, so the answer would still fit
+    after it, again and again; and
+    llama-cpp-python skips its `max_tokens` check while the text ends in a broken character,
+    so such a run would go on to the end of the context. For the same reason the end of the
+    turn is the only token once `max_tokens` are written."""
     from llama_cpp import LogitsProcessorList
 
     eog = {t for t in (llama.token_eos(),) if t >= 0}
@@ -146,24 +153,37 @@ def held_to(form: OutputForm, llama, prompt_length: int):
     def text_of(ids) -> str:
         return llama.detokenize(list(ids)).decode("utf-8", "ignore")
 
+    def only_end(scores):
+        import numpy as np
+
+        allowed = np.full_like(scores, -np.inf)
+        for token in eog:
+            allowed[token] = 0.0
+        return allowed
+
     def held(input_ids, scores):
         import llama_cpp
         import numpy as np
 
         written = [int(t) for t in input_ids[prompt_length:]]
+        if max_tokens is not None and len(written) >= max_tokens:
+            return only_end(scores)
         so_far = text_of(written)
         if "\n" in so_far:  # the answer ended at its line break: only the end of turn follows
-            allowed = np.full_like(scores, -np.inf)
-            for token in eog:
-                allowed[token] = 0.0
-            return allowed
+            return only_end(scores)
         top = np.argpartition(-scores, FORM_CANDIDATES)[:FORM_CANDIDATES]
         allowed = np.full_like(scores, -np.inf)
         for token in top.tolist():
-            text = text_of([*written, token])
+            raw = llama.detokenize([*written, token])
+            if not utf8_prefix(raw):
+                continue
+            text = raw.decode("utf-8", "ignore")
+            added = text[len(so_far) :]
+            if added.isspace() and "\n" not in added and so_far[-1:].isspace():  # no new text
+                continue
             if token in eog or llama_cpp.llama_vocab_is_eog(vocab, token):
                 ends = True
-            elif "\n" in text[len(so_far) :]:  # a line break ends an answer too
+            elif "\n" in added:  # a line break ends an answer too
                 ends = True
             else:
                 ends = False
@@ -173,13 +193,23 @@ def held_to(form: OutputForm, llama, prompt_length: int):
                 allowed[token] = scores[token]
         if not np.isfinite(allowed).any():
             for token in _continuations(form, so_far, llama):
-                allowed[token] = scores[token]
+                if utf8_prefix(llama.detokenize([*written, token])):
+                    allowed[token] = scores[token]
         if not np.isfinite(allowed).any():  # nothing can follow: end the answer here
-            for token in eog:
-                allowed[token] = 0.0
+            return only_end(scores)
         return allowed
 
     return LogitsProcessorList([held])
+
+
+def utf8_prefix(raw: bytes) -> bool:
+    """Whether `raw` is UTF-8, or UTF-8 cut inside its last character (which more bytes
+    may complete)."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return error.reason == "unexpected end of data" and error.start >= len(raw) - 3
+    return True
 
 
 def _continuations(form: OutputForm, so_far: str, llama) -> set[int]:

@@ -265,7 +265,9 @@ class LlamaCppLLM:
             seed=sampling.seed,
             stop=[*self.chat_format.stops, *sampling.stop],
             grammar=self._grammar(schema) if schema is not None else None,
-            logits_processor=held_to(form, llama, len(tokens)) if form is not None else None,
+            logits_processor=held_to(form, llama, len(tokens), max_tokens)
+            if form is not None
+            else None,
             stream=True,
         )
         for chunk in stream:
