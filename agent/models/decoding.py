@@ -141,9 +141,9 @@ def held_to(form: OutputForm, llama, prompt_length: int, max_tokens: int | None 
 
     A token whose bytes cannot be UTF-8 (a stray piece of a character), or that adds only
     space after space, is never let through: it adds no text, so the answer would still fit
-    after it, again and again; and
-    llama-cpp-python skips its `max_tokens` check while the text ends in a broken character,
-    so such a run would go on to the end of the context. For the same reason the end of the
+    after it, again and again; and llama-cpp-python skips its `max_tokens` check while the
+    text ends in a broken character, so such a run would go on to the end of the context
+    (nothing streams, so no deadline stops it either). For the same reason the end of the
     turn is the only token once `max_tokens` are written."""
     from llama_cpp import LogitsProcessorList
 
