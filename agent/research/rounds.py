@@ -81,7 +81,8 @@ async def next_round(
     follow = reflection.follow_links
     if reflection.enough:
         new, follow = [], []
-    found = bridges(run, evidence, tools, room - len(new), [q.query for q in new])
+    if new:  # the model's queries come first: the bridges fill what room they leave
+        found = bridges(run, evidence, tools, room - len(new), [q.query for q in new])
     run.emit(
         Reflected(
             round_number,
