@@ -13,7 +13,8 @@ decided here and nowhere else; the trainer builds its datasets from these functi
 A correction (what the user says the right answer was) is a strong "this, not that": it is an
 SFT target for the writer prompt it corrects, the chosen side of a DPO pair over the original
 answer, and a desirable KTO example, while the answer it corrects becomes undesirable unless
-the user rated it well anyway.
+the user rated it well anyway. A correction to the reader's short answer counts only where the
+reader could have given it: its words stand in the passages the reader read.
 
 Planner and reflection calls learn from whole runs (train/trajectories.py): each call's credit
 (train/credit.py) labels it for KTO, and two calls given identical messages whose credits
@@ -29,10 +30,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
+from sleuth.agent.text import content_words
 from sleuth.store import Store
 from sleuth.store.rows import RatedAnswer
 
 from . import credit
+from .checks import answer_span
 from .trajectories import Trajectory, trajectories
 
 POSITIVE_STARS = 4  # stars at or above this count as a good answer
@@ -68,14 +71,36 @@ def completion(answer: RatedAnswer | Example) -> list[dict[str, str]]:
 
 
 def corrected(answer: RatedAnswer) -> RatedAnswer:
-    """The user's correction as an answer to the same prompt, rated up: what they wanted."""
+    """The user's correction as an answer to the same prompt, rated up: what they wanted. To
+    the reader's prompt, what it could have written: the correction's answer (its first
+    sentence without citations and its full stop, or its yes or no)."""
     assert answer.correction
-    return replace(answer, text=answer.correction, thumb=1, stars=None, correction=None)
+    text = answer.correction
+    if answer.reads:
+        text = answer_span(text) or text.strip()
+        if text.endswith(".") and text.split()[-1].count(".") == 1:  # not "D.C."
+            text = text[:-1]
+    return replace(answer, text=text, thumb=1, stars=None, correction=None)
 
 
 def is_corrected(answer: RatedAnswer) -> bool:
-    """The user wrote a correction that says something else than the answer."""
-    return bool(answer.correction) and answer.correction.strip() != answer.text.strip()
+    """The user wrote a correction that says something else than the answer, and, to the
+    reader's prompt, one the reader could have read: its words stand in the passages it was
+    given. An answer that is in none of them (the research missed it) would teach the reader
+    to say what it did not read; it still counts as the question's reference
+    (train/trajectories.py), which credits research that finds it."""
+    if not answer.correction:
+        return False
+    wanted = corrected(answer).text
+    if wanted.strip() == answer.text.strip():
+        return False
+    return not answer.reads or readable(wanted, answer.messages)
+
+
+def readable(text: str, messages: list[dict[str, str]]) -> bool:
+    """Whether the content words of `text` all stand in the reader's prompt (its last turn:
+    the passages it read and the question)."""
+    return content_words(text) <= content_words(messages[-1]["content"])
 
 
 def corrections(answers: list[RatedAnswer]) -> list[RatedAnswer]:

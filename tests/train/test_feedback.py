@@ -122,3 +122,41 @@ async def test_planner_calls_of_one_prompt_pair_up_by_credit(store):
     }  # the unrated run is judged by the hard checks alone: not a plan's verdict
     planner_dpo = [r for r in dpo_records(store) if r["prompt"] == pair[0].messages]
     assert len(planner_dpo) == 1
+
+
+def _read(store, short: str, passages: str) -> int:
+    """A reader's answer: its prompt holds `passages`, and the model wrote `short`."""
+    question = "Which town is the mill in?"
+    turn_id = store.runs.add_turn(store.runs.new_session(question), question)
+    run_id = store.runs.start_run(turn_id, {})
+    store.runs.add_evidence(run_id, EVIDENCE)
+    messages = [
+        {"role": "system", "content": "Reply with the short answer only."},
+        {"role": "user", "content": f"Evidence:\n{passages}\n\nQuestion: {question}"},
+    ]
+    answer_id = store.runs.add_answer(
+        run_id,
+        text=f"{short} [1].\n\n> a quoted sentence [1]",
+        short_answer=short,
+        messages=messages,
+        sampling={"temperature": 0.0, "max_tokens": 24, "seed": 0},
+        citations=[],
+        verification={"answer": "read"},
+    )
+    store.runs.finish_run(run_id, "done")
+    return answer_id
+
+
+def test_a_correction_teaches_the_reader_only_what_it_could_have_read(store):
+    passages = "[1] Old Mill\nThe Old Mill stands by the river in Harwick, near Dunmore."
+    readable = _read(store, "Dunmore", passages)
+    store.feedback.rate(readable, thumb=-1, correction="Harwick [1].")
+    missed = _read(store, "Dunmore", passages)
+    store.feedback.rate(missed, thumb=-1, correction="Kelbridge")  # in no passage it read
+    (sft,) = list(sft_records(store))
+    # The reader's target is the answer it could have written, not the user's sentence.
+    assert sft["completion"][0]["content"] == "Harwick"
+    ((chosen, rejected),) = [(p.chosen.text, p.rejected.text) for p in preference_pairs(store)[0]]
+    assert (chosen, rejected) == ("Harwick", "Dunmore")
+    kto = [(r["completion"][0]["content"], r["label"]) for r in kto_records(store)]
+    assert ("Kelbridge", True) not in kto and ("Harwick", True) in kto
