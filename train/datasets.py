@@ -25,6 +25,7 @@ from sleuth.agent.models.chat_format import ChatFormat
 from sleuth.store import Store
 from sleuth.store.rows import RatedAnswer
 
+from .checks import answer_span
 from .feedback import (
     Example,
     call_examples,
@@ -118,7 +119,8 @@ def load_feedback(
 ) -> Feedback:
     """Read all feedback and split it. `calls`: "all" adds planner and reflection calls from
     whole runs to DPO and KTO; "writer" keeps to answers. Prompts get the reference answer of
-    their question: a correction of an answer to it, or `references` (a question file)."""
+    their question: a correction of an answer to it, or `references` (a question file), else an
+    answer to the same prompt the user rated well (they said it is right)."""
     answers = store.feedback.rated_answers()
     pairs, _ = preference_pairs(store)
     sft_all = [a for a in answers if label(a) is True] + corrections(answers)
@@ -139,6 +141,11 @@ def load_feedback(
                 answer.messages, evidence, reference=reference, reads=bool(answer.reads)
             )
         prompts[key].answer_ids.append(answer.answer_id)
+    rated_right = {a.answer_id: a for a in answers if label(a) is True}
+    for prompt in prompts.values():  # no correction: an answer the user rated well is right
+        right = [rated_right[i] for i in prompt.answer_ids if i in rated_right]
+        if prompt.reference is None and right:
+            prompt.reference = answer_span(right[0].text) or right[0].text
 
     def split(items, messages_of):
         train = [i for i in items if not is_heldout(messages_of(i), fraction)]

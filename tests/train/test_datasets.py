@@ -38,6 +38,17 @@ def test_feedback_goes_to_the_right_algorithm_and_split(store):
     assert feedback.shortfall("sft") is None
 
 
+def test_a_prompt_takes_its_reference_from_a_correction_else_an_answer_rated_well(store):
+    _, _, (right, other) = ask(store, QUESTIONS[0], "Paris is the capital [1].", "Lyon [2].")
+    store.feedback.rate(right, thumb=1)
+    _, _, (wrong,) = ask(store, QUESTIONS[1], "Nice [1].")
+    store.feedback.rate(wrong, thumb=-1, correction="Paris [2].")
+    _, _, (unrated,) = ask(store, QUESTIONS[2], "Lyon [1].")
+    feedback = load_feedback(store, fraction=0.0)
+    references = {p.answer_ids[0]: p.reference for p in feedback.prompts}
+    assert references == {right: "Paris is the capital.", wrong: "Paris.", unrated: None}
+
+
 def test_too_little_data_says_how_much_exists_and_is_needed(store):
     _, _, (a,) = ask(store, QUESTIONS[0], "Good [1].")
     store.feedback.rate(a, thumb=1)
