@@ -8,7 +8,8 @@ rated, so the Train screen and `sleuth train` can say, for example:
 
     In Sleuth's benchmark (qwen2.5-0.5b, SFT, 50 held-out questions), training on 20 rated
     questions changed held-out F1 by +0.04 (95% interval -0.01 to +0.09: no clear change); on
-    40 rated questions by +0.07 (95% interval +0.02 to +0.12). You have rated 23 questions.
+    40 rated questions by +0.07 (95% interval +0.02 to +0.12: better). You have rated 23
+    questions.
 
 No curve shipped (or one that does not parse): nothing is said.
 """
@@ -102,9 +103,8 @@ def _change(mean: float, ci95: list[float], first: bool) -> str:
     low, high = ci95
     verb = "changed held-out F1 by " if first else "by "
     interval = f"{_signed(low)} to {_signed(high)}"
-    if low <= 0 <= high:
-        return f"{verb}{_signed(mean)} (95% interval {interval}: no clear change)"
-    return f"{verb}{_signed(mean)} (95% interval {interval})"
+    verdict = "no clear change" if low <= 0 <= high else "better" if low > 0 else "worse"
+    return f"{verb}{_signed(mean)} (95% interval {interval}: {verdict})"
 
 
 def _signed(value: float) -> str:

@@ -42,7 +42,7 @@ def test_it_says_the_points_around_the_users_ratings():
     assert said == (
         "In Sleuth's benchmark (qwen2.5-0.5b, SFT, 50 held-out questions), training on 20 "
         "rated questions changed held-out F1 by +0.04 (95% interval -0.01 to +0.09: no clear "
-        "change); on 40 rated questions by +0.07 (95% interval +0.02 to +0.12). "
+        "change); on 40 rated questions by +0.07 (95% interval +0.02 to +0.12: better). "
         "You have rated 23 questions."
     )
 
@@ -54,6 +54,11 @@ def test_below_the_first_point_and_above_the_last_it_says_the_nearest():
     assert "training on 80 rated questions changed held-out F1 by +0.11" in many
     assert "You have rated 500 questions." in many
     assert "You have rated 1 question." in expectation(1, "qwen2.5-0.5b", CURVE)
+
+
+def test_a_point_whose_interval_lies_below_zero_says_worse():
+    worse = dict(CURVE, points=[{"ratings": 80, "f1": {"mean": -0.11, "ci95": [-0.22, -0.03]}}])
+    assert "by -0.11 (95% interval -0.22 to -0.03: worse)" in expectation(90, "", worse)
 
 
 def test_another_model_is_told_the_curve_is_not_its_own():
