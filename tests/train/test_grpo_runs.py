@@ -189,3 +189,30 @@ def test_a_sampled_run_keeps_to_the_step_budget_and_never_above_the_users_limits
     wide = TrainConfig(algo="grpo", rollout_rounds=5, rollout_evidence_tokens=4000)
     limits = rollout_limits(wide, research)
     assert (limits.max_rounds, limits.evidence_tokens) == (3, 1500)
+
+
+def test_the_preference_heads_features_are_computed_once_for_each_distinct_answer(
+    tiny_gguf, train_cache
+):
+    config = TrainConfig(algo="grpo", max_length=512)
+    base = load_base(tiny_gguf, train_cache, device="cpu", dtype=torch.float32)
+    chat = chat_formatter(
+        base.chat_template, base.architecture, bos=base.tokenizer.bos_token or "", eos=""
+    )
+    context = Context(
+        trainable(base.model, config),
+        base.tokenizer,
+        chat,
+        config,
+        World.from_env("cpu"),
+        "cpu",
+        None,
+    )
+    passes = []
+    forward = context.logprobs
+    context.logprobs = lambda *a, **k: passes.append(1) or forward(*a, **k)
+    first = context.features(WRITE, GOOD)
+    again = context.features([dict(m) for m in WRITE], GOOD)  # equal messages, another list
+    other = context.features(WRITE, BAD)
+    assert len(passes) == 2
+    assert torch.equal(first, again) and not torch.equal(first, other)

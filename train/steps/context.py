@@ -53,6 +53,7 @@ class Context:
         self.config, self.world, self.device, self.softcap = config, world, device, softcap
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self._encoded: dict[tuple, Encoded] = {}
+        self._features: dict[tuple, torch.Tensor] = {}  # under the base: they never change
         self.rollouts = None
         self.head: PreferenceHead | None = None
         self.step = 0
@@ -182,9 +183,15 @@ class Context:
     # the preference head
 
     def features(self, messages, answer: str) -> torch.Tensor:
-        batch = self.batch([encode(self.tokenizer, self.chat, messages, answer)])
-        _, feats = self.logprobs(batch, reference=True, features=True)
-        return feats[0].cpu()
+        """The base model's mean hidden state over `answer` to `messages` (the preference
+        head's input), computed once for each distinct text: an answer regenerated alike, and
+        an answer that is both a side of a pair and a rated example, are one forward pass."""
+        encoded = encode(self.tokenizer, self.chat, messages, answer)
+        key = (tuple(encoded.ids), encoded.completion_start)
+        if key not in self._features:
+            _, feats = self.logprobs(self.batch([encoded]), reference=True, features=True)
+            self._features[key] = feats[0].cpu()
+        return self._features[key]
 
     def preference_head(self, feedback: Feedback) -> PreferenceHead | None:
         """Fit the Bradley-Terry head on the user's verdicts on answers: corrections,
