@@ -5,6 +5,7 @@ sessions, regenerate, security."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -144,8 +145,17 @@ async def test_page_budget_stops_fetching_but_the_answer_is_still_written(store,
     assert of(events, AnswerDone) and of(events, RunFinished)[0].pages == 2
 
 
+class SlowPlanner(ScriptedLLM):
+    """Each call takes 20 ms: a run's 1 ms budget is surely spent once the plan is made (an
+    instant scripted plan could leave the first search inside it on a fast machine)."""
+
+    def chat(self, *args, **kwargs):
+        time.sleep(0.02)
+        return super().chat(*args, **kwargs)
+
+
 async def test_a_run_out_of_time_before_any_search_says_so_and_writes_nothing(store, web):
-    llm = ScriptedLLM([PLAN])  # no writer output is queued: the writer must not be called
+    llm = SlowPlanner([PLAN])  # no writer output is queued: the writer must not be called
     agent = assistant_for(store, llm, settings_for(web, **{"research.max_seconds": 0.001}))
     events = await collect(agent.ask("Who founded Lyon?"))
     assert "time budget" in of(events, BudgetExhausted)[0].reason
