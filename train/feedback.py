@@ -92,7 +92,7 @@ def is_corrected(answer: RatedAnswer) -> bool:
     if not answer.correction:
         return False
     wanted = corrected(answer).text
-    if wanted.strip() == answer.text.strip():
+    if not wanted.strip() or wanted.strip() == answer.text.strip():
         return False
     return not answer.reads or readable(wanted, answer.messages)
 
