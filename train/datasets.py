@@ -123,8 +123,9 @@ def load_feedback(
     answer to the same prompt the user rated well (they said it is right)."""
     answers = store.feedback.rated_answers()
     pairs, _ = preference_pairs(store)
-    sft_all = [a for a in answers if label(a) is True] + corrections(answers)
-    kto_all: list = [a for a in answers if label(a) is not None] + corrections(answers)
+    fixes = corrections(answers)
+    sft_all = [a for a in answers if label(a) is True] + fixes
+    kto_all: list = [a for a in answers if label(a) is not None] + fixes
     pair_all: list = [(p.chosen, p.rejected) for p in pairs]
     if calls == "all":
         runs = list(trajectories(store, references))
@@ -141,11 +142,9 @@ def load_feedback(
                 answer.messages, evidence, reference=reference, reads=bool(answer.reads)
             )
         prompts[key].answer_ids.append(answer.answer_id)
-    rated_right = {a.answer_id: a for a in answers if label(a) is True}
-    for prompt in prompts.values():  # no correction: an answer the user rated well is right
-        right = [rated_right[i] for i in prompt.answer_ids if i in rated_right]
-        if prompt.reference is None and right:
-            prompt.reference = answer_span(right[0].text) or right[0].text
+        if prompts[key].reference is None and label(answer) is True:
+            # no correction: the first answer to it the user rated well is right
+            prompts[key].reference = answer_span(answer.text) or answer.text
 
     def split(items, messages_of):
         train = [i for i in items if not is_heldout(messages_of(i), fraction)]

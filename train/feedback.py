@@ -71,16 +71,21 @@ def completion(answer: RatedAnswer | Example) -> list[dict[str, str]]:
 
 
 def corrected(answer: RatedAnswer) -> RatedAnswer:
-    """The user's correction as an answer to the same prompt, rated up: what they wanted. To
-    the reader's prompt, what it could have written: the correction's answer (its first
-    sentence without citations and its full stop, or its yes or no)."""
+    """The user's correction as an answer to the same prompt, rated up: what they wanted."""
+    return replace(answer, text=wanted(answer), thumb=1, stars=None, correction=None)
+
+
+def wanted(answer: RatedAnswer) -> str:
+    """What the correction asks the model to write: the correction itself, or to the reader's
+    prompt what the reader could have written, the correction's answer (its first sentence
+    without citations and its full stop, or its yes or no)."""
     assert answer.correction
     text = answer.correction
     if answer.reads:
         text = answer_span(text) or text.strip()
         if text.endswith(".") and text.split()[-1].count(".") == 1:  # not "D.C."
             text = text[:-1]
-    return replace(answer, text=text, thumb=1, stars=None, correction=None)
+    return text
 
 
 def is_corrected(answer: RatedAnswer) -> bool:
@@ -91,10 +96,10 @@ def is_corrected(answer: RatedAnswer) -> bool:
     (train/trajectories.py), which credits research that finds it."""
     if not answer.correction:
         return False
-    wanted = corrected(answer).text
-    if not wanted.strip() or wanted.strip() == answer.text.strip():
+    text = wanted(answer).strip()
+    if not text or text == answer.text.strip():
         return False
-    return not answer.reads or readable(wanted, answer.messages)
+    return not answer.reads or readable(text, answer.messages)
 
 
 def readable(text: str, messages: list[dict[str, str]]) -> bool:
