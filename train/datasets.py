@@ -34,6 +34,7 @@ from .feedback import (
     label,
     label_of,
     preference_pairs,
+    question_of,
 )
 from .trajectories import known_references, question_key, trajectories
 
@@ -47,15 +48,6 @@ WHAT = {
     "kto": "rated answers (thumbs, or clear star ratings), both good and bad",
     "grpo": "stored questions with evidence (any answered question counts)",
 }
-
-
-def question_of(messages: list[dict[str, str]]) -> str:
-    """The question a writer prompt asks (its last user turn's 'Question:' line)."""
-    text = messages[-1]["content"]
-    for line in text.splitlines():
-        if line.startswith("Question:"):
-            return line[len("Question:") :].strip()
-    return text
 
 
 def is_heldout(messages: list[dict[str, str]], fraction: float = HELDOUT_FRACTION) -> bool:

@@ -26,10 +26,13 @@ alone judge citation form, which is not what a plan is for.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
+from sleuth.agent.citations import strip_citations
+from sleuth.agent.research.reader import answer_form
 from sleuth.agent.text import content_words
 from sleuth.store import Store
 from sleuth.store.rows import RatedAnswer
@@ -77,21 +80,30 @@ def corrected(answer: RatedAnswer) -> RatedAnswer:
 
 def wanted(answer: RatedAnswer) -> str:
     """What the correction asks the model to write: the correction itself, or to the reader's
-    prompt what the reader could have written, the correction's answer (its first sentence
-    without citations and its full stop, or its yes or no)."""
+    prompt what the reader could have written: the correction whole when it is a span of what
+    the reader read ("[O.S. 3 May] 1801" is one answer, not a sentence cut at "O.S."), else
+    its answer (its first sentence without citations and its full stop, or its yes or no)."""
     assert answer.correction
     text = answer.correction
     if answer.reads:
-        text = answer_span(text) or text.strip()
-        if text.endswith(".") and text.split()[-1].count(".") == 1:  # not "D.C."
-            text = text[:-1]
+        whole = " ".join(strip_citations(text).split())
+        whole = _without_full_stop(re.sub(r"\s+([.,;:!?])", r"\1", whole))
+        if readable(whole, answer.messages):
+            return whole
+        text = _without_full_stop(answer_span(text) or text.strip())
+    return text
+
+
+def _without_full_stop(text: str) -> str:
+    if text.endswith(".") and text.split()[-1].count(".") == 1:  # not "D.C."
+        return text[:-1]
     return text
 
 
 def is_corrected(answer: RatedAnswer) -> bool:
     """The user wrote a correction that says something else than the answer, and, to the
-    reader's prompt, one the reader could have read: its words stand in the passages it was
-    given. An answer that is in none of them (the research missed it) would teach the reader
+    reader's prompt, one the reader could have read (`readable`): a span of the passages it
+    was given. An answer that is in none of them (the research missed it) would teach the reader
     to say what it did not read; it still counts as the question's reference
     (train/trajectories.py), which credits research that finds it."""
     if not answer.correction:
@@ -103,9 +115,32 @@ def is_corrected(answer: RatedAnswer) -> bool:
 
 
 def readable(text: str, messages: list[dict[str, str]]) -> bool:
-    """Whether the content words of `text` all stand in the reader's prompt (its last turn:
-    the passages it read and the question)."""
-    return content_words(text) <= content_words(messages[-1]["content"])
+    """Whether the reader could have written `text` to its prompt, as its decoding allows
+    (agent/research/reader.py `answer_form`): yes or no to a yes-or-no question, one of the two
+    names a comparison offers, else words that stand together, as written, in its last turn
+    (the passages it read), from a word's start, holding a content word."""
+    said = " ".join(text.split()).lower()
+    form = answer_form(question_of(messages), [])
+    if form.options:
+        return said in (option.lower() for option in form.options)
+    if not content_words(said):
+        return False
+    shown = " ".join(messages[-1]["content"].split()).lower()
+    at = shown.find(said)
+    while at >= 0:
+        if at == 0 or not shown[at - 1].isalnum():
+            return True
+        at = shown.find(said, at + 1)
+    return False
+
+
+def question_of(messages: list[dict[str, str]]) -> str:
+    """The question a writer prompt asks (its last user turn's 'Question:' line)."""
+    text = messages[-1]["content"]
+    for line in text.splitlines():
+        if line.startswith("Question:"):
+            return line[len("Question:") :].strip()
+    return text
 
 
 def corrections(answers: list[RatedAnswer]) -> list[RatedAnswer]:

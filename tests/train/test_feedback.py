@@ -3,7 +3,15 @@ records in the JSONL shapes TRL's trainers read."""
 
 from __future__ import annotations
 
-from sleuth.train.feedback import dpo_records, kto_records, preference_pairs, sft_records
+from sleuth.store.rows import RatedAnswer
+from sleuth.train.feedback import (
+    dpo_records,
+    is_corrected,
+    kto_records,
+    preference_pairs,
+    sft_records,
+    wanted,
+)
 from tests.helpers import EVIDENCE, add_run_with_answer, ask, writer_messages
 
 
@@ -160,3 +168,26 @@ def test_a_correction_teaches_the_reader_only_what_it_could_have_read(store):
     assert (chosen, rejected) == ("Harwick", "Dunmore")
     kto = [(r["completion"][0]["content"], r["label"]) for r in kto_records(store)]
     assert ("Kelbridge", True) not in kto and ("Harwick", True) in kto
+
+
+def test_a_readers_correction_is_a_span_of_what_it_read_taken_whole():
+    """The reader can only copy words that stand together in its passages: a correction that
+    is such a span is its target whole (a date with "O.S." in it is not cut there as if it
+    were a sentence); one whose words are all there but not together it could never write."""
+    passages = "[1] Anna Vell\nAnna Vell (born [O.S. 3 May] 1801) was a painter from Harwick."
+
+    def answer(correction: str, question: str = "When was she born?") -> RatedAnswer:
+        messages = [{"role": "user", "content": f"Evidence:\n{passages}\n\nQuestion: {question}"}]
+        return RatedAnswer(1, 1, 1, messages, "1850", thumb=-1, correction=correction, reads=True)
+
+    assert wanted(answer("[O.S. 3 May] 1801")) == "[O.S. 3 May] 1801"
+    assert is_corrected(answer("[O.S. 3 May] 1801"))
+    assert wanted(answer("It was 1801 [1].")) == "It was 1801"
+    assert not is_corrected(answer("It was 1801 [1]."))  # not a span the reader could write
+    assert not is_corrected(answer("Harwick painter"))  # its words, not together
+    assert is_corrected(answer("a painter from Harwick."))
+    assert wanted(answer("a painter from Harwick.")) == "a painter from Harwick"
+    # A comparison is answered with one of the two names it offers, and nothing else.
+    either = "Who was born first, Anna Vell or Bram Toller?"
+    assert is_corrected(answer("Anna Vell", either))
+    assert not is_corrected(answer("a painter from Harwick", either))
