@@ -33,7 +33,6 @@ from typing import Any
 
 from sleuth.agent.citations import strip_citations
 from sleuth.agent.research.reader import answer_form
-from sleuth.agent.text import content_words
 from sleuth.store import Store
 from sleuth.store.rows import RatedAnswer
 
@@ -115,23 +114,14 @@ def is_corrected(answer: RatedAnswer) -> bool:
 
 
 def readable(text: str, messages: list[dict[str, str]]) -> bool:
-    """Whether the reader could have written `text` to its prompt, as its decoding allows
-    (agent/research/reader.py `answer_form`): yes or no to a yes-or-no question, one of the two
-    names a comparison offers, else words that stand together, as written, in its last turn
-    (the passages it read), from a word's start, holding a content word."""
-    said = " ".join(text.split()).lower()
+    """Whether the reader could have written `text` to its prompt: whether its decoding
+    (agent/research/reader.py `AnswerForm`) allows it over its last turn (the passages it read):
+    yes or no to a yes-or-no question, one of the two names a comparison offers, else words
+    that stand together there, as written, from a word's start, of the kind the question asks."""
     form = answer_form(question_of(messages), [])
-    if form.options:
-        return said in (option.lower() for option in form.options)
-    if not content_words(said):
-        return False
-    shown = " ".join(messages[-1]["content"].split()).lower()
-    at = shown.find(said)
-    while at >= 0:
-        if at == 0 or not shown[at - 1].isalnum():
-            return True
-        at = shown.find(said, at + 1)
-    return False
+    if not form.options:
+        form = replace(form, sources=(messages[-1]["content"],))
+    return form.complete(text)
 
 
 def question_of(messages: list[dict[str, str]]) -> str:

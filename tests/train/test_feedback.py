@@ -185,8 +185,10 @@ def test_a_readers_correction_is_a_span_of_what_it_read_taken_whole():
     assert wanted(answer("It was 1801 [1].")) == "It was 1801"
     assert not is_corrected(answer("It was 1801 [1]."))  # not a span the reader could write
     assert not is_corrected(answer("Harwick painter"))  # its words, not together
-    assert is_corrected(answer("a painter from Harwick."))
-    assert wanted(answer("a painter from Harwick.")) == "a painter from Harwick"
+    # ... and of the kind the question asks: a year has a digit in it.
+    assert not is_corrected(answer("a painter from Harwick."))
+    assert is_corrected(answer("a painter from Harwick.", "What was she?"))
+    assert wanted(answer("a painter from Harwick.", "What was she?")) == "a painter from Harwick"
     # A comparison is answered with one of the two names it offers, and nothing else.
     either = "Who was born first, Anna Vell or Bram Toller?"
     assert is_corrected(answer("Anna Vell", either))
