@@ -23,7 +23,7 @@ citation validity, with the paired bootstrap's 95% interval of its difference to
 
     .venv/bin/python bench/learning_curve.py [--model NAME] [--budgets 10,20,40,80]
         [--held 50] [--pipeline sft|dpo|grpo|sft,dpo] [--sft-epochs 1] [--dpo-epochs 1]
-        [--grpo-epochs 1]
+        [--grpo-epochs 1] [--lr X]
         [--workdir DIR [--reuse]] [--out FILE]
 
 With --reuse, an earlier run's --workdir (its held-out research and feedback snapshots) is
@@ -185,7 +185,7 @@ def stored_prompts(store, questions) -> list[tuple[Prompt, str]]:
     ]
 
 
-def train_budget(root: Path, snapshot: Path, settings, dirs_of, pipeline, epochs) -> dict:
+def train_budget(root: Path, snapshot: Path, settings, dirs_of, pipeline, epochs, lr=None) -> dict:
     """The pipeline's algorithms in order from the base, each over the one before, on one
     budget's feedback: adapter path and stage times."""
     if root.exists():  # this pipeline's earlier try: its database's WAL must not meet the copy
@@ -219,6 +219,7 @@ def train_budget(root: Path, snapshot: Path, settings, dirs_of, pipeline, epochs
             calls="writer",
             eval_limit=2,
             grpo_over="answers",  # the reader's call on its stored prompt, G short answers
+            lr=lr,  # None: the algorithm's default
         )
         started = time.perf_counter()
         try:
@@ -341,6 +342,7 @@ def main() -> None:
         "--pipeline", default="sft", help="algorithms in order, each over the one before"
     )
     parser.add_argument("--sft-epochs", type=float, default=1.0)
+    parser.add_argument("--lr", type=float, help="learning rate (default: the algorithm's)")
     parser.add_argument("--dpo-epochs", type=float, default=1.0)
     parser.add_argument("--grpo-epochs", type=float, default=1.0)
     parser.add_argument("--workdir", help="keep the work here")
@@ -432,6 +434,7 @@ def main() -> None:
             "n_questions": len(prompts),
             "n_pool": len(pool),
             "pipeline": ", then ".join(pipeline),
+            "lr": args.lr,
             "base": {name: mean(base["parts"][name]) for name in METRICS},
             "budgets": [],
             "feedback_log": log,
@@ -448,6 +451,7 @@ def main() -> None:
                 dirs_of,
                 pipeline,
                 epochs,
+                args.lr,
             )
             t0 = time.perf_counter()
             model = evaluate(base_path, trained["adapter"], prompts) if trained["adapter"] else base
