@@ -144,6 +144,12 @@ def answer_contains(prediction: str, gold: str) -> bool:
     return bool(gold_norm) and f" {gold_norm} " in f" {normalize_answer(prediction)} "
 
 
+def uncited(text: str) -> str:
+    """`text` on one line without its citation markers, and no space left before punctuation
+    ("Harwick [1]." -> "Harwick.")."""
+    return re.sub(r"\s+([.,;:!?])", r"\1", " ".join(strip_citations(text).split()))
+
+
 def answer_span(text: str) -> str:
     """The answer's first sentence without its citations: what the writer is asked to put
     first. A yes/no answer ("Yes, both are ...") is its first word; quoted evidence (the
@@ -151,8 +157,7 @@ def answer_span(text: str) -> str:
     text = text.strip()
     if not text or text.startswith(QUOTED):
         return ""
-    first = sentences(text)[0] if sentences(text) else text
-    first = re.sub(r"\s+([.,;:!?])", r"\1", " ".join(strip_citations(first).split()))
+    first = uncited(sentences(text)[0] if sentences(text) else text)
     word = normalize_answer(first).split()[:1]
     if word and word[0] in ("yes", "no"):
         return word[0]

@@ -26,18 +26,16 @@ alone judge citation form, which is not what a plan is for.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sleuth.agent.citations import strip_citations
 from sleuth.agent.research.reader import answer_form
 from sleuth.store import Store
 from sleuth.store.rows import RatedAnswer
 
 from . import credit
-from .checks import answer_span
+from .checks import answer_span, uncited
 from .trajectories import Trajectory, trajectories
 
 POSITIVE_STARS = 4  # stars at or above this count as a good answer
@@ -85,8 +83,7 @@ def wanted(answer: RatedAnswer) -> str:
     assert answer.correction
     text = answer.correction
     if answer.reads:
-        whole = " ".join(strip_citations(text).split())
-        whole = _without_full_stop(re.sub(r"\s+([.,;:!?])", r"\1", whole))
+        whole = _without_full_stop(uncited(text))
         if readable(whole, answer.messages):
             return whole
         text = _without_full_stop(answer_span(text) or text.strip())
@@ -115,12 +112,14 @@ def is_corrected(answer: RatedAnswer) -> bool:
 
 def readable(text: str, messages: list[dict[str, str]]) -> bool:
     """Whether the reader could have written `text` to its prompt: whether its decoding
-    (agent/research/reader.py `AnswerForm`) allows it over its last turn (the passages it read):
-    yes or no to a yes-or-no question, one of the two names a comparison offers, else words
-    that stand together there, as written, from a word's start, of the kind the question asks."""
+    (agent/research/reader.py `AnswerForm`) allows it over the passages it read (its last turn
+    before the question): yes or no to a yes-or-no question, one of the two names a comparison
+    offers, else words that stand together there, as written, from a word's start, of the
+    kind the question asks."""
     form = answer_form(question_of(messages), [])
     if not form.options:
-        form = replace(form, sources=(messages[-1]["content"],))
+        said = messages[-1]["content"]
+        form = replace(form, sources=(said.rpartition("\nQuestion:")[0] or said,))
     return form.complete(text)
 
 

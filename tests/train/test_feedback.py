@@ -189,6 +189,8 @@ def test_a_readers_correction_is_a_span_of_what_it_read_taken_whole():
     assert not is_corrected(answer("a painter from Harwick."))
     assert is_corrected(answer("a painter from Harwick.", "What was she?"))
     assert wanted(answer("a painter from Harwick.", "What was she?")) == "a painter from Harwick"
+    # The question is no passage: a name only it holds the reader cannot copy.
+    assert not is_corrected(answer("Bram Toller", "What did Bram Toller paint?"))
     # A comparison is answered with one of the two names it offers, and nothing else.
     either = "Who was born first, Anna Vell or Bram Toller?"
     assert is_corrected(answer("Anna Vell", either))
