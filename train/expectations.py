@@ -102,9 +102,17 @@ def expectation(rated: int, model: str, curve: dict | None) -> str | None:
 def _change(mean: float, ci95: list[float], first: bool) -> str:
     low, high = ci95
     verb = "changed held-out F1 by " if first else "by "
-    interval = f"{_signed(low)} to {_signed(high)}"
+    interval = f"{_bound(low)} to {_bound(high)}"
     verdict = "no clear change" if low <= 0 <= high else "better" if low > 0 else "worse"
     return f"{verb}{_signed(mean)} (95% interval {interval}: {verdict})"
+
+
+def _bound(value: float) -> str:
+    """An interval's end: signed, and "just below 0" or "just above 0" where it rounds to zero
+    but is not (an interval said to lie below zero does not end at +0.00)."""
+    if round(value, 2) == 0 and value != 0:
+        return "just below 0" if value < 0 else "just above 0"
+    return _signed(value)
 
 
 def _signed(value: float) -> str:

@@ -59,6 +59,8 @@ def test_below_the_first_point_and_above_the_last_it_says_the_nearest():
 def test_a_point_whose_interval_lies_below_zero_says_worse():
     worse = dict(CURVE, points=[{"ratings": 80, "f1": {"mean": -0.11, "ci95": [-0.22, -0.03]}}])
     assert "by -0.11 (95% interval -0.22 to -0.03: worse)" in expectation(90, "", worse)
+    barely = dict(CURVE, points=[{"ratings": 80, "f1": {"mean": -0.08, "ci95": [-0.17, -0.004]}}])
+    assert "(95% interval -0.17 to just below 0: worse)" in expectation(90, "", barely)
 
 
 def test_another_model_is_told_the_curve_is_not_its_own():
