@@ -192,22 +192,9 @@ def test_a_sampled_run_keeps_to_the_step_budget_and_never_above_the_users_limits
 
 
 def test_the_preference_heads_features_are_computed_once_for_each_distinct_answer(
-    tiny_gguf, train_cache
+    context_with,
 ):
-    config = TrainConfig(algo="grpo", max_length=512)
-    base = load_base(tiny_gguf, train_cache, device="cpu", dtype=torch.float32)
-    chat = chat_formatter(
-        base.chat_template, base.architecture, bos=base.tokenizer.bos_token or "", eos=""
-    )
-    context = Context(
-        trainable(base.model, config),
-        base.tokenizer,
-        chat,
-        config,
-        World.from_env("cpu"),
-        "cpu",
-        None,
-    )
+    context = context_with(TwoRuns())  # its sampler is never asked: features use the base
     passes = []
     forward = context.logprobs
     context.logprobs = lambda *a, **k: passes.append(1) or forward(*a, **k)
