@@ -185,9 +185,11 @@ def stored_prompts(store, questions) -> list[tuple[Prompt, str]]:
     ]
 
 
-def train_budget(root: Path, snapshot: Path, settings, dirs_of, pipeline, epochs, lr=None) -> dict:
+def train_budget(
+    root: Path, snapshot: Path, settings, dirs_of, pipeline, epochs, lr=None, sft_weight=0.0
+) -> dict:
     """The pipeline's algorithms in order from the base, each over the one before, on one
-    budget's feedback: adapter path and stage times."""
+    budget's feedback: adapter path and stage times (`sft_weight`: DPO's RPO term)."""
     if root.exists():  # this pipeline's earlier try: its database's WAL must not meet the copy
         print(f"    replacing {root}", flush=True)
         shutil.rmtree(root)
@@ -220,6 +222,7 @@ def train_budget(root: Path, snapshot: Path, settings, dirs_of, pipeline, epochs
             eval_limit=2,
             grpo_over="answers",  # the reader's call on its stored prompt, G short answers
             lr=lr,  # None: the algorithm's default
+            sft_weight=sft_weight if algo == "dpo" else 0.0,
         )
         started = time.perf_counter()
         try:
@@ -344,6 +347,9 @@ def main() -> None:
     parser.add_argument("--sft-epochs", type=float, default=1.0)
     parser.add_argument("--lr", type=float, help="learning rate (default: the algorithm's)")
     parser.add_argument("--dpo-epochs", type=float, default=1.0)
+    parser.add_argument(
+        "--dpo-sft-weight", type=float, default=0.0, help="DPO: the chosen side's NLL weight (RPO)"
+    )
     parser.add_argument("--grpo-epochs", type=float, default=1.0)
     parser.add_argument("--workdir", help="keep the work here")
     parser.add_argument("--out", help="default bench/results/learning_curve.json")
@@ -435,6 +441,7 @@ def main() -> None:
             "n_pool": len(pool),
             "pipeline": ", then ".join(pipeline),
             "lr": args.lr,
+            "dpo_sft_weight": args.dpo_sft_weight,
             "base": {name: mean(base["parts"][name]) for name in METRICS},
             "budgets": [],
             "feedback_log": log,
@@ -452,6 +459,7 @@ def main() -> None:
                 pipeline,
                 epochs,
                 args.lr,
+                args.dpo_sft_weight,
             )
             t0 = time.perf_counter()
             model = evaluate(base_path, trained["adapter"], prompts) if trained["adapter"] else base

@@ -31,6 +31,7 @@ OVERRIDES = (
     "lr",
     "lora_r",
     "beta",
+    "sft_weight",
     "group_size",
     "device",
     "batch_size",

@@ -27,6 +27,13 @@ class TrainConfig:
     beta: float | None = option(
         None, "DPO/KTO temperature, GRPO KL weight (default depends on the algorithm)", at_least=0
     )
+    sft_weight: float = option(
+        0.0,
+        "DPO: weight of the chosen answers' negative log-likelihood per token, added to the "
+        "loss (RPO; TRL's loss_type sigmoid + sft): keeps a chosen answer, its end too, likely "
+        "while DPO widens the margin",
+        at_least=0,
+    )
     batch_size: int = option(2, "examples (or pairs, or prompts for GRPO) per step", at_least=1)
     group_size: int = option(
         4, "GRPO: answers sampled per prompt (2 at least: GRPO compares them)", at_least=2
@@ -104,6 +111,10 @@ class TrainConfig:
             problem = check(flag(spec.name), getattr(self, spec.name), spec)
             if problem:
                 raise TrainConfigError(problem + ".")
+        if self.sft_weight and self.algo != "dpo":
+            raise TrainConfigError(
+                f"--sft-weight is DPO's (the chosen answers' likelihood); --algo is {self.algo}."
+            )
         if self.grpo_over == "runs" and self.rollouts == "transformers":
             raise TrainConfigError(
                 "GRPO over runs samples with llama.cpp: leave --rollouts at llama.cpp."

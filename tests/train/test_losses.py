@@ -211,7 +211,10 @@ CONVERSATIONS = [
 ]
 
 
-def test_dpo_loss_equals_trls_on_the_same_batch(tiny_policy, tmp_path):
+@pytest.mark.parametrize("sft_weight", [0.0, 0.5])
+def test_dpo_loss_equals_trls_on_the_same_batch(tiny_policy, tmp_path, sft_weight):
+    """Plain DPO, and DPO with the chosen side's NLL added (`--sft-weight`, RPO: TRL's
+    loss_type sigmoid + sft), as train/steps/dpo.py puts them together."""
     from trl import DPOConfig, DPOTrainer
 
     _quiet()
@@ -228,7 +231,8 @@ def test_dpo_loss_equals_trls_on_the_same_batch(tiny_policy, tmp_path):
         per_device_train_batch_size=4,
         report_to="none",
         beta=0.3,
-        loss_type=["sigmoid"],
+        loss_type=["sigmoid", "sft"] if sft_weight else ["sigmoid"],
+        loss_weights=[1.0, sft_weight] if sft_weight else None,
         max_length=256,
         use_cpu=True,
         bf16=False,
@@ -237,6 +241,14 @@ def test_dpo_loss_equals_trls_on_the_same_batch(tiny_policy, tmp_path):
     seq, ref_seq = _ours_sequence_logprobs(tiny_policy, batch)
     n = len(rows)
     ours, _, _ = losses.dpo_loss(seq[:n], seq[n:], ref_seq[:n], ref_seq[n:], beta=0.3)
+    if sft_weight:
+        policy = tiny_policy[0]
+        inputs = [batch[key] for key in ("input_ids", "attention_mask", "completion_mask")]
+        with torch.no_grad():
+            per_token, mask = _ours_per_token(policy, *inputs)
+        nll = losses.sft_loss(per_token[:n], mask[:n])
+        assert nll.item() > 0.1  # a term big enough to tell apart
+        ours = ours + sft_weight * nll
     assert ours.item() == pytest.approx(trl_loss, rel=1e-4)
     assert abs(ours.item() - math.log(2)) > 1e-3  # the models differ: not the trivial value
 

@@ -4,6 +4,7 @@ Ctrl-C leaves the active model alone, and the CLI manages the registry."""
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -173,6 +174,20 @@ def test_preference_algorithms_move_their_loss(env, algo):
         assert log.steps[-1][1]["reward_margin"] > 0
 
 
+def test_dpos_sft_weight_adds_the_chosen_answers_likelihood(env):
+    """At the first step the adapter is still the base, so DPO's loss is log 2; the SFT
+    weight adds the chosen answers' NLL per token on top of it (and logs it)."""
+    store, settings, dirs = env
+    plain, rpo = Recorder(), Recorder()
+    train(store, settings, dirs, quick("dpo", steps=1, batch_size=8), plain)
+    train(store, settings, dirs, quick("dpo", steps=1, batch_size=8, sft_weight=0.5), rpo)
+    assert plain.steps[0][1]["loss"] == pytest.approx(math.log(2), abs=1e-3)
+    assert "chosen_nll" not in plain.steps[0][1]
+    nll = rpo.steps[0][1]["chosen_nll"]
+    assert nll > 0.1
+    assert rpo.steps[0][1]["loss"] == pytest.approx(math.log(2) + 0.5 * nll, abs=1e-3)
+
+
 @pytest.mark.parametrize("sampler", ["llama.cpp", "transformers"])
 def test_grpo_samples_groups_scores_them_and_logs_diversity(env, sampler):
     store, settings, dirs = env
@@ -309,6 +324,10 @@ def test_too_little_data_and_bad_settings_are_refused_before_any_work(
         TrainConfig(algo="grpo", group_size=1)
     with pytest.raises(TrainConfigError, match="--rollout-rounds"):
         TrainConfig(algo="grpo", rollout_rounds=0)
+    with pytest.raises(TrainConfigError, match="--sft-weight is DPO's"):
+        TrainConfig(algo="sft", sft_weight=1.0)
+    with pytest.raises(TrainConfigError, match="--sft-weight"):
+        TrainConfig(algo="dpo", sft_weight=-1.0)
     if not torch.cuda.is_available():
         with pytest.raises(TrainError, match="no CUDA"):
             train(store, settings, dirs, quick("sft", device="cuda"), Recorder())
