@@ -374,6 +374,13 @@ def main() -> None:
     wall: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.workdir or tmp)
+        earlier = [root / "heldout.db", root / "feedback"]
+        if not args.reuse and any(path.exists() for path in earlier):
+            # researching and rating again would add a second pass to the stores there
+            sys.exit(
+                f"--workdir {root} holds an earlier run: pass --reuse to train and evaluate "
+                "on it again, or name an empty folder"
+            )
         root.mkdir(parents=True, exist_ok=True)
         hotpot.write_library(questions, root / "library")
 
