@@ -362,6 +362,13 @@ def main() -> None:
     args = parser.parse_args()
     if args.reuse and not args.workdir:
         parser.error("--reuse needs --workdir: the folder an earlier run kept")
+    kept = Path(args.workdir) if args.workdir else None
+    if kept and not args.reuse and any((kept / n).exists() for n in ("heldout.db", "feedback")):
+        # researching and rating again would add a second pass to the stores there
+        parser.error(
+            f"--workdir {kept} holds an earlier run: pass --reuse to train and evaluate on it "
+            "again, or name an empty folder"
+        )
     budgets = sorted(int(b) for b in args.budgets.split(","))
     pipeline = [algo.strip() for algo in args.pipeline.split(",") if algo.strip()]
     if not pipeline or set(pipeline) - {"sft", "dpo", "grpo"}:
@@ -374,13 +381,6 @@ def main() -> None:
     wall: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.workdir or tmp)
-        earlier = [root / "heldout.db", root / "feedback"]
-        if not args.reuse and any(path.exists() for path in earlier):
-            # researching and rating again would add a second pass to the stores there
-            sys.exit(
-                f"--workdir {root} holds an earlier run: pass --reuse to train and evaluate "
-                "on it again, or name an empty folder"
-            )
         root.mkdir(parents=True, exist_ok=True)
         hotpot.write_library(questions, root / "library")
 
