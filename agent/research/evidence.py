@@ -3,11 +3,11 @@
 Each query (the user's question, then each sub-question) ranks passages by BM25. The question's
 own best passages come first (`reserve` of them: what one search of the question would have
 shown the writer is never crowded out by passages the sub-questions agree on), then each
-sub-question's best (`each_best`: what a bridge query was run to find), then the lists are
-fused by weighted reciprocal rank (a passage several queries find rises; the question weighs
-most). Near-duplicates are dropped, and passages are taken in that order until `k` of them or
-the token budget is reached (a passage that does not fit is skipped for a smaller one below
-it).
+sub-question's find (`each_best`, `sought`: what a bridge query was run to find, the passage
+it names, not the one that named the bridge and ranks first), then the lists are fused by
+weighted reciprocal rank (a passage several queries find rises; the question weighs most).
+Near-duplicates are dropped, and passages are taken in that order until `k` of them or the
+token budget is reached (a passage that does not fit is skipped for a smaller one below it).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sleuth.agent.text import near_duplicate
+from sleuth.agent.text import content_words, near_duplicate
 
 RRF_K = 10  # reciprocal-rank fusion: small, so the top few ranks of each query dominate
 QUESTION_WEIGHT = 2.0  # the user's own question outweighs any one sub-question
@@ -64,9 +64,9 @@ def select_evidence(
     """Fuse the rankings and choose at most `k` passages costing at most `token_budget` tokens
     in all (`cost` prices one item as the writer will see it); the first `reserve` passages of
     the first ranking (the user's question) are taken before the fused order, and with
-    `each_best`, after them the best passage of each other ranking (a bridge query's one find,
-    the passage the question's words never reach, is not outvoted by the question's weaker
-    ones)."""
+    `each_best`, after them what each other ranking was run to find (`sought`: a bridge
+    query's find, the passage the question's words never reach, is not outvoted by the
+    question's weaker ones)."""
     fused: dict[int, float] = {}
     passages: dict[int, Passage] = {}
     found_by: dict[int, str] = {}
@@ -77,7 +77,8 @@ def select_evidence(
             found_by.setdefault(passage.id, ranking.query)
     reserved = [p.id for p in rankings[0].passages[:reserve]] if rankings else []
     if each_best:
-        reserved += [r.passages[0].id for r in rankings[1:] if r.passages]
+        for ranking in rankings[1:]:
+            reserved += [best] if (best := sought(ranking, reserved)) is not None else []
     order = list(dict.fromkeys(reserved + sorted(fused, key=lambda c: -fused[c])))
     selection = Selection()
     for chunk_id in order:
@@ -105,6 +106,18 @@ def select_evidence(
         selection.tokens += price
         selection.items.append(item)
     return selection
+
+
+def sought(ranking: Ranking, taken: Sequence[int]) -> int | None:
+    """The passage a query was run to find: the first not yet taken whose title it names
+    ("Kestrel Bay founded" finds "Kestrel Bay (town)", though the passage that named Kestrel
+    Bay ranks above it), else its best."""
+    asked = content_words(ranking.query)
+    for passage in ranking.passages:
+        title = content_words((passage.title or "").split("(")[0])
+        if title and title <= asked and passage.id not in taken:
+            return passage.id
+    return ranking.passages[0].id if ranking.passages else None
 
 
 def snippet(text: str) -> str:

@@ -84,3 +84,19 @@ def test_each_sub_questions_best_passage_follows_the_reserve():
     chosen = select(rankings, k=3, reserve=2, each_best=True)
     assert [i["chunk_id"] for i in chosen.items] == [1, 2, 4]
     assert chosen.items[2]["subquestion"] == "bridge"
+
+
+def test_a_bridge_query_adds_the_passage_it_names_not_the_one_that_named_it():
+    # "Plancus consul" joins a name the question's passage A gave to the question's words, so
+    # A ranks first for it too; what it was run to find is Plancus's own passage (titled
+    # "Plancus (senator)"), shown before the fused order's C.
+    named = P(5, "Plancus served as consul in 42 BC.", title="Plancus (senator)")
+    other = P(6, "A consul was the highest elected office.", title="Roman consul")
+    rankings = [Ranking("question", [A, C], 2.0), Ranking("Plancus consul", [A, other, named])]
+    chosen = select(rankings, k=3, reserve=1, each_best=True)
+    assert [i["chunk_id"] for i in chosen.items] == [1, 5, 3]
+    assert chosen.items[1]["subquestion"] == "Plancus consul"
+    # No passage it names: its best, as before (A, taken already, adds nothing).
+    unnamed = [Ranking("question", [A, C], 2.0), Ranking("Plancus consul", [A, other])]
+    kept = select(unnamed, k=3, reserve=1, each_best=True)
+    assert [i["chunk_id"] for i in kept.items] == [1, 3, 6]
