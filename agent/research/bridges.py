@@ -22,12 +22,17 @@ _NAME = re.compile(  # within a line: a heading and the sentence below it are tw
     rf"\b{_WORD}(?:[ \t]+(?:(?:of|and|the|de|da|von|van|del|la|le|du|y)[ \t]+)?(?:{_WORD}|\d+\b))*"
 )
 _QUOTED = re.compile(r"[\"“]([^\"”]{3,60})[\"”]")
+# A date is not a name a passage is about: "October 16" or "July 1977" searched with the
+# question's words finds the passage that gave it, not another.
+_MONTHS = frozenset(
+    "january february march april may june july august september october november december".split()
+)
 QUESTION_WORDS = 4  # of the question's own words, joined to a bridge entity
 
 
 def entities(text: str) -> list[str]:
-    """Names and titles in `text`, in order of first appearance, once each. Two names joined
-    by "and" ("Tomas Arvid and Lena Voss") count together and each on its own."""
+    """Names and titles in `text`, in order of first appearance, once each, dates left out. Two
+    names joined by "and" ("Tomas Arvid and Lena Voss") count together and each on its own."""
     found = []
     for match in _NAME.finditer(text):
         words = match.group(0).split()
@@ -40,11 +45,17 @@ def entities(text: str) -> list[str]:
     found += [m.group(1).strip() for m in _QUOTED.finditer(text)]
     out = []
     for entity in found:
-        if len(entity) < 3 or entity.lower() in STOPWORDS:
+        if len(entity) < 3 or entity.lower() in STOPWORDS or _is_date(entity):
             continue
         if entity not in out:
             out.append(entity)
     return out
+
+
+def _is_date(name: str) -> bool:
+    """Whether a name is only a month and numbers ("October 16", "July 1977", "May")."""
+    said = name.lower().replace(",", " ").split()
+    return any(w in _MONTHS for w in said) and all(w in _MONTHS or w.isdigit() for w in said)
 
 
 def bridge_queries(question: str, passages: list[str], already: list[str], limit: int) -> list[str]:

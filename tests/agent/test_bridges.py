@@ -24,6 +24,17 @@ def test_names_and_titles():
     assert entities('He wrote "The Long Goodbye" in 1953.') == ["Long Goodbye", "The Long Goodbye"]
 
 
+def test_a_date_is_not_a_name_to_search():
+    # "October 16" searched with the question's words finds the passage that gave it.
+    said = "Born on October 16, 1990 in Riverton, she signed with Kestrel Records in July 1977."
+    assert entities(said) == ["Born", "Riverton", "Kestrel Records"]
+    assert entities("The May Queen was sung in May.") == ["May Queen"]
+    passage = "Tessa Lind was born on October 16, 1990. She sang with the Halvard Choir."
+    queries = bridge_queries("Which choir did the singer born in Riverton join?", [passage], [], 3)
+    assert not any(q.startswith("October") for q in queries)
+    assert any(q.startswith("Halvard Choir") for q in queries)
+
+
 def test_a_bridge_joins_a_new_name_to_what_the_question_still_asks():
     (first, *_) = bridge_queries(QUESTION, [PASSAGE], [], limit=2)
     assert first.startswith("American") or "Maren Holt" in first
