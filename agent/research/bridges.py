@@ -69,6 +69,7 @@ def bridge_queries(question: str, passages: list[str], already: list[str], limit
     names in one sentence, the one fewer passages name comes first ("Maren Holt" before
     "American")."""
     asked = content_words(question)
+    said = _phrase(question)
     named = content_words(" ".join(entities(question)))
     documents = [content_words(p) for p in passages]
     weight = rarity(documents)
@@ -78,7 +79,7 @@ def bridge_queries(question: str, passages: list[str], already: list[str], limit
             match = sum(weight(w) for w in content_words(sentence) & asked) / (rank + 1)
             for entity in entities(sentence):
                 words = content_words(entity)
-                if not words or words <= asked:
+                if not words or f" {_phrase(entity)} " in f" {said} ":
                     continue  # the question names it already: no bridge
                 key = (match, -sum(words <= d for d in documents), rank)
                 if entity not in best or key[:2] > best[entity][:2]:
@@ -103,6 +104,11 @@ def rephrases(query: str, question: str, already: list[str]) -> bool:
     if not words or words <= content_words(question):
         return True
     return any(words <= content_words(q) for q in already)
+
+
+def _phrase(text: str) -> str:
+    """`text` as lower-case words, for finding one name in another."""
+    return " ".join(re.findall(r"[^\W_]+", text.lower()))
 
 
 def _key(query: str) -> frozenset[str]:

@@ -12,6 +12,7 @@ token budget is reached (a passage that does not fit is skipped for a smaller on
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -110,11 +111,11 @@ def select_evidence(
 
 def sought(ranking: Ranking, taken: Sequence[int]) -> int | None:
     """The passage a query was run to find: the first not yet taken whose title it names
-    ("Kestrel Bay founded" finds "Kestrel Bay (town)", though the passage that named Kestrel
-    Bay ranks above it), else its best."""
+    ("Kestrel Bay founded" finds "Kestrel Bay (town)" or "Kestrel Bay, Maine", though the
+    passage that named Kestrel Bay ranks above it), else its best."""
     asked = content_words(ranking.query)
     for passage in ranking.passages:
-        title = content_words((passage.title or "").split("(")[0])
+        title = content_words(re.split(r"[(,]", passage.title or "")[0])
         if title and title <= asked and passage.id not in taken:
             return passage.id
     return ranking.passages[0].id if ranking.passages else None

@@ -63,6 +63,19 @@ def test_the_bridge_is_the_name_where_a_passage_meets_the_question():
     assert "Riverton Owls The Riverton Owls" not in entities(passages[0])
 
 
+def test_a_name_made_of_question_words_is_still_a_bridge():
+    # The question says "county" and "Kestrel", never "Kestrel County": that county's
+    # passage is what it needs, and only the name found here leads there.
+    question = "How many people live in the county served by the Kestrel Area Transit system?"
+    passage = (
+        "# Kestrel Area Transit\n\nKestrel Area Transit is the public bus service of Kestrel "
+        "County, Oregon. Regular routes run daily."
+    )
+    queries = bridge_queries(question, [passage], [], limit=3)
+    assert "Kestrel County many people live served" in queries
+    assert not any(q.startswith("Kestrel Area Transit") for q in queries)
+
+
 def test_rephrasings_are_recognised():
     assert rephrases("Nell Farrow film Salt and Ember", QUESTION, [])
     assert not rephrases("Maren Holt", QUESTION, [])

@@ -100,3 +100,15 @@ def test_a_bridge_query_adds_the_passage_it_names_not_the_one_that_named_it():
     unnamed = [Ranking("question", [A, C], 2.0), Ranking("Plancus consul", [A, other])]
     kept = select(unnamed, k=3, reserve=1, each_best=True)
     assert [i["chunk_id"] for i in kept.items] == [1, 3, 6]
+
+
+def test_a_title_names_its_subject_before_a_comma_too():
+    # "Kestrel Bay, Maine" is the passage "Kestrel Bay population" was run to find.
+    named = P(5, "Kestrel Bay is a town of 4,000 people.", title="Kestrel Bay, Maine")
+    other = P(6, "Population figures come from the census.", title="Census")
+    rankings = [
+        Ranking("question", [A, C], 2.0),
+        Ranking("Kestrel Bay population", [A, other, named]),
+    ]
+    chosen = select(rankings, k=3, reserve=1, each_best=True)
+    assert [i["chunk_id"] for i in chosen.items] == [1, 5, 3]
