@@ -186,10 +186,19 @@ def stored_prompts(store, questions) -> list[tuple[Prompt, str]]:
 
 
 def train_budget(
-    root: Path, snapshot: Path, settings, dirs_of, pipeline, epochs, lr=None, sft_weight=0.0
+    root: Path,
+    snapshot: Path,
+    settings,
+    dirs_of,
+    pipeline,
+    epochs,
+    lr=None,
+    sft_weight=0.0,
+    group_size=4,
 ) -> dict:
     """The pipeline's algorithms in order from the base, each over the one before, on one
-    budget's feedback: adapter path and stage times (`sft_weight`: DPO's RPO term)."""
+    budget's feedback: adapter path and stage times (`sft_weight`: DPO's RPO term;
+    `group_size`: GRPO's answers sampled per prompt)."""
     if root.exists():  # this pipeline's earlier try: its database's WAL must not meet the copy
         print(f"    replacing {root}", flush=True)
         shutil.rmtree(root)
@@ -223,6 +232,7 @@ def train_budget(
             grpo_over="answers",  # the reader's call on its stored prompt, G short answers
             lr=lr,  # None: the algorithm's default
             sft_weight=sft_weight if algo == "dpo" else 0.0,
+            group_size=group_size,
         )
         started = time.perf_counter()
         try:
@@ -351,6 +361,9 @@ def main() -> None:
         "--dpo-sft-weight", type=float, default=0.0, help="DPO: the chosen side's NLL weight (RPO)"
     )
     parser.add_argument("--grpo-epochs", type=float, default=1.0)
+    parser.add_argument(
+        "--grpo-group", type=int, default=4, help="GRPO: answers sampled per prompt (G, 2+)"
+    )
     parser.add_argument("--workdir", help="keep the work here")
     parser.add_argument("--out", help="default bench/results/learning_curve.json")
     parser.add_argument(
@@ -373,6 +386,8 @@ def main() -> None:
     pipeline = [algo.strip() for algo in args.pipeline.split(",") if algo.strip()]
     if not pipeline or set(pipeline) - {"sft", "dpo", "grpo"}:
         parser.error("--pipeline: sft, dpo, grpo, or several in order (sft,dpo)")
+    if args.grpo_group < 2:
+        parser.error("--grpo-group: GRPO compares its answers: 2 at least")
     epochs = {"sft": args.sft_epochs, "dpo": args.dpo_epochs, "grpo": args.grpo_epochs}
     questions = hotpot.load(hotpot.DEV150)
     held_q = [q for i, q in enumerate(questions) if i % 3 == 2][: args.held]
@@ -449,6 +464,7 @@ def main() -> None:
             "pipeline": ", then ".join(pipeline),
             "lr": args.lr,
             "dpo_sft_weight": args.dpo_sft_weight,
+            "grpo_group": args.grpo_group,
             "base": {name: mean(base["parts"][name]) for name in METRICS},
             "budgets": [],
             "feedback_log": log,
@@ -467,6 +483,7 @@ def main() -> None:
                 epochs,
                 args.lr,
                 args.dpo_sft_weight,
+                args.grpo_group,
             )
             t0 = time.perf_counter()
             model = evaluate(base_path, trained["adapter"], prompts) if trained["adapter"] else base
