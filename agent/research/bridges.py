@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from sleuth.agent.text import STOPWORDS, content_words, rarity, search_terms, sentences
+from sleuth.agent.text import STOPWORDS, content_words, rarity, search_terms, sentences, words
 
 # A name or title: capitalised words, with a few lower-case joiners inside ("Salt and Ember",
 # "Leonardo da Vinci", "Prince of Wales"), or a phrase in quotation marks.
@@ -69,7 +69,7 @@ def bridge_queries(question: str, passages: list[str], already: list[str], limit
     names in one sentence, the one fewer passages name comes first ("Maren Holt" before
     "American")."""
     asked = content_words(question)
-    said = _phrase(question)
+    said = " ".join(words(question))
     named = content_words(" ".join(entities(question)))
     documents = [content_words(p) for p in passages]
     weight = rarity(documents)
@@ -78,10 +78,10 @@ def bridge_queries(question: str, passages: list[str], already: list[str], limit
         for sentence in sentences(passage):
             match = sum(weight(w) for w in content_words(sentence) & asked) / (rank + 1)
             for entity in entities(sentence):
-                words = content_words(entity)
-                if not words or f" {_phrase(entity)} " in f" {said} ":
+                entity_words = content_words(entity)
+                if not entity_words or f" {' '.join(words(entity))} " in f" {said} ":
                     continue  # the question names it already: no bridge
-                key = (match, -sum(words <= d for d in documents), rank)
+                key = (match, -sum(entity_words <= d for d in documents), rank)
                 if entity not in best or key[:2] > best[entity][:2]:
                     best[entity] = key
     done = {_key(q) for q in already}
@@ -104,11 +104,6 @@ def rephrases(query: str, question: str, already: list[str]) -> bool:
     if not words or words <= content_words(question):
         return True
     return any(words <= content_words(q) for q in already)
-
-
-def _phrase(text: str) -> str:
-    """`text` as lower-case words, for finding one name in another."""
-    return " ".join(re.findall(r"[^\W_]+", text.lower()))
 
 
 def _key(query: str) -> frozenset[str]:
