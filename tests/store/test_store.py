@@ -107,6 +107,31 @@ def test_history_lists_sessions_and_searches_questions_and_answers(store):
     assert store.runs.history(query='"; DROP TABLE x') == []  # punctuation is not syntax
 
 
+def test_a_big_sources_chunks_go_in_and_out_in_bounded_transactions(store):
+    """Each write transaction holds at most CHUNK_BATCH chunks, so another Sleuth waiting to
+    write gets the lock between them (tests/reliability times it beside a 49 MB file)."""
+    from sleuth.store.library import CHUNK_BATCH
+
+    conn = store.library.db.utils.conn
+    began: list[str] = []
+    conn.set_trace_callback(lambda sql: began.append(sql) if sql.startswith("BEGIN") else None)
+    chunks = [(f"word{i}", i, i + 1) for i in range(3 * CHUNK_BATCH + 1)]
+    try:
+        source_id = store.library.save_source(
+            kind="file", uri="/lib/big.txt", text="x", content_hash="h1", chunks=chunks
+        )
+        assert len(began) >= 2 + 4  # the source row, old chunks (none), four batches
+        assert store.library.chunk_count(source_id) == len(chunks)
+        began.clear()
+        store.library.save_source(  # a new version: the old chunks go out in batches too
+            kind="file", uri="/lib/big.txt", text="y", content_hash="h2", chunks=chunks[:1]
+        )
+        assert len(began) >= 1 + 4 + 1  # the source row, four batches out, one in
+        assert store.library.chunk_count(source_id) == 1
+    finally:
+        conn.set_trace_callback(None)
+
+
 def test_sources_chunks_and_documents_round_trip(store):
     source_id = store.library.save_source(
         kind="web",
