@@ -20,7 +20,7 @@ held-out questions are researched once by the base model; every model (base and 
 budget) answers those same prompts greedily, as the app does (the short answer held to the
 evidence), and is scored on EM and F1 of the short answer, contains (its own words), and
 citation validity, with the paired bootstrap's 95% interval of its difference to base, and
-how many held-out answers got better, worse, or changed at the same score. With --fit, base and
+how many held-out answers score better, worse, or level with base. With --fit, base and
 each adapter also answer the reader prompts that budget trained on (its pool questions, on the
 trainer's side of its own split): whether training learned what it was shown, apart from
 whether that carried over to questions it never saw.

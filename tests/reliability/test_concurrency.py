@@ -59,9 +59,9 @@ WRITER = textwrap.dedent(
     """
     import sys, time
     from sleuth.store import Store, StoreError
-    # Sleuth's own busy timeout (5 s), as a research run beside the indexer has it. A fifth of
-    # it failed once in CI: the 49 MB file's source row is one write (0.2 s here), longer on a
-    # slower disk, and a batch of chunks can land just after it.
+    # Sleuth's own busy timeout (5 s), as a research run beside the indexer has it. With a
+    # fifth of it one write failed once in CI: the 49 MB file's source row is one write (0.2 s
+    # here, longer on a slower disk). That chunks go in bounded batches is tests/store's check.
     store = Store.open(sys.argv[1])
     session = store.runs.new_session("beside the indexer")
     turn = store.runs.add_turn(session, "q?")
