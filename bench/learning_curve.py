@@ -63,7 +63,7 @@ from sleuth.store import Dirs, Store
 from sleuth.store.settings import load_settings
 from sleuth.train.checks import hard_checks, normalize_answer
 from sleuth.train.config import TrainConfig
-from sleuth.train.datasets import Prompt
+from sleuth.train.datasets import Prompt, load_feedback, question_of
 from sleuth.train.evaluate import read_one
 from sleuth.train.trainer import TrainError, train
 
@@ -192,8 +192,6 @@ def stored_prompts(store, questions) -> list[tuple[Prompt, str]]:
 def trained_prompts(snapshot: Path, questions) -> list[tuple[Prompt, str]]:
     """The reader prompts a budget's training saw (the trainer's side of its own split), each
     with its question's gold answer: what --fit answers to tell learning from transfer."""
-    from sleuth.train.datasets import load_feedback, question_of
-
     gold = {hotpot.asked(q.question): q.answer for q in questions}
     store = Store.open(snapshot, migrate=False)
     try:
@@ -241,8 +239,6 @@ def train_budget(
     store = Store.open(dirs.database)
     counts = store.feedback.counts()
     out = {"feedback": asdict(counts), "seconds": {}, "steps": {}, "adapter": None}
-    from sleuth.train.datasets import load_feedback
-
     feedback = load_feedback(store, calls="writer")
     examples_of = {
         "sft": len(feedback.sft),
