@@ -123,6 +123,9 @@ def load_feedback(
         runs = list(trajectories(store, references))
         pair_all += call_pairs(runs)
         kto_all += call_examples(runs)
+    sft_all = distinct(sft_all, lambda a: (a.messages, a.text))
+    kto_all = distinct(kto_all, lambda a: (a.messages, a.text, label_of(a)))
+    pair_all = distinct(pair_all, lambda p: (p[0].messages, p[0].text, p[1].text))
     known = known_references(store, references)
     prompts: dict[str, Prompt] = {}
     for answer in answers:
@@ -156,6 +159,20 @@ def load_feedback(
         heldout_prompts=heldout,
         heldout_counts={"sft": sft_held, "kto": kto_held, "dpo": dpo_held, "grpo": len(heldout)},
     )
+
+
+def distinct(items: list, key) -> list:
+    """The first of each example that says the same thing (`key`: its prompt and completion):
+    a question asked again, or regenerated, whose answers were rated or corrected alike, is
+    one lesson, not one per rating; repeated, it was learned as that question's answer."""
+    seen: set[str] = set()
+    out = []
+    for item in items:
+        mark = json.dumps(key(item), sort_keys=True)
+        if mark not in seen:
+            seen.add(mark)
+            out.append(item)
+    return out
 
 
 # -- tokenisation ------------------------------------------------------------------------------

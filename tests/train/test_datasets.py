@@ -49,6 +49,27 @@ def test_a_prompt_takes_its_reference_from_a_correction_else_an_answer_rated_wel
     assert references == {right: "Paris is the capital.", wrong: "Paris.", unrated: None}
 
 
+def test_the_same_lesson_given_twice_is_one_example(store):
+    # Asked, regenerated, asked again: the same answers rated alike and corrected alike.
+    _, _, (first, again) = ask(store, QUESTIONS[3], "Paris [1].", "Paris [1].")
+    _, _, wrong = ask(store, QUESTIONS[3], "Lyon [2].", "Lyon [2].", "Nice [1].")
+    for good in (first, again):
+        store.feedback.rate(good, thumb=1)
+    for bad in wrong:
+        store.feedback.rate(bad, thumb=-1, correction="Paris [1].")
+    feedback = load_feedback(store, fraction=0.0)
+    assert [a.text for a in feedback.sft] == ["Paris [1]."]
+    assert sorted((chosen.text, rejected.text) for chosen, rejected in feedback.dpo) == [
+        ("Paris [1].", "Lyon [2]."),
+        ("Paris [1].", "Nice [1]."),
+    ]
+    assert sorted((a.text, a.thumb > 0) for a in feedback.kto) == [
+        ("Lyon [2].", False),
+        ("Nice [1].", False),
+        ("Paris [1].", True),
+    ]
+
+
 def test_too_little_data_says_how_much_exists_and_is_needed(store):
     _, _, (a,) = ask(store, QUESTIONS[0], "Good [1].")
     store.feedback.rate(a, thumb=1)
