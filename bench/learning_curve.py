@@ -12,6 +12,7 @@ questions. A simulated user asks the pool's questions one after another, as a pe
 After the first 10, 20, 40 and 80 questions (--budgets) the store is copied; each copy is
 trained from the same base with --pipeline: SFT on the good answers and corrections (the
 default), then, with "sft,dpo", DPO over it on the comparisons, corrections and rating gaps;
+"kto" learns from each rated answer alone, good or bad, against a KL reference point;
 "grpo" samples G short answers to each stored reader prompt and rewards them by F1 against
 the question's reference (the user's correction, or the answer they rated well). SFT is the
 default because it is what these 2 cores afford with Qwen2.5 0.5B: an SFT step of 4 reader
@@ -26,8 +27,8 @@ trainer's side of its own split): whether training learned what it was shown, ap
 whether that carried over to questions it never saw.
 
     .venv/bin/python bench/learning_curve.py [--model NAME] [--budgets 10,20,40,80]
-        [--held 50] [--pipeline sft|dpo|grpo|sft,dpo] [--sft-epochs 1] [--dpo-epochs 1]
-        [--grpo-epochs 1] [--lr X] [--fit]
+        [--held 50] [--pipeline sft|dpo|kto|grpo|sft,dpo] [--sft-epochs 1] [--dpo-epochs 1]
+        [--kto-epochs 1] [--grpo-epochs 1] [--lr X] [--fit]
         [--workdir DIR [--reuse]] [--out FILE]
 
 With --reuse, an earlier run's --workdir (its held-out research and feedback snapshots) is
@@ -243,9 +244,10 @@ def train_budget(
     examples_of = {
         "sft": len(feedback.sft),
         "dpo": len(feedback.dpo),
+        "kto": len(feedback.kto),
         "grpo": len(feedback.prompts),
     }
-    batch_of = {"sft": 4, "dpo": 2, "grpo": 2}
+    batch_of = {"sft": 4, "dpo": 2, "kto": 2, "grpo": 2}
     for algo in pipeline:
         examples, batch = examples_of[algo], batch_of[algo]
         if not examples:
@@ -398,6 +400,7 @@ def main() -> None:
     parser.add_argument(
         "--dpo-sft-weight", type=float, default=0.0, help="DPO: the chosen side's NLL weight (RPO)"
     )
+    parser.add_argument("--kto-epochs", type=float, default=1.0)
     parser.add_argument("--grpo-epochs", type=float, default=1.0)
     parser.add_argument(
         "--grpo-group", type=int, default=4, help="GRPO: answers sampled per prompt (G, 2+)"
@@ -428,11 +431,16 @@ def main() -> None:
         )
     budgets = sorted(int(b) for b in args.budgets.split(","))
     pipeline = [algo.strip() for algo in args.pipeline.split(",") if algo.strip()]
-    if not pipeline or set(pipeline) - {"sft", "dpo", "grpo"}:
-        parser.error("--pipeline: sft, dpo, grpo, or several in order (sft,dpo)")
+    if not pipeline or set(pipeline) - {"sft", "dpo", "kto", "grpo"}:
+        parser.error("--pipeline: sft, dpo, kto, grpo, or several in order (sft,dpo)")
     if args.grpo_group < 2:
         parser.error("--grpo-group: GRPO compares its answers: 2 at least")
-    epochs = {"sft": args.sft_epochs, "dpo": args.dpo_epochs, "grpo": args.grpo_epochs}
+    epochs = {
+        "sft": args.sft_epochs,
+        "dpo": args.dpo_epochs,
+        "kto": args.kto_epochs,
+        "grpo": args.grpo_epochs,
+    }
     questions = hotpot.load(hotpot.DEV150)
     held_q = [q for i, q in enumerate(questions) if i % 3 == 2][: args.held]
     pool = [q for q in questions if q not in held_q][: budgets[-1]]
