@@ -8,6 +8,8 @@
   reflection calls labelled by credit.
 - GRPO: stored writer prompts (the exact messages) with the evidence they numbered.
 
+Each example is kept once however often it was given (`distinct`).
+
 A prompt is held out for evaluation when the hash of its question falls in the held-out
 fraction: the split depends only on the text, so it is the same in every run and every
 database, and all answers to one question stay on the same side.
