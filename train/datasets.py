@@ -166,7 +166,7 @@ def load_feedback(
 def distinct(items: list, key) -> list:
     """The first of each example that says the same thing (`key`: its prompt and completion):
     a question asked again, or regenerated, whose answers were rated or corrected alike, is
-    one lesson, not one per rating; repeated, it was learned as that question's answer."""
+    one lesson, not one per rating."""
     seen: set[str] = set()
     out = []
     for item in items:
