@@ -63,7 +63,7 @@ from sleuth.agent.tools.library import index_paths
 from sleuth.store import Dirs, Store
 from sleuth.store.settings import load_settings
 from sleuth.train.checks import hard_checks, normalize_answer
-from sleuth.train.config import TrainConfig
+from sleuth.train.config import ALGORITHMS, TrainConfig
 from sleuth.train.datasets import Prompt, load_feedback, question_of
 from sleuth.train.evaluate import read_one
 from sleuth.train.trainer import TrainError, train
@@ -241,15 +241,9 @@ def train_budget(
     counts = store.feedback.counts()
     out = {"feedback": asdict(counts), "seconds": {}, "steps": {}, "adapter": None}
     feedback = load_feedback(store, calls="writer")
-    examples_of = {
-        "sft": len(feedback.sft),
-        "dpo": len(feedback.dpo),
-        "kto": len(feedback.kto),
-        "grpo": len(feedback.prompts),
-    }
     batch_of = {"sft": 4, "dpo": 2, "kto": 2, "grpo": 2}
     for algo in pipeline:
-        examples, batch = examples_of[algo], batch_of[algo]
+        examples, batch = feedback.count(algo), batch_of[algo]
         if not examples:
             print(f"    {algo}: skipped: no examples in this budget's feedback", flush=True)
             continue
@@ -431,16 +425,11 @@ def main() -> None:
         )
     budgets = sorted(int(b) for b in args.budgets.split(","))
     pipeline = [algo.strip() for algo in args.pipeline.split(",") if algo.strip()]
-    if not pipeline or set(pipeline) - {"sft", "dpo", "kto", "grpo"}:
-        parser.error("--pipeline: sft, dpo, kto, grpo, or several in order (sft,dpo)")
+    if not pipeline or set(pipeline) - set(ALGORITHMS):
+        parser.error(f"--pipeline: {', '.join(ALGORITHMS)}, or several in order (sft,dpo)")
     if args.grpo_group < 2:
         parser.error("--grpo-group: GRPO compares its answers: 2 at least")
-    epochs = {
-        "sft": args.sft_epochs,
-        "dpo": args.dpo_epochs,
-        "kto": args.kto_epochs,
-        "grpo": args.grpo_epochs,
-    }
+    epochs = {algo: getattr(args, f"{algo}_epochs") for algo in ALGORITHMS}
     questions = hotpot.load(hotpot.DEV150)
     held_q = [q for i, q in enumerate(questions) if i % 3 == 2][: args.held]
     pool = [q for q in questions if q not in held_q][: budgets[-1]]
