@@ -1,8 +1,11 @@
 """The learning curve (bench/learning_curve.py) with SFT's examples changed, to ask why SFT does
 not carry over to new questions. Every other argument is the learning curve's:
 
-    python bench/sft_variants.py shuffled-passages --reuse --workdir DIR --budgets 80 --out F
-    python bench/sft_variants.py own-answers --reuse --workdir DIR --budgets 80 --out F
+    python bench/sft_variants.py shuffled-passages --reuse --workdir DIR --budgets 80
+    python bench/sft_variants.py own-answers --reuse --workdir DIR --budgets 80
+
+It trains SFT alone, and writes bench/results/learning_curve-sft-VARIANT.json unless --out
+says where (never over the shipped curve).
 
 - shuffled-passages: each reader example is also shown with its passages in two other orders,
   renumbered (three examples where it had one): the answer is the same wherever its passage
@@ -87,7 +90,12 @@ VARIANTS = {"shuffled-passages": shuffled_passages, "own-answers": own_answers}
 def main() -> None:
     if len(sys.argv) < 2 or sys.argv[1] not in VARIANTS:
         sys.exit(f"usage: sft_variants.py {{{','.join(VARIANTS)}}} [learning_curve.py arguments]")
-    change = VARIANTS[sys.argv[1]]
+    name, argv = sys.argv[1], sys.argv[2:]
+    change = VARIANTS[name]
+    if any(arg.startswith("--pipeline") for arg in argv):
+        sys.exit("sft_variants.py changes SFT's examples: it trains SFT alone (no --pipeline)")
+    if not any(arg.startswith("--out") for arg in argv):  # never over the shipped curve
+        argv += ["--out", str(learning_curve.RESULTS / f"learning_curve-sft-{name}.json")]
     load = datasets.load_feedback
 
     def load_feedback(store, *args, **kwargs):
@@ -95,9 +103,9 @@ def main() -> None:
 
     trainer.load_feedback = learning_curve.load_feedback = load_feedback
     learning_curve.main(
-        sys.argv[2:],
-        command="python bench/sft_variants.py " + " ".join(sys.argv[1:]),
-        note=f"SFT variant {sys.argv[1]}: " + " ".join(change.__doc__.split()),
+        argv,
+        command=f"python bench/sft_variants.py {name} " + " ".join(argv),
+        note=f"SFT variant {name}: " + " ".join(change.__doc__.split()),
     )
 
 
