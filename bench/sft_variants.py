@@ -94,8 +94,11 @@ def main() -> None:
     change = VARIANTS[name]
     if any(arg.startswith("--pipeline") for arg in argv):
         sys.exit("sft_variants.py changes SFT's examples: it trains SFT alone (no --pipeline)")
+    shown = list(argv)
     if not any(arg.startswith("--out") for arg in argv):  # never over the shipped curve
-        argv += ["--out", str(learning_curve.RESULTS / f"learning_curve-sft-{name}.json")]
+        out = f"learning_curve-sft-{name}.json"
+        argv += ["--out", str(learning_curve.RESULTS / out)]
+        shown += ["--out", f"bench/results/{out}"]
     load = datasets.load_feedback
 
     def load_feedback(store, *args, **kwargs):
@@ -104,7 +107,7 @@ def main() -> None:
     trainer.load_feedback = learning_curve.load_feedback = load_feedback
     learning_curve.main(
         argv,
-        command=f"python bench/sft_variants.py {name} " + " ".join(argv),
+        command=f"python bench/sft_variants.py {name} " + " ".join(shown),
         note=f"SFT variant {name}: " + " ".join(change.__doc__.split()),
     )
 
