@@ -72,6 +72,10 @@ async def pin(pilot) -> None:
     await until(pilot, lambda: pilot.app.llm is not None)
     for bar in pilot.app.screen.query(StatusBar):
         bar.speed, bar.elapsed = "", ""
+    # A focused input's cursor blinks on a timer: a busy machine took the snapshot in the half
+    # second it was off. Held steady, it is drawn as the stored snapshots show it.
+    for field in pilot.app.screen.query(Input):
+        field.cursor_blink = False
     await pilot.pause()
 
 
