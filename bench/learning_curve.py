@@ -24,11 +24,14 @@ citation validity, with the paired bootstrap's 95% interval of its difference to
 how many held-out answers score better, worse, or level with base. With --fit, base and
 each adapter also answer the reader prompts that budget trained on (its pool questions, on the
 trainer's side of its own split): whether training learned what it was shown, apart from
-whether that carried over to questions it never saw.
+whether that carried over to questions it never saw. With --dev25, base and each adapter also
+answer dev-25's 25 questions (none in dev-150), researched once by the base model over their
+own library: the reader's prompt and decoding were chosen on dev-150, the 50 held out among
+them, so dev-25 asks whether base's lead on near ties is that choice's.
 
     .venv/bin/python bench/learning_curve.py [--model NAME] [--budgets 10,20,40,80]
         [--held 50] [--pipeline sft|dpo|kto|grpo|sft,dpo] [--sft-epochs 1] [--dpo-epochs 1]
-        [--kto-epochs 1] [--grpo-epochs 1] [--lr X] [--fit]
+        [--kto-epochs 1] [--grpo-epochs 1] [--lr X] [--fit] [--dev25]
         [--workdir DIR [--reuse]] [--out FILE]
 
 With --reuse, an earlier run's --workdir (its held-out research and feedback snapshots) is
@@ -188,6 +191,32 @@ def stored_prompts(store, questions) -> list[tuple[Prompt, str]]:
         for q in questions
         if (key := hotpot.asked(q.question)) in by_question
     ]
+
+
+def unseen_prompts(root: Path, settings, dirs) -> list[tuple[Prompt, str]]:
+    """dev-25's questions researched by the base model over their own library, kept in
+    <root>/dev25.db (marked complete by dev25.done): questions the reader was not chosen on."""
+    questions = hotpot.load(hotpot.DEV25)
+    path, done = root / "dev25.db", root / "dev25.done"
+    if not done.is_file():
+        for stale in root.glob("dev25.db*"):  # a research that was stopped: start again
+            stale.unlink()
+        hotpot.write_library(questions, root / "library-dev25")
+        store = Store.open(path)
+        index_paths(store, [root / "library-dev25"])
+        llm, info = open_llm(settings, dirs, store)
+        try:
+            run = asyncio.new_event_loop().run_until_complete
+            held_out_prompts(Assistant(store, llm, info, settings), store, questions, run)
+        finally:
+            llm.close()
+            store.close()
+        done.touch()
+    store = Store.open(path)
+    try:
+        return stored_prompts(store, questions)
+    finally:
+        store.close()
 
 
 def trained_prompts(snapshot: Path, questions) -> list[tuple[Prompt, str]]:
@@ -370,6 +399,17 @@ def write_report(report: dict, out: Path) -> None:
         )
         if "answers_vs_base" in row:
             lines.append(f"      held-out answers vs base: {row['answers_vs_base']}")
+        if "dev25" in row:
+            unseen = row["dev25"]
+            gap, pooled = unseen["diff_vs_base"]["f1"], unseen["pooled_diff_vs_base"]["f1"]
+            lines.append(
+                f"      dev-25, {unseen['n_questions']} questions the reader was not chosen on: F1 "
+                f"{unseen['base']['f1']:.3f} -> {unseen['model']['f1']:.3f}, "
+                f"{gap['mean']:+.3f} {gap['ci95']}"
+                f"; answers vs base {unseen['answers_vs_base']}; with the held-out ones "
+                f"({unseen['n_questions'] + report['n_questions']}): F1 {pooled['mean']:+.3f} "
+                f"{pooled['ci95']}"
+            )
         if "fit" in row:
             fit = row["fit"]
             lines.append(
@@ -408,6 +448,12 @@ def main(argv: list[str] | None = None, command: str | None = None, note: str = 
         action="store_true",
         help="also answer the prompts each budget trained on, with base and with the adapter "
         "(about 2.5 minutes each at 80 with Qwen2.5 0.5B)",
+    )
+    parser.add_argument(
+        "--dev25",
+        action="store_true",
+        help="also answer dev-25's 25 questions, which the reader was not chosen on, with base "
+        "and each adapter (researched once into --workdir's dev25.db, about 4 minutes)",
     )
     parser.add_argument("--workdir", help="keep the work here")
     parser.add_argument("--out", help="default bench/results/learning_curve.json")
@@ -494,9 +540,16 @@ def main(argv: list[str] | None = None, command: str | None = None, note: str = 
             store.close()
             wall["feedback"] = round(time.perf_counter() - t0, 1)
 
+        if args.dev25:
+            t0 = time.perf_counter()
+            print("2b. dev-25: researched by the base model (once per workdir)", flush=True)
+            unseen = unseen_prompts(root, settings, dirs)
+            wall["dev25_research"] = round(time.perf_counter() - t0, 1)
         print("3. base on the held-out prompts", flush=True)
         t0 = time.perf_counter()
         base = evaluate(base_path, None, prompts)
+        if args.dev25:
+            base_unseen = evaluate(base_path, None, unseen)
         wall["evaluate_base"] = round(time.perf_counter() - t0, 1)
         out = Path(args.out) if args.out else RESULTS / "learning_curve.json"
         report = {
@@ -559,6 +612,22 @@ def main(argv: list[str] | None = None, command: str | None = None, note: str = 
                     "answers_vs_base": changed(fit[0]["f1"], fit[1]["f1"]),
                 }
                 row["seconds"]["fit"] = round(time.perf_counter() - t0, 1)
+            if args.dev25:
+                t0 = time.perf_counter()
+                adapter = trained["adapter"]
+                on = evaluate(base_path, adapter, unseen) if adapter else base_unseen
+                both = {n: base["parts"][n] + base_unseen["parts"][n] for n in METRICS}
+                row["dev25"] = {
+                    "n_questions": len(unseen),
+                    "base": {name: mean(base_unseen["parts"][name]) for name in METRICS},
+                    "model": {name: mean(on["parts"][name]) for name in METRICS},
+                    "diff_vs_base": difference(base_unseen["parts"], on["parts"], METRICS),
+                    "answers_vs_base": changed(base_unseen["parts"]["f1"], on["parts"]["f1"]),
+                    "pooled_diff_vs_base": difference(
+                        both, {n: model["parts"][n] + on["parts"][n] for n in METRICS}, METRICS
+                    ),
+                }
+                row["seconds"]["dev25"] = round(time.perf_counter() - t0, 1)
             rows.append(row)
             print(f"  budget {budget}: {rows[-1]['scores']} diff f1 {diff['f1']}", flush=True)
             report["seconds_total"] = round(time.perf_counter() - started, 1)
