@@ -548,9 +548,11 @@ def main(argv: list[str] | None = None, command: str | None = None, note: str = 
         print("3. base on the held-out prompts", flush=True)
         t0 = time.perf_counter()
         base = evaluate(base_path, None, prompts)
-        if args.dev25:
-            base_unseen = evaluate(base_path, None, unseen)
         wall["evaluate_base"] = round(time.perf_counter() - t0, 1)
+        if args.dev25:
+            t0 = time.perf_counter()
+            base_unseen = evaluate(base_path, None, unseen)
+            wall["evaluate_base_dev25"] = round(time.perf_counter() - t0, 1)
         out = Path(args.out) if args.out else RESULTS / "learning_curve.json"
         report = {
             "commit": commit(),
