@@ -246,6 +246,17 @@ def changed(base: list[tuple[float, int]], model: list[tuple[float, int]]) -> di
     }
 
 
+def versus(base: dict, model: dict) -> dict:
+    """Base and a model on the same prompts (each metric's parts): their means, the paired
+    difference, and how many answers moved."""
+    return {
+        "base": {name: mean(base[name]) for name in METRICS},
+        "model": {name: mean(model[name]) for name in METRICS},
+        "diff_vs_base": difference(base, model, METRICS),
+        "answers_vs_base": changed(base["f1"], model["f1"]),
+    }
+
+
 def train_budget(
     root: Path,
     snapshot: Path,
@@ -552,6 +563,7 @@ def main(argv: list[str] | None = None, command: str | None = None, note: str = 
         if args.dev25:
             t0 = time.perf_counter()
             base_unseen = evaluate(base_path, None, unseen)
+            base_both = {n: base["parts"][n] + base_unseen["parts"][n] for n in METRICS}
             wall["evaluate_base_dev25"] = round(time.perf_counter() - t0, 1)
         out = Path(args.out) if args.out else RESULTS / "learning_curve.json"
         report = {
@@ -606,28 +618,17 @@ def main(argv: list[str] | None = None, command: str | None = None, note: str = 
                 t0 = time.perf_counter()
                 seen = trained_prompts(snapshots / f"feedback-{budget}.db", pool)
                 fit = [evaluate(base_path, a, seen)["parts"] for a in (None, trained["adapter"])]
-                row["fit"] = {
-                    "n_prompts": len(seen),
-                    "base": {name: mean(fit[0][name]) for name in METRICS},
-                    "model": {name: mean(fit[1][name]) for name in METRICS},
-                    "diff_vs_base": difference(fit[0], fit[1], METRICS),
-                    "answers_vs_base": changed(fit[0]["f1"], fit[1]["f1"]),
-                }
+                row["fit"] = {"n_prompts": len(seen), **versus(fit[0], fit[1])}
                 row["seconds"]["fit"] = round(time.perf_counter() - t0, 1)
             if args.dev25:
                 t0 = time.perf_counter()
                 adapter = trained["adapter"]
                 on = evaluate(base_path, adapter, unseen) if adapter else base_unseen
-                both = {n: base["parts"][n] + base_unseen["parts"][n] for n in METRICS}
+                pooled = {n: model["parts"][n] + on["parts"][n] for n in METRICS}
                 row["dev25"] = {
                     "n_questions": len(unseen),
-                    "base": {name: mean(base_unseen["parts"][name]) for name in METRICS},
-                    "model": {name: mean(on["parts"][name]) for name in METRICS},
-                    "diff_vs_base": difference(base_unseen["parts"], on["parts"], METRICS),
-                    "answers_vs_base": changed(base_unseen["parts"]["f1"], on["parts"]["f1"]),
-                    "pooled_diff_vs_base": difference(
-                        both, {n: model["parts"][n] + on["parts"][n] for n in METRICS}, METRICS
-                    ),
+                    **versus(base_unseen["parts"], on["parts"]),
+                    "pooled_diff_vs_base": difference(base_both, pooled, METRICS),
                 }
                 row["seconds"]["dev25"] = round(time.perf_counter() - t0, 1)
             rows.append(row)
