@@ -267,10 +267,13 @@ def train_budget(
     lr=None,
     sft_weight=0.0,
     group_size=4,
+    dpo_loss="sigmoid",
+    beta=None,
 ) -> dict:
     """The pipeline's algorithms in order from the base, each over the one before, on one
     budget's feedback: adapter path and stage times (`sft_weight`: DPO's RPO term;
-    `group_size`: GRPO's answers sampled per prompt)."""
+    `group_size`: GRPO's answers sampled per prompt; `dpo_loss`: sigmoid or ipo; `beta`: the
+    algorithms' own when None)."""
     if root.exists():  # this pipeline's earlier try: its database's WAL must not meet the copy
         print(f"    replacing {root}", flush=True)
         shutil.rmtree(root)
@@ -297,6 +300,8 @@ def train_budget(
             grpo_over="answers",  # the reader's call on its stored prompt, G short answers
             lr=lr,  # None: the algorithm's default
             sft_weight=sft_weight if algo == "dpo" else 0.0,
+            dpo_loss=dpo_loss if algo == "dpo" else "sigmoid",
+            beta=beta,
             group_size=group_size,
         )
         started = time.perf_counter()
@@ -449,6 +454,13 @@ def main(argv: list[str] | None = None, command: str | None = None, note: str = 
     parser.add_argument(
         "--dpo-sft-weight", type=float, default=0.0, help="DPO: the chosen side's NLL weight (RPO)"
     )
+    parser.add_argument(
+        "--dpo-loss",
+        choices=("sigmoid", "ipo"),
+        default="sigmoid",
+        help="DPO's loss (ipo: the margin per token, held at 1/(2 beta))",
+    )
+    parser.add_argument("--beta", type=float, help="DPO/KTO temperature, GRPO KL weight")
     parser.add_argument("--kto-epochs", type=float, default=1.0)
     parser.add_argument("--grpo-epochs", type=float, default=1.0)
     parser.add_argument(
@@ -576,6 +588,8 @@ def main(argv: list[str] | None = None, command: str | None = None, note: str = 
             "pipeline": ", then ".join(pipeline),
             "lr": args.lr,
             "dpo_sft_weight": args.dpo_sft_weight,
+            "dpo_loss": args.dpo_loss,
+            "beta": args.beta,
             "grpo_group": args.grpo_group,
             "base": {name: mean(base["parts"][name]) for name in METRICS},
             "budgets": [],
@@ -598,6 +612,8 @@ def main(argv: list[str] | None = None, command: str | None = None, note: str = 
                 args.lr,
                 args.dpo_sft_weight,
                 args.grpo_group,
+                args.dpo_loss,
+                args.beta,
             )
             t0 = time.perf_counter()
             model = evaluate(base_path, trained["adapter"], prompts) if trained["adapter"] else base

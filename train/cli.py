@@ -32,6 +32,7 @@ OVERRIDES = (
     "lora_r",
     "beta",
     "sft_weight",
+    "dpo_loss",
     "group_size",
     "device",
     "batch_size",

@@ -34,6 +34,14 @@ class TrainConfig:
         "while DPO widens the margin",
         at_least=0,
     )
+    dpo_loss: str = option(
+        "sigmoid",
+        "DPO's loss: sigmoid (Rafailov et al.: the log-ratio margin summed over the answer's "
+        "tokens, pushed ever wider) or ipo (Azar et al., as TRL computes it: the margin per "
+        "token, held at 1/(2 beta) by a squared loss, so a rejected answer is not pushed down "
+        "without end and a longer answer is not favoured)",
+        ("sigmoid", "ipo"),
+    )
     batch_size: int = option(2, "examples (or pairs, or prompts for GRPO) per step", at_least=1)
     group_size: int = option(
         4, "GRPO: answers sampled per prompt (2 at least: GRPO compares them)", at_least=2
@@ -115,6 +123,8 @@ class TrainConfig:
             raise TrainConfigError(
                 f"--sft-weight is DPO's (the chosen answers' likelihood); --algo is {self.algo}."
             )
+        if self.dpo_loss != "sigmoid" and self.algo != "dpo":
+            raise TrainConfigError(f"--dpo-loss is DPO's; --algo is {self.algo}.")
         if self.grpo_over == "runs" and self.rollouts == "transformers":
             raise TrainConfigError(
                 "GRPO over runs samples with llama.cpp: leave --rollouts at llama.cpp."

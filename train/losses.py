@@ -89,6 +89,24 @@ def dpo_loss(
     return loss, beta * chosen_ratio.detach(), beta * rejected_ratio.detach()
 
 
+def ipo_loss(
+    policy_chosen: torch.Tensor,  # (B,) sequence log-probs under the policy
+    policy_rejected: torch.Tensor,  # (B,)
+    ref_chosen: torch.Tensor,  # (B,) under the reference
+    ref_rejected: torch.Tensor,  # (B,)
+    chosen_tokens: torch.Tensor,  # (B,) completion tokens of each chosen answer
+    rejected_tokens: torch.Tensor,  # (B,)
+    beta: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # loss (), chosen reward (B,), rejected (B,)
+    """IPO (Azar et al. 2023, eq. 17) as TRL computes it: each side's log-ratio per completion
+    token, their difference regressed onto 1/(2 beta). The margin has a target, so a pair
+    already apart stops pulling, and no side gains by its length."""
+    chosen_ratio = (policy_chosen - ref_chosen) / chosen_tokens.clamp(min=1)
+    rejected_ratio = (policy_rejected - ref_rejected) / rejected_tokens.clamp(min=1)
+    loss = ((chosen_ratio - rejected_ratio - 1 / (2 * beta)) ** 2).mean()
+    return loss, beta * chosen_ratio.detach(), beta * rejected_ratio.detach()
+
+
 def kto_loss(
     policy: torch.Tensor,  # (B,) sequence log-probs under the policy
     ref: torch.Tensor,  # (B,) under the reference

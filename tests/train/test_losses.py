@@ -75,6 +75,34 @@ def test_dpo_loss_by_hand():
     assert chosen.item() == pytest.approx(0.5) and rejected.item() == pytest.approx(-0.5)
 
 
+def test_ipo_loss_by_hand():
+    """Each side's log-ratio per token; the squared distance of their difference from
+    1/(2 beta). A pair already that far apart costs nothing, one further apart costs again."""
+    args = dict(chosen_tokens=torch.tensor([2.0, 4.0]), rejected_tokens=torch.tensor([1.0, 4.0]))
+    loss, chosen, rejected = losses.ipo_loss(
+        torch.tensor([-10.0, -4.0]),
+        torch.tensor([-12.0, -12.0]),
+        torch.tensor([-11.0, -8.0]),
+        torch.tensor([-11.0, -8.0]),
+        beta=0.5,
+        **args,
+    )
+    # per token: pair 1 (1/2) - (-1/1) = 1.5, pair 2 (4/4) - (-4/4) = 2; target 1/(2*0.5) = 1
+    assert loss.item() == pytest.approx(((1.5 - 1) ** 2 + (2 - 1) ** 2) / 2)
+    assert chosen.tolist() == pytest.approx([0.25, 0.5])
+    assert rejected.tolist() == pytest.approx([-0.5, -0.5])
+    at_target, _, _ = losses.ipo_loss(
+        torch.tensor([-10.0]),
+        torch.tensor([-11.0]),
+        torch.tensor([-10.0]),
+        torch.tensor([-10.0]),
+        torch.tensor([3.0]),
+        torch.tensor([1.0]),
+        beta=0.5,
+    )
+    assert at_target.item() == 0.0
+
+
 def test_kto_loss_by_hand():
     policy, ref = torch.tensor([-5.0, -7.0]), torch.tensor([-6.0, -6.0])
     labels = torch.tensor([True, False])
@@ -251,6 +279,45 @@ def test_dpo_loss_equals_trls_on_the_same_batch(tiny_policy, tmp_path, sft_weigh
         ours = ours + sft_weight * nll
     assert ours.item() == pytest.approx(trl_loss, rel=1e-4)
     assert abs(ours.item() - math.log(2)) > 1e-3  # the models differ: not the trivial value
+
+
+def test_ipo_loss_equals_trls_on_the_same_batch(tiny_policy, tmp_path):
+    """`--dpo-loss ipo` as train/steps/dpo.py computes it: TRL's loss_type ipo, whose log-ratios
+    are per completion token."""
+    from trl import DPOConfig, DPOTrainer
+
+    _quiet()
+    rows = [
+        {
+            "prompt": [{"role": "user", "content": q}],
+            "chosen": [{"role": "assistant", "content": c}],
+            "rejected": [{"role": "assistant", "content": r}],
+        }
+        for q, c, r in CONVERSATIONS
+    ]
+    args = DPOConfig(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=4,
+        report_to="none",
+        beta=0.3,
+        loss_type=["ipo"],
+        max_length=256,
+        use_cpu=True,
+        bf16=False,
+    )
+    batch, trl_loss = _trl_first_batch(DPOTrainer, args, rows, tiny_policy)
+    seq, ref_seq = _ours_sequence_logprobs(tiny_policy, batch)
+    tokens = batch["completion_mask"][:, 1:].float().sum(-1)
+    n = len(rows)
+    assert len(set(tokens.tolist())) > 1  # lengths differ: per token is not per answer
+    ours, _, _ = losses.ipo_loss(
+        seq[:n], seq[n:], ref_seq[:n], ref_seq[n:], tokens[:n], tokens[n:], beta=0.3
+    )
+    assert ours.item() == pytest.approx(trl_loss, rel=1e-4)
+    summed, _, _ = losses.ipo_loss(
+        seq[:n], seq[n:], ref_seq[:n], ref_seq[n:], torch.ones(n), torch.ones(n), beta=0.3
+    )
+    assert summed.item() != pytest.approx(trl_loss, rel=1e-2)  # the division is what matches
 
 
 def test_kto_loss_equals_trls_on_the_same_batch(tiny_policy, tmp_path):

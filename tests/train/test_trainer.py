@@ -188,6 +188,19 @@ def test_dpos_sft_weight_adds_the_chosen_answers_likelihood(env):
     assert rpo.steps[0][1]["loss"] == pytest.approx(math.log(2) + 0.5 * nll, abs=1e-3)
 
 
+def test_dpo_with_the_ipo_loss_aims_at_its_margin(env):
+    """At the first step the adapter is the base: both log-ratios are 0, so IPO's loss is the
+    target margin squared, (1/(2 beta))^2; training moves the margin towards it."""
+    store, settings, dirs = env
+    log = Recorder()
+    config = quick("dpo", steps=4, batch_size=8, lr=1e-2, dpo_loss="ipo", beta=0.5)
+    assert train(store, settings, dirs, config, log).status == "done"
+    first, last = log.steps[0][1], log.steps[-1][1]
+    assert first["loss"] == pytest.approx(1.0, abs=1e-3)
+    assert last["loss"] < first["loss"]
+    assert last["reward_margin"] > 0
+
+
 @pytest.mark.parametrize("sampler", ["llama.cpp", "transformers"])
 def test_grpo_samples_groups_scores_them_and_logs_diversity(env, sampler):
     store, settings, dirs = env
@@ -328,6 +341,10 @@ def test_too_little_data_and_bad_settings_are_refused_before_any_work(
         TrainConfig(algo="sft", sft_weight=1.0)
     with pytest.raises(TrainConfigError, match="--sft-weight"):
         TrainConfig(algo="dpo", sft_weight=-1.0)
+    with pytest.raises(TrainConfigError, match="--dpo-loss is DPO's"):
+        TrainConfig(algo="kto", dpo_loss="ipo")
+    with pytest.raises(TrainConfigError, match="--dpo-loss"):
+        TrainConfig(algo="dpo", dpo_loss="hinge")
     if not torch.cuda.is_available():
         with pytest.raises(TrainError, match="no CUDA"):
             train(store, settings, dirs, quick("sft", device="cuda"), Recorder())

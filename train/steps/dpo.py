@@ -17,9 +17,15 @@ def step(ctx: Context, global_batch: list) -> tuple[torch.Tensor, dict]:
     policy = losses.sequence_logprob(per_token, batch["mask"])
     ref = losses.sequence_logprob(ctx.logprobs(batch, reference=True), batch["mask"])
     n = len(pairs)
-    loss, chosen_reward, rejected_reward = losses.dpo_loss(
-        policy[:n], policy[n:], ref[:n], ref[n:], ctx.config.beta
-    )
+    if ctx.config.dpo_loss == "ipo":
+        tokens = batch["mask"].sum(-1)
+        loss, chosen_reward, rejected_reward = losses.ipo_loss(
+            policy[:n], policy[n:], ref[:n], ref[n:], tokens[:n], tokens[n:], ctx.config.beta
+        )
+    else:
+        loss, chosen_reward, rejected_reward = losses.dpo_loss(
+            policy[:n], policy[n:], ref[:n], ref[n:], ctx.config.beta
+        )
     extra = {}
     if ctx.config.sft_weight:  # RPO: the chosen answers' own likelihood, as SFT would
         nll = losses.sft_loss(per_token[:n], batch["mask"][:n])
