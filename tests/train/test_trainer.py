@@ -345,6 +345,10 @@ def test_too_little_data_and_bad_settings_are_refused_before_any_work(
         TrainConfig(algo="kto", dpo_loss="ipo")
     with pytest.raises(TrainConfigError, match="--dpo-loss"):
         TrainConfig(algo="dpo", dpo_loss="hinge")
+    with pytest.raises(TrainConfigError, match="--beta must be above 0"):
+        TrainConfig(algo="dpo", dpo_loss="ipo", beta=0.0)
+    assert TrainConfig(algo="dpo", dpo_loss="ipo").beta == 0.5  # measured, not TRL's 0.1
+    assert TrainConfig(algo="dpo").beta == 0.1
     if not torch.cuda.is_available():
         with pytest.raises(TrainError, match="no CUDA"):
             train(store, settings, dirs, quick("sft", device="cuda"), Recorder())
