@@ -239,10 +239,9 @@ CONVERSATIONS = [
 ]
 
 
-@pytest.mark.parametrize("sft_weight", [0.0, 0.5])
-def test_dpo_loss_equals_trls_on_the_same_batch(tiny_policy, tmp_path, sft_weight):
-    """Plain DPO, and DPO with the chosen side's NLL added (`--sft-weight`, RPO: TRL's
-    loss_type sigmoid + sft), as train/steps/dpo.py puts them together."""
+def _trl_dpo_first_batch(tiny_policy, tmp_path, **loss):
+    """TRL's DPO trainer (beta 0.3, `loss`: its loss_type and loss_weights) on CONVERSATIONS'
+    pairs: its first batch and its loss on it."""
     from trl import DPOConfig, DPOTrainer
 
     _quiet()
@@ -259,15 +258,26 @@ def test_dpo_loss_equals_trls_on_the_same_batch(tiny_policy, tmp_path, sft_weigh
         per_device_train_batch_size=4,
         report_to="none",
         beta=0.3,
-        loss_type=["sigmoid", "sft"] if sft_weight else ["sigmoid"],
-        loss_weights=[1.0, sft_weight] if sft_weight else None,
         max_length=256,
         use_cpu=True,
         bf16=False,
+        **loss,
     )
-    batch, trl_loss = _trl_first_batch(DPOTrainer, args, rows, tiny_policy)
+    return _trl_first_batch(DPOTrainer, args, rows, tiny_policy)
+
+
+@pytest.mark.parametrize("sft_weight", [0.0, 0.5])
+def test_dpo_loss_equals_trls_on_the_same_batch(tiny_policy, tmp_path, sft_weight):
+    """Plain DPO, and DPO with the chosen side's NLL added (`--sft-weight`, RPO: TRL's
+    loss_type sigmoid + sft), as train/steps/dpo.py puts them together."""
+    batch, trl_loss = _trl_dpo_first_batch(
+        tiny_policy,
+        tmp_path,
+        loss_type=["sigmoid", "sft"] if sft_weight else ["sigmoid"],
+        loss_weights=[1.0, sft_weight] if sft_weight else None,
+    )
     seq, ref_seq = _ours_sequence_logprobs(tiny_policy, batch)
-    n = len(rows)
+    n = len(CONVERSATIONS)
     ours, _, _ = losses.dpo_loss(seq[:n], seq[n:], ref_seq[:n], ref_seq[n:], beta=0.3)
     if sft_weight:
         policy = tiny_policy[0]
@@ -284,31 +294,10 @@ def test_dpo_loss_equals_trls_on_the_same_batch(tiny_policy, tmp_path, sft_weigh
 def test_ipo_loss_equals_trls_on_the_same_batch(tiny_policy, tmp_path):
     """`--dpo-loss ipo` as train/steps/dpo.py computes it: TRL's loss_type ipo, whose log-ratios
     are per completion token."""
-    from trl import DPOConfig, DPOTrainer
-
-    _quiet()
-    rows = [
-        {
-            "prompt": [{"role": "user", "content": q}],
-            "chosen": [{"role": "assistant", "content": c}],
-            "rejected": [{"role": "assistant", "content": r}],
-        }
-        for q, c, r in CONVERSATIONS
-    ]
-    args = DPOConfig(
-        output_dir=str(tmp_path),
-        per_device_train_batch_size=4,
-        report_to="none",
-        beta=0.3,
-        loss_type=["ipo"],
-        max_length=256,
-        use_cpu=True,
-        bf16=False,
-    )
-    batch, trl_loss = _trl_first_batch(DPOTrainer, args, rows, tiny_policy)
+    batch, trl_loss = _trl_dpo_first_batch(tiny_policy, tmp_path, loss_type=["ipo"])
     seq, ref_seq = _ours_sequence_logprobs(tiny_policy, batch)
     tokens = batch["completion_mask"][:, 1:].float().sum(-1)
-    n = len(rows)
+    n = len(CONVERSATIONS)
     assert len(set(tokens.tolist())) > 1  # lengths differ: per token is not per answer
     ours, _, _ = losses.ipo_loss(
         seq[:n], seq[n:], ref_seq[:n], ref_seq[n:], tokens[:n], tokens[n:], beta=0.3
