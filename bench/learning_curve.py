@@ -269,11 +269,12 @@ def train_budget(
     group_size=4,
     dpo_loss="sigmoid",
     beta=None,
+    seed=0,
 ) -> dict:
     """The pipeline's algorithms in order from the base, each over the one before, on one
     budget's feedback: adapter path and stage times (`sft_weight`: DPO's RPO term;
     `group_size`: GRPO's answers sampled per prompt; `dpo_loss`: sigmoid or ipo; `beta`: the
-    algorithms' own when None)."""
+    algorithms' own when None; `seed`: LoRA init, batch order and sampling)."""
     if root.exists():  # this pipeline's earlier try: its database's WAL must not meet the copy
         print(f"    replacing {root}", flush=True)
         shutil.rmtree(root)
@@ -302,6 +303,7 @@ def train_budget(
             sft_weight=sft_weight if algo == "dpo" else 0.0,
             dpo_loss=dpo_loss if algo == "dpo" else "sigmoid",
             beta=beta,
+            seed=seed,
             group_size=group_size,
         )
         started = time.perf_counter()
@@ -461,6 +463,9 @@ def main(argv: list[str] | None = None, command: str | None = None, note: str = 
         help="DPO's loss (ipo: the margin per token, held at 1/(2 beta))",
     )
     parser.add_argument("--beta", type=float, help="DPO/KTO temperature, GRPO KL weight")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="training seed (LoRA init, batch order, sampling)"
+    )
     parser.add_argument("--kto-epochs", type=float, default=1.0)
     parser.add_argument("--grpo-epochs", type=float, default=1.0)
     parser.add_argument(
@@ -590,6 +595,7 @@ def main(argv: list[str] | None = None, command: str | None = None, note: str = 
             "dpo_sft_weight": args.dpo_sft_weight,
             "dpo_loss": args.dpo_loss,
             "beta": args.beta,
+            "seed": args.seed,
             "grpo_group": args.grpo_group,
             "base": {name: mean(base["parts"][name]) for name in METRICS},
             "budgets": [],
@@ -614,6 +620,7 @@ def main(argv: list[str] | None = None, command: str | None = None, note: str = 
                 args.grpo_group,
                 args.dpo_loss,
                 args.beta,
+                args.seed,
             )
             t0 = time.perf_counter()
             model = evaluate(base_path, trained["adapter"], prompts) if trained["adapter"] else base
