@@ -264,17 +264,13 @@ def train_budget(
     dirs_of,
     pipeline,
     epochs,
-    lr=None,
-    sft_weight=0.0,
-    group_size=4,
-    dpo_loss="sigmoid",
-    beta=None,
-    seed=0,
+    options: dict,
+    dpo_options: dict,
 ) -> dict:
     """The pipeline's algorithms in order from the base, each over the one before, on one
-    budget's feedback: adapter path and stage times (`sft_weight`: DPO's RPO term;
-    `group_size`: GRPO's answers sampled per prompt; `dpo_loss`: sigmoid or ipo; `beta`: the
-    algorithms' own when None; `seed`: LoRA init, batch order and sampling)."""
+    budget's feedback: adapter path and stage times. `options`: TrainConfig fields every
+    algorithm takes (lr, beta, seed, group_size; None: the algorithm's default);
+    `dpo_options`: DPO's own (sft_weight, dpo_loss), left at their defaults for the others."""
     if root.exists():  # this pipeline's earlier try: its database's WAL must not meet the copy
         print(f"    replacing {root}", flush=True)
         shutil.rmtree(root)
@@ -299,12 +295,8 @@ def train_budget(
             calls="writer",
             eval_limit=2,
             grpo_over="answers",  # the reader's call on its stored prompt, G short answers
-            lr=lr,  # None: the algorithm's default
-            sft_weight=sft_weight if algo == "dpo" else 0.0,
-            dpo_loss=dpo_loss if algo == "dpo" else "sigmoid",
-            beta=beta,
-            seed=seed,
-            group_size=group_size,
+            **options,
+            **(dpo_options if algo == "dpo" else {}),
         )
         started = time.perf_counter()
         try:
@@ -508,6 +500,8 @@ def main(argv: list[str] | None = None, command: str | None = None, note: str = 
     if args.grpo_group < 2:
         parser.error("--grpo-group: GRPO compares its answers: 2 at least")
     epochs = {algo: getattr(args, f"{algo}_epochs") for algo in ALGORITHMS}
+    options = dict(lr=args.lr, beta=args.beta, seed=args.seed, group_size=args.grpo_group)
+    dpo_options = dict(sft_weight=args.dpo_sft_weight, dpo_loss=args.dpo_loss)
     questions = hotpot.load(hotpot.DEV150)
     held_q = [q for i, q in enumerate(questions) if i % 3 == 2][: args.held]
     pool = [q for q in questions if q not in held_q][: budgets[-1]]
@@ -615,12 +609,8 @@ def main(argv: list[str] | None = None, command: str | None = None, note: str = 
                 dirs_of,
                 pipeline,
                 epochs,
-                args.lr,
-                args.dpo_sft_weight,
-                args.grpo_group,
-                args.dpo_loss,
-                args.beta,
-                args.seed,
+                options,
+                dpo_options,
             )
             t0 = time.perf_counter()
             model = evaluate(base_path, trained["adapter"], prompts) if trained["adapter"] else base
