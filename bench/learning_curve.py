@@ -21,7 +21,8 @@ held-out questions are researched once by the base model; every model (base and 
 budget) answers those same prompts greedily, as the app does (the short answer held to the
 evidence), and is scored on EM and F1 of the short answer, contains (its own words), and
 citation validity, with the paired bootstrap's 95% interval of its difference to base, and
-how many held-out answers score better, worse, or level with base. With --fit, base and
+how many held-out answers score better, worse, or level with base, and each answer that
+changed (a budget's "moved": the gold, base's short answer and the model's). With --fit, base and
 each adapter also answer the reader prompts that budget trained on (its pool questions, on the
 trainer's side of its own split): whether training learned what it was shown, apart from
 whether that carried over to questions it never saw. With --dev25, base and each adapter also
@@ -31,7 +32,8 @@ them, so dev-25 asks whether base's lead on near ties is that choice's.
 
     .venv/bin/python bench/learning_curve.py [--model NAME] [--budgets 10,20,40,80]
         [--held 50] [--pipeline sft|dpo|kto|grpo|sft,dpo] [--sft-epochs 1] [--dpo-epochs 1]
-        [--kto-epochs 1] [--grpo-epochs 1] [--lr X] [--fit] [--dev25]
+        [--kto-epochs 1] [--grpo-epochs 1] [--lr X] [--beta B] [--dpo-loss sigmoid|ipo]
+        [--dpo-sft-weight W] [--grpo-group G] [--seed S] [--fit] [--dev25]
         [--workdir DIR [--reuse]] [--out FILE]
 
 With --reuse, an earlier run's --workdir (its held-out research and feedback snapshots) is
@@ -312,11 +314,12 @@ def train_budget(
     return out
 
 
-def evaluate(base_path: Path, adapter, prompts) -> dict[str, list[tuple[float, float]]]:
-    """Every held-out prompt answered greedily as the app answers; each metric's parts."""
+def evaluate(base_path: Path, adapter, prompts) -> dict:
+    """Every held-out prompt answered greedily as the app answers: each metric's parts, and
+    each answer (its gold and short answer; the first three again as "examples")."""
     llm = LlamaCppLLM(base_path, adapter_path=adapter, n_ctx=4096)
     parts = {name: [] for name in METRICS}
-    examples = []
+    answers = []
     try:
         for prompt, gold in prompts:
             read = read_one(llm, prompt, seed=0)
@@ -324,11 +327,29 @@ def evaluate(base_path: Path, adapter, prompts) -> dict[str, list[tuple[float, f
             scores = judge(short, read.text, prompt.evidence, gold)
             for name in METRICS:
                 parts[name].append(scores[name])
-            if len(examples) < 3:
-                examples.append({"gold": gold, "short": short})
+            answers.append({"gold": gold, "short": short})
     finally:
         llm.close()
-    return {"parts": parts, "examples": examples}
+    return {"parts": parts, "examples": answers[:3], "answers": answers}
+
+
+def moved(base: dict, model: dict) -> list[dict]:
+    """Each answer the model gives differently from base: which prompt (its place among the
+    evaluated ones), the gold, both short answers and both F1s; what an answer-by-answer look
+    reads, and what tells runs that lose the same answers from runs that lose others."""
+    out = []
+    for number, (before, after) in enumerate(zip(base["answers"], model["answers"], strict=True)):
+        if before["short"] != after["short"]:
+            out.append(
+                {
+                    "prompt": number,
+                    "gold": before["gold"],
+                    "base": before["short"],
+                    "model": after["short"],
+                    "f1": [base["parts"]["f1"][number][0], model["parts"]["f1"][number][0]],
+                }
+            )
+    return out
 
 
 # -- the report ----------------------------------------------------------------------------------
@@ -626,12 +647,17 @@ def main(argv: list[str] | None = None, command: str | None = None, note: str = 
                 "answers_vs_base": changed(base["parts"]["f1"], model["parts"]["f1"]),
                 **trained,
                 "examples": model["examples"],
+                "moved": moved(base, model),
             }
             if args.fit and trained["adapter"]:
                 t0 = time.perf_counter()
                 seen = trained_prompts(snapshots / f"feedback-{budget}.db", pool)
-                fit = [evaluate(base_path, a, seen)["parts"] for a in (None, trained["adapter"])]
-                row["fit"] = {"n_prompts": len(seen), **versus(fit[0], fit[1])}
+                fit = [evaluate(base_path, a, seen) for a in (None, trained["adapter"])]
+                row["fit"] = {
+                    "n_prompts": len(seen),
+                    **versus(fit[0]["parts"], fit[1]["parts"]),
+                    "moved": moved(fit[0], fit[1]),
+                }
                 row["seconds"]["fit"] = round(time.perf_counter() - t0, 1)
             if args.dev25:
                 t0 = time.perf_counter()
@@ -641,6 +667,7 @@ def main(argv: list[str] | None = None, command: str | None = None, note: str = 
                 row["dev25"] = {
                     "n_questions": len(unseen),
                     **versus(base_unseen["parts"], on["parts"]),
+                    "moved": moved(base_unseen, on),
                     "pooled_diff_vs_base": difference(base_both, pooled, METRICS),
                 }
                 row["seconds"]["dev25"] = round(time.perf_counter() - t0, 1)
