@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> None:
 
     root = Path(args.workdir)
     paths = [Path(p) for p in args.adapters]
-    missing = [str(p) for p in paths + [root / "heldout.db"] if not p.is_file()]
+    needed = paths + [p.with_suffix(".gguf") for p in paths] + [root / "heldout.db"]
+    missing = [str(p) for p in needed if not p.is_file()]
     if missing:
         sys.exit(f"adapter_soup: no such file: {', '.join(missing)}")
     if len(paths) < 2:
