@@ -83,7 +83,7 @@ def scored(base: dict, model: dict) -> dict:
 
 def overlap(rows: list[dict]) -> dict:
     """Of the answers each single adapter moved, how many every other adapter moved too (to
-    the same answer): shared moves are what the feedback does, the rest what the seed does."""
+    the same answer): shared moves are what the training does whatever its seed."""
     sets = [{(m["prompt"], m["model"]) for m in row["moved"]} for row in rows]
     shared = set.intersection(*sets) if sets else set()
     return {"moved_by_each": [len(s) for s in sets], "moved_alike_by_all": len(shared)}
