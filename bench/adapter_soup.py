@@ -30,10 +30,19 @@ from pathlib import Path
 
 import hotpot
 from closed_loop import commit, difference, mean
-from learning_curve import METRICS, changed, evaluate, moved, stored_prompts, unseen_prompts
+from learning_curve import (
+    METRICS,
+    changed,
+    evaluate,
+    held_out,
+    moved,
+    stored_prompts,
+    unseen_prompts,
+    workdir_dirs,
+)
 
 from sleuth.agent.models.catalog import resolve_model_path
-from sleuth.store import Dirs, Store
+from sleuth.store import Store
 from sleuth.store.settings import load_settings
 from sleuth.train.model_io import LoraFactors, write_gguf_adapter
 
@@ -109,14 +118,14 @@ def main(argv: list[str] | None = None) -> None:
 
     started = time.perf_counter()
     questions = hotpot.load(hotpot.DEV150)
-    held_q = [q for i, q in enumerate(questions) if i % 3 == 2][: args.held]
+    held_q = held_out(questions, args.held)
     store = Store.open(root / "heldout.db")
     try:
         sets = {"held_out": stored_prompts(store, held_q)}
     finally:
         store.close()
     settings = load_settings(None, env={}, flags={"search.backend": "none"})
-    dirs = Dirs(root / "feedback" / "data", root / "feedback" / "config", root / "cache")
+    dirs = workdir_dirs(root, root / "feedback")
     if args.dev25:
         if not (root / "dev25.done").is_file():
             sys.exit(f"adapter_soup: {root} holds no dev-25 research (learning_curve --dev25)")

@@ -90,6 +90,17 @@ class Quiet:
         print("    " + text.replace("\n", "\n    "), flush=True)
 
 
+def held_out(questions: list, n: int) -> list:
+    """dev-150's held-out questions: every third, the first `n` of them (the rest is the pool)."""
+    return [q for i, q in enumerate(questions) if i % 3 == 2][:n]
+
+
+def workdir_dirs(root: Path, home: Path) -> Dirs:
+    """The Sleuth directories of one store under a workdir `root` (`home`: the feedback's, or a
+    budget's), all sharing the workdir's cache (models, adapters for rollouts)."""
+    return Dirs(home / "data", home / "config", root / "cache")
+
+
 # -- the simulated user --------------------------------------------------------------------------
 
 
@@ -316,7 +327,7 @@ def train_budget(
 
 def evaluate(base_path: Path, adapter, prompts) -> dict:
     """Every held-out prompt answered greedily as the app answers: each metric's parts, and
-    each answer (its gold and short answer; the first three again as "examples")."""
+    each answer (its gold and short answer)."""
     llm = LlamaCppLLM(base_path, adapter_path=adapter, n_ctx=4096)
     parts = {name: [] for name in METRICS}
     answers = []
@@ -330,7 +341,7 @@ def evaluate(base_path: Path, adapter, prompts) -> dict:
             answers.append({"gold": gold, "short": short})
     finally:
         llm.close()
-    return {"parts": parts, "examples": answers[:3], "answers": answers}
+    return {"parts": parts, "answers": answers}
 
 
 def moved(base: dict, model: dict) -> list[dict]:
@@ -524,7 +535,7 @@ def main(argv: list[str] | None = None, command: str | None = None, note: str = 
     options = dict(lr=args.lr, beta=args.beta, seed=args.seed, group_size=args.grpo_group)
     dpo_options = dict(sft_weight=args.dpo_sft_weight, dpo_loss=args.dpo_loss)
     questions = hotpot.load(hotpot.DEV150)
-    held_q = [q for i, q in enumerate(questions) if i % 3 == 2][: args.held]
+    held_q = held_out(questions, args.held)
     pool = [q for q in questions if q not in held_q][: budgets[-1]]
     started = time.perf_counter()
     wall: dict[str, float] = {}
@@ -534,7 +545,7 @@ def main(argv: list[str] | None = None, command: str | None = None, note: str = 
         hotpot.write_library(questions, root / "library")
 
         def dirs_of(home: Path) -> Dirs:
-            return Dirs(home / "data", home / "config", root / "cache")
+            return workdir_dirs(root, home)
 
         flags = {"search.backend": "none"}
         if args.model:
@@ -646,7 +657,7 @@ def main(argv: list[str] | None = None, command: str | None = None, note: str = 
                 "diff_vs_base": diff,
                 "answers_vs_base": changed(base["parts"]["f1"], model["parts"]["f1"]),
                 **trained,
-                "examples": model["examples"],
+                "examples": model["answers"][:3],
                 "moved": moved(base, model),
             }
             if args.fit and trained["adapter"]:
