@@ -28,7 +28,7 @@ else
   TORCH_PIN := torch==2.13.0
 endif
 
-.PHONY: run test deps lint bench clean
+.PHONY: run test deps lint clean
 
 run: $(STAMP)
 	@$(BIN)/sleuth doctor --quick
@@ -59,9 +59,6 @@ $(STAMP): pyproject.toml Makefile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-
-bench: $(STAMP)
-	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
