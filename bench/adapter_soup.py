@@ -28,22 +28,9 @@ import sys
 import time
 from pathlib import Path
 
-import hotpot
 from closed_loop import commit, difference, mean
-from learning_curve import (
-    METRICS,
-    changed,
-    evaluate,
-    held_out,
-    moved,
-    stored_prompts,
-    unseen_prompts,
-    workdir_dirs,
-)
+from learning_curve import METRICS, changed, evaluate, joined, moved, reused_sets
 
-from sleuth.agent.models.catalog import resolve_model_path
-from sleuth.store import Store
-from sleuth.store.settings import load_settings
 from sleuth.train.model_io import LoraFactors, write_gguf_adapter
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -116,21 +103,11 @@ def main(argv: list[str] | None = None) -> None:
     if len(paths) < 2:
         sys.exit("adapter_soup: a mean needs two adapters at least")
 
+    if args.dev25 and not (root / "dev25.done").is_file():
+        sys.exit(f"adapter_soup: {root} holds no dev-25 research (learning_curve --dev25)")
+
     started = time.perf_counter()
-    questions = hotpot.load(hotpot.DEV150)
-    held_q = held_out(questions, args.held)
-    store = Store.open(root / "heldout.db")
-    try:
-        sets = {"held_out": stored_prompts(store, held_q)}
-    finally:
-        store.close()
-    settings = load_settings(None, env={}, flags={"search.backend": "none"})
-    dirs = workdir_dirs(root, root / "feedback")
-    if args.dev25:
-        if not (root / "dev25.done").is_file():
-            sys.exit(f"adapter_soup: {root} holds no dev-25 research (learning_curve --dev25)")
-        sets["dev25"] = unseen_prompts(root, settings, dirs)
-    base_path = resolve_model_path(settings.model.path, dirs)
+    sets, base_path = reused_sets(root, args.held, args.dev25)
 
     mixed = root / "soup" / "soup.gguf"
     write_gguf_adapter(soup(paths), mixed, name="sleuth-soup", **gguf_shape(base_path))
@@ -163,8 +140,8 @@ def main(argv: list[str] | None = None) -> None:
     if len(sets) > 1:  # every set's questions together: each model's pooled difference
         report["pooled_diff_vs_base"] = {
             label: difference(
-                {m: sum((answered[n]["base"]["parts"][m] for n in sets), []) for m in METRICS},
-                {m: sum((answered[n][label]["parts"][m] for n in sets), []) for m in METRICS},
+                joined([answered[n]["base"] for n in sets]),
+                joined([answered[n][label] for n in sets]),
                 METRICS,
             )
             for label in models

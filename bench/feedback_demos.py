@@ -31,24 +31,12 @@ from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
-import hotpot
 from closed_loop import commit, difference, mean
-from learning_curve import (
-    METRICS,
-    changed,
-    evaluate,
-    held_out,
-    moved,
-    stored_prompts,
-    unseen_prompts,
-    workdir_dirs,
-)
+from learning_curve import METRICS, changed, evaluate, joined, moved, reused_sets
 
-from sleuth.agent.models.catalog import resolve_model_path
 from sleuth.agent.research.reader import answer_form
 from sleuth.agent.text import words
 from sleuth.store import Store
-from sleuth.store.settings import load_settings
 from sleuth.train.datasets import Prompt, load_feedback, question_of
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -118,15 +106,7 @@ def main() -> None:
         sys.exit(f"feedback_demos: {root} lacks {', '.join(missing)}")
     if args.k < 1:
         sys.exit("feedback_demos: --k must be 1 or more")
-    settings = load_settings(None, env={}, flags={"search.backend": "none"})
-    dirs = workdir_dirs(root, root / "feedback")
-    base_path = resolve_model_path(settings.model.path, dirs)
-    questions = hotpot.load(hotpot.DEV150)
-    store = Store.open(root / "heldout.db")
-    sets = {"held_out": stored_prompts(store, held_out(questions, args.held))}
-    store.close()
-    if args.dev25:
-        sets["dev25"] = unseen_prompts(root, settings, dirs)
+    sets, base_path = reused_sets(root, args.held, args.dev25)
     started = time.perf_counter()
     base = {name: evaluate(base_path, None, prompts) for name, prompts in sets.items()}
     report = {
@@ -144,6 +124,7 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     lines = [f"{report['model']}, k={args.k}, instead={args.instead}, commit {report['commit']}"]
     for budget in budgets:
+        first = len(lines)  # this budget's lines, printed as it ends
         pool = lessons(root / "snapshots" / f"feedback-{budget}.db")
         row = {"ratings": budget, "lessons": len(pool)}
         t0 = time.perf_counter()
@@ -169,14 +150,14 @@ def main() -> None:
                 f"answers {row[name]['answers_vs_base']}"
             )
         if len(sets) > 1:
-            both = {x: sum((base[n]["parts"][x] for n in sets), []) for x in METRICS}
-            shown = {x: sum((runs[n]["parts"][x] for n in sets), []) for x in METRICS}
-            row["pooled_diff_vs_base"] = difference(both, shown, METRICS)
+            row["pooled_diff_vs_base"] = difference(
+                joined(list(base.values())), joined(list(runs.values())), METRICS
+            )
             f1 = row["pooled_diff_vs_base"]["f1"]
             lines.append(f"      pooled: F1 {f1['mean']:+.3f} {f1['ci95']}")
         row["seconds"] = round(time.perf_counter() - t0, 1)
         report["budgets"].append(row)
-        print(lines[-1] if len(sets) == 1 else "\n".join(lines[-len(sets) - 1 :]), flush=True)
+        print("\n".join(lines[first:]), flush=True)
         out.write_text(json.dumps(report, indent=2) + "\n")
     out.with_suffix(".txt").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

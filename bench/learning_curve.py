@@ -270,6 +270,26 @@ def versus(base: dict, model: dict) -> dict:
     }
 
 
+def joined(runs: list[dict]) -> dict:
+    """Several evaluations' metric parts as one (their questions together, in order)."""
+    return {name: sum((run["parts"][name] for run in runs), []) for name in METRICS}
+
+
+def reused_sets(root: Path, held: int, dev25: bool) -> tuple[dict[str, list], Path]:
+    """What a workdir an earlier run kept gives the default model to answer: its held-out
+    prompts (and, with `dev25`, dev-25's, which it must have researched), and base's path."""
+    settings = load_settings(None, env={}, flags={"search.backend": "none"})
+    dirs = workdir_dirs(root, root / "feedback")
+    store = Store.open(root / "heldout.db")
+    try:
+        sets = {"held_out": stored_prompts(store, held_out(hotpot.load(hotpot.DEV150), held))}
+    finally:
+        store.close()
+    if dev25:
+        sets["dev25"] = unseen_prompts(root, settings, dirs)
+    return sets, resolve_model_path(settings.model.path, dirs)
+
+
 def train_budget(
     root: Path,
     snapshot: Path,
@@ -606,7 +626,7 @@ def main(argv: list[str] | None = None, command: str | None = None, note: str = 
         if args.dev25:
             t0 = time.perf_counter()
             base_unseen = evaluate(base_path, None, unseen)
-            base_both = {n: base["parts"][n] + base_unseen["parts"][n] for n in METRICS}
+            base_both = joined([base, base_unseen])
             wall["evaluate_base_dev25"] = round(time.perf_counter() - t0, 1)
         out = Path(args.out) if args.out else RESULTS / "learning_curve.json"
         report = {
@@ -674,7 +694,7 @@ def main(argv: list[str] | None = None, command: str | None = None, note: str = 
                 t0 = time.perf_counter()
                 adapter = trained["adapter"]
                 on = evaluate(base_path, adapter, unseen) if adapter else base_unseen
-                pooled = {n: model["parts"][n] + on["parts"][n] for n in METRICS}
+                pooled = joined([model, on])
                 row["dev25"] = {
                     "n_questions": len(unseen),
                     **versus(base_unseen["parts"], on["parts"]),
