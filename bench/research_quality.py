@@ -12,6 +12,9 @@ Each question is asked in each of --methods:
   one-shot    research.planner = none: the question alone is searched once, then the same
   loop-write  the full loop with research.answer = write: the model writes the whole answer,
               as Sleuth did before the reader (its seconds are the latency baseline)
+  loop-server the full loop with the same model behind llama-cpp-python's OpenAI-compatible
+              server on 127.0.0.1 (model.backend = openai), started once for the bench with
+              the in-process model's context and threads: the reader over a server
 
 Scores (per method, overall and per question type, with counts):
   EM / F1         HotpotQA's answer metrics on the short answer: the one the model read off
@@ -36,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import json
 import os
 import re
@@ -60,7 +64,65 @@ METHODS = {
     "one-shot": {"SLEUTH_RESEARCH_PLANNER": "none"},
     # The loop before the reader: the model writes the whole answer (the latency baseline).
     "loop-write": {"SLEUTH_RESEARCH_ANSWER": "write"},
+    # The same model over HTTP; the endpoint is filled in when the server is up (model_server).
+    "loop-server": {"SLEUTH_MODEL_BACKEND": "openai"},
 }
+
+
+@contextlib.contextmanager
+def model_server(model: str, log: Path):
+    """llama-cpp-python's server on a free 127.0.0.1 port, serving `model` as Sleuth would
+    load it in process (its context window and one thread per core); yields its /v1 URL."""
+    import socket
+
+    import httpx
+
+    from sleuth.agent.models.catalog import resolve_model_path
+    from sleuth.agent.models.files import training_context
+    from sleuth.store import app_dirs
+
+    path = resolve_model_path(model, app_dirs())
+    n_ctx = min(8192, training_context(path) or 8192)  # model.n_ctx's default, capped the same
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    threads = str(os.cpu_count() or 1)
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "llama_cpp.server",
+                "--model",
+                str(path),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--n_ctx",
+                str(n_ctx),
+                "--n_threads",
+                threads,
+                "--n_threads_batch",
+                threads,
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}/v1"
+        try:
+            for _ in range(600):
+                if server.poll() is not None:
+                    raise SystemExit(f"llama_cpp.server exited: {log.read_text()[-2000:]}")
+                try:
+                    if httpx.get(url + "/models", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.2)
+            yield url
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
 
 
 def ask(question: str, seed: int, env: dict[str, str], model: str, web: bool) -> dict:
@@ -287,8 +349,6 @@ def prepare(mode: str, questions, tmp: Path, base_env: dict, stack) -> tuple[dic
 
 
 def main() -> None:
-    import contextlib
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="dev150", help="dev150, dev25, or a HotpotQA JSON file")
     parser.add_argument("--questions", type=int, help="the first N questions only")
@@ -337,6 +397,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         where = Path(args.keep) if args.keep else Path(tmp)
         where.mkdir(parents=True, exist_ok=True)
+        if "loop-server" in args.methods.split(","):
+            url = stack.enter_context(model_server(args.model, where / "server.log"))
+            METHODS["loop-server"]["SLEUTH_MODEL_ENDPOINT"] = url
         for mode in args.mode.split(","):
             env, title_of = prepare(mode, questions, where, {**os.environ, **extra}, stack)
             for method in args.methods.split(","):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -183,3 +186,59 @@ def test_a_busy_model_server_is_retried_and_the_retry_is_reported():
     )
     with pytest.raises(ModelError, match="answered 404"):  # not transient: no retry
         refused.chat([{"role": "user", "content": "Capital?"}], Sampling(max_tokens=5))
+
+
+def test_the_default_ask_works_over_a_model_server(server, tmp_path, sleuth_home):
+    """`sleuth ask --json` with every setting at its default but the backend: the reader's
+    form goes to the server (a grammar for yes/no) or is applied after (a span)."""
+
+    library = tmp_path / "lib"
+    library.mkdir()
+    (library / "rivers.md").write_text(
+        "# Rivers\n\nThe Seine flows through Paris. The Rhone flows through Lyon.\n"
+    )
+    env = {
+        **os.environ,
+        "SLEUTH_HOME": str(sleuth_home),
+        "SLEUTH_MODEL_BACKEND": "openai",
+        "SLEUTH_MODEL_ENDPOINT": server,
+        "SLEUTH_MODEL_N_CTX": "2048",
+    }
+    for question in ("Which river flows through Lyon?", "Does the Seine flow through Paris?"):
+        done = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "sleuth"),
+                "ask",
+                "--json",
+                "--no-web",
+                "--library",
+                str(library),
+                "--seed",
+                "1",
+                question,
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
+        assert "Traceback" not in done.stderr, done.stderr
+        result = json.loads(done.stdout)
+        assert result["status"] == "done", (result, done.stderr)
+        assert result["verification"]["answer"] == "read"  # the default, not the free writer
+        if question.startswith("Does"):
+            assert result["short_answer"].lower() in {"yes", "no"}
+
+
+def test_a_yes_no_form_is_held_by_the_servers_grammar(server):
+    from sleuth.agent.research.reader import AnswerForm
+
+    llm = OpenAILLM(server)
+    completion = llm.chat(
+        [{"role": "user", "content": "Is water wet? Explain at length."}],
+        Sampling(max_tokens=8, seed=1, temperature=0.0),
+        form=AnswerForm("polar", options=("yes", "no")),
+    )
+    assert completion.text.strip().lower() in {"yes", "no"}
+    assert llm._grammar_ok  # this server took the grammar
+    llm.close()
