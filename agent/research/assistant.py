@@ -102,13 +102,14 @@ class Assistant:
         """Research `question` (a follow-up when `session_id` is given); yields the recorded
         events. A session that does not exist raises NotFound before anything is written.
         What the run starts from is read on a worker thread, never on the event loop."""
-        history, library_sources = await asyncio.to_thread(
+        history, seen, library_sources = await asyncio.to_thread(
             self._starting_point, session_id, library_roots
         )
         events = self.researcher.ask(
             question,
             session_id=session_id,
             history=history,
+            seen=seen,
             use_web=use_web,
             use_library=use_library,
             library_sources=library_sources,
@@ -122,18 +123,21 @@ class Assistant:
 
     def _starting_point(
         self, session_id: int | None, library_roots: list[str] | None
-    ) -> tuple[list[tuple[str, str]], list[int] | None]:
-        """The session's earlier turns, and the library sources a run may search."""
+    ) -> tuple[list[tuple[str, str]], list[dict[str, Any]], list[int] | None]:
+        """The session's earlier turns, the evidence they were answered from (so that words
+        the session saw only in the user's files stay private in a follow-up), and the
+        library sources a run may search."""
         history = self.history(session_id) if session_id is not None else []
+        seen = self.session_evidence(session_id) if session_id is not None else []
         if library_roots is None:
-            return history, None
+            return history, seen, None
         sources = [
             document.source_id
             for root in library_roots
             for document in self.store.library.documents(root=root)
             if document.source_id is not None
         ]
-        return history, sources
+        return history, seen, sources
 
     async def regenerate(self, run_id: int, *, seed: int | None = None) -> AsyncIterator[Event]:
         """A new answer to the same turn from the same evidence and writer prompt (a new run),
@@ -156,6 +160,19 @@ class Assistant:
         ]
         previous = runs.answer_for_run(run_id)
         return turn.question, evidence, previous.messages if previous else None
+
+    def session_evidence(self, session_id: int) -> list[dict[str, Any]]:
+        """The passages every answer of the session was read from, each with its side ("web"
+        for a page fetched over http(s), "file" for anything else: the user's library)."""
+        runs = self.store.runs
+        items = []
+        for turn in runs.turns(session_id):
+            for answer in runs.answers_for_turn(turn.id):
+                for row in runs.evidence(answer.run_id):
+                    web = (row.uri or "").startswith(("http://", "https://"))
+                    kind = "web" if web else "file"
+                    items.append({"title": row.title, "text": row.text, "kind": kind})
+        return items
 
     def history(self, session_id: int) -> list[tuple[str, str]]:
         """The session's earlier questions with their latest answers."""

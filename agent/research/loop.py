@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import re
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +47,7 @@ from .privacy import Boundary
 from .state import History, RunState
 from .writer import Writer, WriterSettings
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # control characters: spaces in a question
 MAX_QUESTION_CHARS = 2000  # a question, not a document: plans and prompts repeat it
 
 
@@ -54,9 +56,12 @@ class NothingFound(AgentError):
 
 
 def check_question(question: str) -> None:
-    """Refuse, in one sentence, a question no run should start from: empty, or a document."""
+    """Refuse, in one sentence, a question no run should start from: empty (or only spaces,
+    punctuation and control characters), or a document."""
     if not question.strip():
         raise AgentError("Ask a question: the question was empty.")
+    if not any(ch.isalnum() for ch in question):
+        raise AgentError("Ask a question in words: the question had no letter or digit.")
     if len(question) > MAX_QUESTION_CHARS:
         raise AgentError(
             f"The question is {len(question):,} characters long; a question may have at "
@@ -156,16 +161,19 @@ class Researcher:
         *,
         session_id: int | None = None,
         history: History = (),
+        seen: Sequence[dict[str, Any]] = (),
         use_web: bool = True,
         use_library: bool = True,
         library_sources: list[int] | None = None,
         seed: int | None = None,
         review: ReviewPlan | None = None,
     ) -> AsyncIterator[Event]:
-        """Research `question` (a follow-up in `session_id`, after `history`); yields events."""
-        question = " ".join(question.split())
+        """Research `question` (a follow-up in `session_id`, after `history`, whose answers
+        were read from the passages `seen`); yields events."""
+        question = " ".join(_CONTROL.sub(" ", question).split())
         check_question(question)
         run = self._new_run(question, history, seed)
+        run.boundary.recall([q for q, _ in history], [a for _, a in history], seen)
         run.library_sources = library_sources
         started = self._started(run, session_id=session_id)
         work = self._research(run, started, review, use_web=use_web, use_library=use_library)

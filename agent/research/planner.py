@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+from sleuth.agent.citations import repair, strip_citations
 from sleuth.agent.errors import ModelError
 from sleuth.agent.models.llm import LLM, Completion, Sampling, chat_json
 from sleuth.agent.prompts import render
@@ -177,7 +178,7 @@ def make_plan(
         sub = SubQuestion(
             _clean(item.get("question", ""), QUESTION_MAX),
             item.get("tool", tools[0]),
-            _clean(item.get("query", ""), QUERY_MAX),
+            _query(item.get("query", "")),
         )
         # A sub-question that only rephrases the question adds nothing its own search finds.
         if sub.tool in tools and sub.question and not rephrases(sub.query, question, []):
@@ -241,7 +242,7 @@ def reflect(
         return Reflection(enough=True), getattr(exc, "completion", None)
     new = []
     for item in value.get("new_queries", []):
-        query = _clean(item.get("query", ""), QUERY_MAX)
+        query = _query(item.get("query", ""))
         if (
             item.get("tool") in tools
             and len(query) >= 2
@@ -262,6 +263,12 @@ def reflect(
 
 def _clean(text: str, limit: int) -> str:
     return " ".join(str(text).split())[:limit].strip()
+
+
+def _query(text: str) -> str:
+    """A search query the model wrote, without citation markers: "[1]" is the numbering of
+    Sleuth's own evidence, which means nothing to a search engine and tells it what was read."""
+    return _clean(strip_citations(repair(str(text))[0]), QUERY_MAX)
 
 
 def _dedupe(items: list[SubQuestion]) -> list[SubQuestion]:

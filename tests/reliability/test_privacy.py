@@ -113,3 +113,89 @@ async def test_library_to_web_lets_the_same_query_go_out(store, web, secret_libr
     assert "TANGO-7731-ZULU meaning" in searched(web)
     sent = [e for e in of(events, SearchIssued) if e.query == "TANGO-7731-ZULU meaning"]
     assert sent[0].words_from == {"library": ["tango", "7731", "zulu"], "model": ["meaning"]}
+
+
+# -- follow-ups and spellings ---------------------------------------------------------------
+
+LEAD_NOTE = "The project lead is Thaddeus Quimbleworth. The launch code is ZEBRA-4471-OPAL."
+
+
+@pytest.fixture
+def lead_library(tmp_path):
+    library = tmp_path / "lead"
+    library.mkdir()
+    (library / "lead.md").write_text(f"# Project notes\n\n{LEAD_NOTE}\n")
+    return library
+
+
+async def test_library_words_stay_private_in_a_follow_up_question(store, web, lead_library):
+    index_paths(store, [lead_library])
+    first = ScriptedLLM(
+        [
+            {"subquestions": [{"question": "lead", "tool": "search_library", "query": "lead"}]},
+            "The project lead is Thaddeus Quimbleworth [1].",
+        ]
+    )
+    agent = assistant_for(store, first, settings_for(web))
+    events = await collect(agent.ask("Who is the project lead?", seed=1))
+    await agent.aclose()
+    session_id = store.runs.history()[0].id
+    assert "Quimbleworth" in store.runs.answers_for_turn(store.runs.turns(session_id)[0].id)[0].text
+
+    # The follow-up's plan asks the web for the name the first answer quoted, marker and all.
+    follow = ScriptedLLM(
+        [
+            {
+                "subquestions": [
+                    {"question": "who", "tool": "web_search", "query": "Thaddeus Quimbleworth [1]"},
+                    {"question": "more", "tool": "web_search", "query": "giraffe history"},
+                ]
+            },
+            "Nothing more was found [1].",
+        ]
+    )
+    agent = assistant_for(store, follow, settings_for(web))
+    events = await collect(
+        agent.ask("Search the web for more about that person", session_id=session_id, seed=2)
+    )
+    await agent.aclose()
+    sent = searched(web)
+    assert sent and not any("quimbleworth" in q.lower() or "thaddeus" in q.lower() for q in sent)
+    assert not any("[1]" in q for q in sent)  # no citation marker ever goes out
+    withheld = of(events, QueryWithheld)
+    assert [w.query for w in withheld] == ["Thaddeus Quimbleworth"]
+    assert "giraffe history" in sent  # a query of public words still goes out
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "Zebra4471Opal",
+        "ZEBRA4471",
+        "\uff3a\uff25\uff22\uff32\uff21\uff0d\uff14\uff14\uff17\uff11",  # full-width ZEBRA-4471
+        "Quimbleworths",
+        "9,381,204",
+        "9.381.204 budget",
+        "ZEBRA-4471-OPAL",
+        "9381204",
+    ],
+)
+def test_a_spelling_of_a_private_word_is_still_private(query):
+    from sleuth.agent.research.privacy import Boundary
+
+    boundary = Boundary("What does the team do?")
+    boundary.saw_library(LEAD_NOTE + " The budget is 9381204 crowns.")
+    boundary.saw_web("A budget is a plan for spending.")
+    assert boundary.withheld(query), query
+    assert "library" in boundary.origins(query)
+
+
+def test_public_and_asked_words_stay_sendable_in_their_spellings():
+    from sleuth.agent.research.privacy import Boundary
+
+    boundary = Boundary("Which cities does the Seine flow through?")
+    boundary.saw_library("Our office is in Paris; the Seine flows past it. Code 1,204.")
+    boundary.saw_web("Paris is a city on the Seine.")
+    for query in ("Seine cities", "PARIS city", "does the Seine flow", "seine flows"):
+        assert not boundary.withheld(query), query
+    assert boundary.withheld("office 1204")
