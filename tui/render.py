@@ -9,9 +9,11 @@ app shows it as `literal` Rich Text, never parsed as markup.
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 from rich.text import Text
 
+from sleuth.agent.citations import MARKER
 from sleuth.agent.research.events import (
     AnswerRejected,
     BudgetExhausted,
@@ -54,6 +56,12 @@ def plain(text: object) -> str:
     return _BIDI.sub(lambda m: f"<U+{ord(m.group()):04X}>", text)
 
 
+def one_line(text: object) -> str:
+    """`plain` text kept on one line: a newline inside it (a file may be named so) is shown
+    as \\n, so it cannot start a line that looks like Sleuth's own."""
+    return plain(text).replace("\n", "\\n")
+
+
 def literal(text: object, style: str = "") -> Text:
     """`text` for a Textual widget: shown as it is, never parsed as markup."""
     return Text(plain(text), style=style)
@@ -62,7 +70,7 @@ def literal(text: object, style: str = "") -> Text:
 def describe(event: Event, *, timing: bool = True) -> str | None:
     """One line for a research event, as plain text (see `_describe`)."""
     line = _describe(event, timing=timing)
-    return plain(line) if line is not None else None
+    return one_line(line) if line is not None else None
 
 
 def _describe(event: Event, *, timing: bool = True) -> str | None:
@@ -150,32 +158,81 @@ def index_summary(report: IndexReport) -> str:
 
 
 def session_markdown(store: Store, session_id: int) -> str:
-    """A readable report of a session: each question, its latest answer, and its sources."""
+    """A readable report of a session: each question, its latest answer, and its sources.
+    Everything from outside (titles, questions, answers, quotes, URLs) is escaped for Markdown
+    and HTML (`md_text`), and a source links only to an http(s) or file URL (`md_link`)."""
     session = store.runs.session(session_id)
     lines = [
-        f"# {plain(session.title)}",
+        f"# {md_line(session.title)}",
         "",
-        f"Session {session_id}, started {session.created_at}.",
+        f"Session {session_id}, started {md_line(session.created_at)}.",
         "",
     ]
     for turn in store.runs.turns(session_id):
-        lines += [f"## {plain(turn.question)}", ""]
+        lines += [f"## {md_line(turn.question)}", ""]
         answers = store.runs.answers_for_turn(turn.id)
         if not answers:
             lines += ["_No answer was written for this question._", ""]
             continue
         answer = answers[-1]
-        lines += [plain(answer.text).strip(), ""]
+        lines += [md_text(answer.text.strip()), ""]
         rating = store.feedback.rating(answer.id)
         rated = rating is not None and (rating.thumb or rating.stars)
-        meta = f"Answer {answer.id} by {plain(answer.model_name or 'unknown model')}"
-        described = describe_rating(rating, comment=False)
+        meta = f"Answer {answer.id} by {md_line(answer.model_name or 'unknown model')}"
+        described = md_line(describe_rating(rating, comment=False))
         lines += [f"_{meta}{'; rated ' + described if rated else ''}._", ""]
         if rating is not None and rating.correction:
-            lines += ["**Corrected by the user:** " + plain(rating.correction).strip(), ""]
+            lines += ["**Corrected by the user:** " + md_line(rating.correction), ""]
         evidence = store.runs.evidence(answer.run_id)
         if evidence:
             lines += ["### Sources", ""]
-            lines += [f"{e.number}. [{plain(e.title or e.uri)}]({plain(e.uri)})" for e in evidence]
+            lines += [f"{e.number}. {md_link(e.title or e.uri, e.uri)}" for e in evidence]
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+# What Markdown (CommonMark) would read as markup in outside text: emphasis, code and escapes
+# anywhere; "<", ">" and "&" become HTML entities, which every renderer shows as the characters
+# and none reads as a tag; brackets unless they are a citation marker ("[1]") that nothing
+# could turn into a link (not followed by "(", "[" or ":"); and at a line's start, what would
+# open a heading, a list or a rule.
+_MD_INLINE = re.compile(rf"({MARKER})(?![(\[:])|([\\`*_\[\]])")
+_MD_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_MD_LINE_START = re.compile(r"^(\s*(?:&gt; )*\s*)([-+=#]|\d+(?=[.)]))", re.M)
+_MD_QUOTE = re.compile(r"^((?:&gt; )+)", re.M)  # Sleuth's own quote marks at a line's start
+
+
+def md_text(text: object) -> str:
+    """Outside text as Markdown that shows it as it is: no link, image, HTML tag, heading or
+    list it did not mean (its lines stay lines, its citation markers stay as they are)."""
+    out = "".join(_MD_ENTITIES.get(ch, ch) for ch in plain(text))
+    out = _MD_INLINE.sub(lambda m: m.group(1) or "\\" + m.group(2), out)
+    out = _MD_LINE_START.sub(_escape_line_start, out)
+    return _MD_QUOTE.sub(lambda m: m.group(1).replace("&gt;", ">"), out)
+
+
+def _escape_line_start(match: re.Match) -> str:
+    lead, mark = match.group(1), match.group(2)
+    if mark[0].isdigit():  # "1." / "1)": escape the mark after the number
+        return f"{lead}{mark}\\"
+    return f"{lead}\\{mark}"
+
+
+def md_line(text: object) -> str:
+    """`md_text` on one line (a heading, a list item): its whitespace joined."""
+    return md_text(" ".join(plain(text).split()))
+
+
+_LINKABLE = re.compile(r"^(?:https?://|file://|/(?!/))", re.I)  # web, file URL, local path
+
+
+def md_link(label: object, url: object) -> str:
+    """A Markdown link to `url` when it is http(s), a file URL or a local path, else the label
+    and the URL as text; the URL percent-encoded where Markdown would read it otherwise."""
+    shown = md_line(label)
+    address = " ".join(plain(url).split())
+    if not _LINKABLE.match(address):
+        return f"{shown} ({md_line(address)})" if address and address != plain(label) else shown
+    safe = quote(address, safe="/:?#[]@!$&'*+,;=%~-._")
+    safe = safe.replace("(", "%28").replace(")", "%29").replace("[", "%5B").replace("]", "%5D")
+    return f"[{shown}]({safe})"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -44,7 +46,13 @@ def add_commands(command) -> None:
 
     p = command("export", cmd_export, "Export feedback for training, trajectories, or a report.")
     p.add_argument("--format", required=True, choices=FORMATS)
-    p.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write here instead of stdout (- is stdout; a symlink is followed, a pipe or a "
+        "device written in place)",
+    )
     p.add_argument("--session", type=row_id, metavar="ID", help="the session to report (md)")
     p.add_argument(
         "--references",
@@ -105,9 +113,9 @@ def cmd_export(ctx: Context) -> int:
                 lines.append(json.dumps(record, ensure_ascii=False, default=str) + "\n")
                 update(count, 0, "", False)
         text, count = "".join(lines), len(lines)
-    if args.output:
-        write_atomically(Path(args.output), text)
-        print(f"wrote {count} {args.format} record(s) to {args.output}", file=sys.stderr)
+    if args.output and args.output != "-":
+        write_output(args.output, text)
+        print(f"wrote {count} {args.format} record(s) to {plain(args.output)}", file=sys.stderr)
     else:
         sys.stdout.write(text if args.format != "md" else plain(text))
         if args.format != "md":
@@ -133,17 +141,49 @@ def _records(ctx: Context, format: str):
     return EXPORTERS[format](ctx.store)
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write via a temporary file so an interrupted export never leaves half a file behind."""
-    path = path.expanduser()
-    if not path.parent.exists():
+def write_output(target: str, text: str) -> None:
+    """Write an export where the user said (`-`, stdout, is the caller's): a new or regular
+    file is replaced atomically (via a temporary file, so an interrupted export never leaves
+    half a file); a symlink is followed to the file it names; a FIFO or a device is written
+    in place, never replaced. A failure is one sentence (UsageError); a file that was there
+    is kept."""
+    path = Path(os.path.realpath(Path(target).expanduser()))  # a symlink's own target
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise UsageError(f"Cannot write {target}: {_reason(exc)}.") from exc
+    if mode is not None and stat.S_ISDIR(mode):
+        raise UsageError(f"Cannot write {target}: it is a folder; name a file.")
+    if mode is not None and not stat.S_ISREG(mode):
+        _write_in_place(target, path, text)
+        return
+    if not path.parent.is_dir():
         raise UsageError(f"The folder {path.parent} does not exist.")
     tmp = path.with_name(path.name + ".partial")
     try:
         write_private(tmp, text).replace(path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise UsageError(f"Cannot write {path}: {exc.strerror}.") from exc
+        raise UsageError(f"Cannot write {target}: {_reason(exc)}.") from exc
+
+
+def _write_in_place(target: str, path: Path, text: str) -> None:
+    """A FIFO, a terminal or another device: opened for writing as it is (no temporary file,
+    no truncation of what is not a file)."""
+    try:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+    except OSError as exc:
+        raise UsageError(f"Cannot write {target}: {_reason(exc)}.") from exc
+
+
+def _reason(error: OSError) -> str:
+    """An OSError's reason in lower case ("no space left on device")."""
+    reason = error.strerror or str(error)
+    return reason[:1].lower() + reason[1:]
 
 
 def cmd_history(ctx: Context) -> int:

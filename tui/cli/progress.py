@@ -17,7 +17,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from ..render import plain
+from ..render import one_line
 
 Update = Callable[[int, int, str, bool], None]  # done, total, what was just handled, say it
 
@@ -31,7 +31,7 @@ def progress(err: TextIO, what: str, unit: str) -> Iterator[Update]:
 
         def line(done: int, total: int, note: str, notable: bool) -> None:
             if notable or done == total:
-                err.write(plain(f"{what} {done}/{total} {note}") + "\n")
+                err.write(one_line(f"{what} {done}/{total} {note}") + "\n")
                 err.flush()
 
         yield line
@@ -52,6 +52,7 @@ def progress(err: TextIO, what: str, unit: str) -> Iterator[Update]:
         def move(done: int, total: int, note: str, notable: bool) -> None:
             speed = bar.tasks[0].speed
             rate = f"{speed:.1f} {unit}/s" if speed else ""
-            bar.update(task, completed=done, total=total or None, rate=rate, note=plain(note)[:60])
+            shown = one_line(note)[:60]
+            bar.update(task, completed=done, total=total or None, rate=rate, note=shown)
 
         yield move

@@ -33,7 +33,7 @@ from sleuth.store import Dirs, Store
 from sleuth.store.ids import row_id, seed
 from sleuth.store.settings import Settings
 
-from ..render import describe, index_summary, plain
+from ..render import describe, index_summary, one_line, plain
 from .context import EXIT_INTERRUPTED, Context, UsageError
 from .progress import progress
 
@@ -117,7 +117,7 @@ def cmd_library(ctx: Context) -> int:
         count = ctx.store.library.remove_root(root)
         if not count:
             raise UsageError(f"{root} is not an indexed folder: `sleuth library` lists them.")
-        print(f"forgot {count} file(s) under {plain(root)} (the files themselves are untouched)")
+        print(f"forgot {count} file(s) under {one_line(root)} (the files themselves are untouched)")
         return 0
     roots = ctx.store.library.summary()
     if not roots:
@@ -126,13 +126,13 @@ def cmd_library(ctx: Context) -> int:
     for root in roots:
         failed = f", {root.failed} failed" if root.failed else ""
         print(
-            f"{plain(root.root)}: {root.indexed} file(s) indexed{failed}, {root.chunks} chunks, "
+            f"{one_line(root.root)}: {root.indexed} file(s) indexed{failed}, {root.chunks} chunks, "
             f"{root.bytes / 1e6:.1f} MB, last indexed {root.indexed_at[:16]}"
         )
         if args.files:
             for doc in ctx.store.library.documents(root=root.root):
                 note = f"  ({doc.error})" if doc.error else ""
-                print(plain(f"  {doc.status:<8} {doc.path}{note}"))
+                print(one_line(f"  {doc.status:<8} {doc.path}{note}"))
     return 0
 
 
@@ -311,7 +311,7 @@ def index_with_progress(store: Store, paths: list[Path], err: TextIO = sys.stder
             signal.signal(signum, handler)
     print(index_summary(report), file=err)
     for path, error in report.failures:
-        print(plain(f"  failed: {path}: {error}"), file=err)
+        print(one_line(f"  failed: {path}: {error}"), file=err)
     for path, why in report.skipped_files:
-        print(plain(f"  skipped: {path}: {why}"), file=err)
+        print(one_line(f"  skipped: {path}: {why}"), file=err)
     return report
