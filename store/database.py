@@ -85,6 +85,10 @@ def process_alive(pid: int) -> bool:
     return True
 
 
+# The command that lists a kind of row's ids, where it is not `sleuth history`.
+_LISTED_BY = {"model": "sleuth models"}
+
+
 class Database:
     """The connection, its transactions and the migrations; what every store area shares.
     Safe to share between threads (one lock serialises statements)."""
@@ -156,9 +160,8 @@ class Database:
             try:
                 return make(cls, self.utils[table].get(row_id))
             except sqlite_utils.db.NotFoundError:
-                raise NotFound(
-                    f"There is no {what} {row_id}: `sleuth history` lists the ids."
-                ) from None
+                lists = _LISTED_BY.get(what, "sleuth history")
+                raise NotFound(f"There is no {what} {row_id}: `{lists}` lists the ids.") from None
 
     def scalar(self, sql: str, params: Sequence = ()) -> Any:
         """The first column of the first row of a SELECT."""

@@ -65,7 +65,8 @@ class Store:
 
     @classmethod
     def _open(cls, path: Path, migrate: bool, busy_timeout: float) -> Store:
-        new = not path.exists()
+        # A file of no bytes is a database not yet written (SQLite's own reading of it).
+        new = not path.exists() or path.stat().st_size == 0
         try:
             conn = sqlite3.connect(path, timeout=busy_timeout, check_same_thread=False)
             if new:

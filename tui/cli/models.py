@@ -20,13 +20,23 @@ def add_commands(command) -> None:
 
 def cmd_models(ctx: Context) -> int:
     args, store = ctx.args, ctx.store
-    base = resolve_model_path(ctx.settings.model.path, ctx.dirs)
+    # Listing or rolling back needs the base's identity only once it exists: a model joined
+    # from parts (the default) is not joined for them.
+    base = resolve_model_path(ctx.settings.model.path, ctx.dirs, prepare=False)
     registry = ModelRegistry(store)
     if args.action == "activate":
         if args.model_id is None:
             raise UsageError("Say which model: `sleuth models activate ID` (`sleuth models list`).")
+        store.registry.model(args.model_id)  # an unknown id is refused before any model work
+        base = resolve_model_path(ctx.settings.model.path, ctx.dirs)
         row = registry.activate(args.model_id, base)
         print(f"active: model {row.id} ({plain(row.name)}); the app and `sleuth ask` use it now")
+        return 0
+    if not base.exists():
+        print(
+            f"base {plain(base.name)}: not prepared yet (it is joined into the cache the first "
+            "time Sleuth runs it); no adapter has been trained over it"
+        )
         return 0
     if args.action == "rollback":
         row = registry.rollback(base)
