@@ -13,8 +13,8 @@ from .errors import TrainConfigError
 ALGORITHMS = ("sft", "dpo", "kto", "grpo")
 DEFAULT_LR = {"sft": 2e-4, "dpo": 1e-4, "kto": 1e-4, "grpo": 5e-5}
 DEFAULT_BETA = {"sft": 0.0, "dpo": 0.1, "kto": 0.1, "grpo": 0.04}
-# DPO with the IPO loss: a target margin of 1 nat per token. TRL's 0.1 (5 nats) moved 13 of 50
-# held-out answers, 11 for the worse; 0.5 moved 6 (bench/README, learning curve, IPO)
+# DPO with the IPO loss: a target margin of 1 nat per token. TRL's default of 0.1 (5 nats)
+# moved more held-out answers for the worse (bench/README.md, "Tried, and did not pay").
 IPO_BETA = 0.5
 
 

@@ -187,9 +187,7 @@ def held_to(form: OutputForm, llama, prompt_length: int, max_tokens: int | None 
                 ends = True
             else:
                 ends = False
-            if ends and form.complete(so_far):
-                allowed[token] = scores[token] + getattr(form, "end_bonus", 0.0)
-            elif not ends and form.permits(text):
+            if form.complete(so_far) if ends else form.permits(text):
                 allowed[token] = scores[token]
         if not np.isfinite(allowed).any():
             for token in _continuations(form, so_far, llama):

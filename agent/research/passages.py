@@ -13,18 +13,13 @@ from .checks import prose
 
 # What the reader reads of each passage: its first sentence (what the passage is about) and
 # the READ_SENTENCES that bear on the question most, in the passage's order (None: all of it).
-# Measured with Qwen2.5 0.5B on stored evidence of dev questions (bench/reader_only.py): three
-# sentences EM 0.267 F1 0.360, 4.8 s a reading; two 0.247 / 0.318 (150 questions, commit
-# 90c0010); whole passages, with the reader of 1248a9c, 0.272 / 0.354, 6.4 s (136 questions).
+# Three read as well as whole passages, in less time; two lost answers (bench/README.md).
 READ_SENTENCES: int | None = 3
 # Which passages the reader reads at all: those whose words share with the question at least
 # FOCUS of what the passage sharing most does (each shared word weighted by how rare it is
 # among the passages), and those a kept passage leads to (its text names their title). A
 # passage that shares nothing rare with the question only offers a small model a wrong name of
-# the right kind (None: every passage). Measured with Qwen2.5 0.5B on the stored evidence of
-# 150 dev questions (bench/reader_only.py): every passage EM 0.267 F1 0.360, 4.8 s a reading;
-# 0.6: 0.307 / 0.392, 3.6 s; 0.8: 0.327 / 0.407, 2.6 s; 1.0: 0.320 / 0.410, 2.0 s; 0.8 with
-# both sides of a comparison kept (commit d79874f): 0.360 / 0.440, 2.4 s.
+# the right kind (None: every passage). 0.8 read best of the values tried (bench/README.md).
 FOCUS: float | None = 0.8
 
 # "Which is older, A or B?", "Who was born first: A or B?", "Is A or B the older one?"

@@ -28,30 +28,21 @@ from dataclasses import dataclass, field
 
 from sleuth.agent.citations import strip_citations
 from sleuth.agent.prompts import render, template
-from sleuth.agent.text import STOPWORDS, content_words, is_polar, rarity, sentences, words
+from sleuth.agent.text import content_words, is_polar, rarity, sentences, words
 
 from .checks import extractive_answer, prose, quote
 from .evidence import EVIDENCE_CHARS, evidence_block
 from .passages import alternatives, reading
 
 SHORT_TOKENS = 24  # longest short answer, in tokens: a name, a title, a date, a few words
-# A span answer may not start at a word the question itself has: the question's own names
-# are what it asks about, not what it asks for ("Which river flows through <city>?" is not
-# answered by the city). Yes/no and the question's alternatives are not held to this.
-AVOID_QUESTION_START = False  # measured: EM 0.243 with it, 0.272 without (136 stored questions)
-# How much more likely the model is made to end its answer where it may end (a logit bonus to
-# the end of the turn): small models run a right name on into a clause.
-END_BONUS = 0.0  # measured: +2 gives EM 0.273 vs 0.267 (one question in 150), cuts names short
 # What a question's first words say its answer is: a number (a year, a date, a count) or a
 # name (a person); a span answer must then hold a digit, or a capitalised word.
-EXPECTS = True
 _NUMBER_ASKED = re.compile(
     r"^(when|(in |during )?(what|which) (year|decade|century|date)|how (many|much|old|long|tall|"
     r"far|big|large|high))\b",
     re.I,
 )
 _NAME_ASKED = re.compile(r"^(who|whom|whose)\b", re.I)
-_WORD_AT = re.compile(r"[^\W_]+")
 SUPPORT_SENTENCES = 2  # quoted under the short answer, at most
 YES_NO = ("yes", "no")
 
@@ -64,8 +55,6 @@ class AnswerForm:
     kind: str  # "polar", "choice" or "span"
     options: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
-    avoid: frozenset[str] = frozenset()  # content words a span may not start with
-    end_bonus: float = 0.0  # a logit bonus for ending where the answer may end
     expects: str | None = None  # "number" or "name": what a span must hold before it ends
     _lowered: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
@@ -111,7 +100,7 @@ class AnswerForm:
         out: list[str] = []
         for lowered in self._lowered:
             if not wanted:
-                out += [w for w in lowered.split() if not self._avoided(w)]
+                out += lowered.split()
                 continue
             at = self._find(lowered, wanted)
             while at >= 0:
@@ -139,28 +128,16 @@ class AnswerForm:
                 return " ".join(original.split())[at:end].strip(" ,;:")
         return ""
 
-    def _find(self, haystack: str, needle: str, start: int = 0) -> int:
-        """Where `needle` first stands in `haystack` from `start`, beginning at a word that
-        is not one to avoid (-1: nowhere)."""
+    @staticmethod
+    def _find(haystack: str, needle: str, start: int = 0) -> int:
+        """Where `needle` first stands in `haystack` from `start`, beginning at a word
+        (-1: nowhere)."""
         at = haystack.find(needle, start)
         while at >= 0:
-            starts_word = at == 0 or not haystack[at - 1].isalnum()
-            if starts_word and not self._avoided(self._first_word(haystack, at)):
+            if at == 0 or not haystack[at - 1].isalnum():
                 return at
             at = haystack.find(needle, at + 1)
         return -1
-
-    @staticmethod
-    def _first_word(text: str, at: int) -> str:
-        """The first word from `at` that is not a stopword ("The Glass" -> "glass")."""
-        for word in _WORD_AT.finditer(text, at):
-            if word.group() not in STOPWORDS:
-                return word.group()
-        return ""
-
-    def _avoided(self, word: str) -> bool:
-        words = content_words(word)
-        return bool(words) and words <= self.avoid
 
 
 def answer_form(question: str, evidence: list[dict]) -> AnswerForm:
@@ -173,9 +150,7 @@ def answer_form(question: str, evidence: list[dict]) -> AnswerForm:
     return AnswerForm(
         "span",
         sources=tuple(shown_texts(reading(question, evidence))),
-        avoid=frozenset(content_words(question)) if AVOID_QUESTION_START else frozenset(),
-        end_bonus=END_BONUS,
-        expects=expects(question) if EXPECTS else None,
+        expects=expects(question),
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from sleuth.agent.models.llm import Sampling
-from sleuth.agent.research import passages, reader
+from sleuth.agent.research import passages
 from sleuth.agent.research.reader import (
     AnswerForm,
     alternatives,
@@ -51,14 +51,6 @@ def test_a_span_form_lets_through_only_words_of_the_evidence_from_a_word_start()
     assert form.finish("mirela vantosh") == "Mirela Vantosh"
     assert form.finish("Vilnius") == ""
     assert all(c.startswith("as ") for c in form.continuations("Kaun"))  # "Kaun|as in 1927"
-
-
-def test_a_span_may_be_kept_from_starting_at_a_word_the_question_has(monkeypatch):
-    assert answer_form(QUESTION, EVIDENCE).permits("born in Kaunas")  # off by default: measured
-    monkeypatch.setattr(reader, "AVOID_QUESTION_START", True)
-    form = answer_form(QUESTION, EVIDENCE)
-    assert not form.permits("born in Kaunas") and not form.permits("The Glass Harbour is")
-    assert form.permits("Kaunas in")
 
 
 def test_yes_or_no_and_the_alternatives_a_question_offers():
