@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 import hotpot
-from closed_loop import collect, commit, library_home
+from simulate import collect, commit, library_home
 
 from sleuth.agent.models.catalog import open_llm
 from sleuth.agent.research.assistant import Assistant

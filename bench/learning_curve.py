@@ -58,8 +58,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 import hotpot
-from closed_loop import collect, commit, difference, mean
 from research_quality import yes_no
+from simulate import collect, commit, difference, mean
 
 from sleuth.agent.models.catalog import DEFAULT_MODEL, open_llm, resolve_model_path
 from sleuth.agent.models.llama import LlamaCppLLM
@@ -449,8 +449,6 @@ def write_report(report: dict, out: Path) -> None:
         + ("" if report["complete"] else " (incomplete: stopped or still running)"),
         f"base {report['base']}",
     ]
-    if report.get("note"):
-        lines.insert(1, report["note"])
     for row in report["budgets"]:
         f1, em = row["diff_vs_base"]["f1"], row["diff_vs_base"]["em"]
         lines.append(
@@ -484,9 +482,8 @@ def write_report(report: dict, out: Path) -> None:
     print(f"wrote {out} and its .svg and .txt", flush=True)
 
 
-def main(argv: list[str] | None = None, command: str | None = None, note: str = "") -> None:
-    """The learning curve; `argv`, `command` and `note` let a variant (bench/sft_variants.py) run
-    it and say so in its report."""
+def main() -> None:
+    """The learning curve, with the command line's settings."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="a model alias or GGUF path (default: Sleuth's default)")
     parser.add_argument("--budgets", default="10,20,40,80")
@@ -535,7 +532,7 @@ def main(argv: list[str] | None = None, command: str | None = None, note: str = 
         help="train and evaluate on what an earlier run left in --workdir (its held-out "
         "research and feedback snapshots) instead of researching and rating again",
     )
-    args = parser.parse_args(argv)
+    args = parser.parse_args()
     if args.reuse and not args.workdir:
         parser.error("--reuse needs --workdir: the folder an earlier run kept")
     kept = Path(args.workdir) if args.workdir else None
@@ -631,7 +628,7 @@ def main(argv: list[str] | None = None, command: str | None = None, note: str = 
         out = Path(args.out) if args.out else RESULTS / "learning_curve.json"
         report = {
             "commit": commit(),
-            "command": command or "python bench/learning_curve.py " + " ".join(sys.argv[1:]),
+            "command": "python bench/learning_curve.py " + " ".join(sys.argv[1:]),
             "model": base_path.stem,
             "model_alias": args.model or DEFAULT_MODEL,
             "n_questions": len(prompts),
@@ -649,8 +646,6 @@ def main(argv: list[str] | None = None, command: str | None = None, note: str = 
             "wall_seconds": wall,
             "complete": False,
         }
-        if note:
-            report["note"] = note
         rows = report["budgets"]
         for budget in budgets:
             print(f"4. budget {budget}: train from base, evaluate", flush=True)

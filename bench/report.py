@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -52,11 +53,19 @@ def rows() -> list[str]:
                 f"| {s['seconds_p50']:.1f} | {report['commit']} |"
             )
     out.append("")
-    out.append("Commands, as run:")
+    out.append("To rerun a row:")
     out.append("")
     for path, report in reports.items():
-        out.append(f"- `{path.stem}`: `{report['command']}`")
+        out.append(f"- `{path.stem}`: `{rerun(report['command'], path)}`")
     return out
+
+
+def rerun(command: str, path: Path) -> str:
+    """A result's command as a reader reruns it: its output to the result file itself, and
+    no scratch folder for the kept homes."""
+    command = re.sub(r"\s--keep\s+\S+", "", command)
+    command = re.sub(r"--out\s+\S+", f"--out bench/results/{path.name}", command)
+    return command.replace("python bench/", ".venv/bin/python bench/", 1)
 
 
 def shipped_curve(report: dict) -> dict:

@@ -23,7 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from closed_loop import commit
+from simulate import commit
 
 from sleuth.agent.models.catalog import DEFAULT_MODEL
 from sleuth.store import Dirs, Store
