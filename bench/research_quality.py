@@ -58,7 +58,7 @@ from sleuth.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 SLEUTH = str(Path(sys.executable).parent / "sleuth")
-DATA = {"dev150": hotpot.DEV150, "dev25": hotpot.DEV25}
+DATA = hotpot.SETS
 METHODS = {
     "loop": {},
     "one-shot": {"SLEUTH_RESEARCH_PLANNER": "none"},
@@ -188,8 +188,8 @@ def score(question: hotpot.Question, result: dict, title_of: dict, passages: lis
         em = f1 = float(said == gold.strip().lower())
     else:
         said = ""
-        em = float(hotpot.exact_match(short, gold)) if short else 0.0
-        f1 = hotpot.f1(short, gold) if short else 0.0
+        em = max(float(hotpot.exact_match(short, g)) for g in question.answers) if short else 0.0
+        f1 = max(hotpot.f1(short, g) for g in question.answers) if short else 0.0
     own_text = short if verification.get("kind") == "reader" else (answer if own else "")
     quotes = "\n".join(line for line in answer.splitlines() if line.startswith(">"))
     if verification.get("kind") == "extractive":
@@ -207,8 +207,11 @@ def score(question: hotpot.Question, result: dict, title_of: dict, passages: lis
     evidence_gold = (not polar) and any(hotpot.answer_contains(p, gold) for p in passages)
     contains_own = (not polar) and own and hotpot.answer_contains(own_text, gold)
     timings = result.get("timings") or {}
+    kind = asked_kind(question.question)
     return {
         "type": question.type,
+        "asked_kind": kind,
+        "of_kind": None if polar or kind is None or not short else of_kind(short, kind),
         "polar": polar,
         "asked_polar": is_polar(question.question),
         "status": result["status"],
@@ -236,6 +239,49 @@ def score(question: hotpot.Question, result: dict, title_of: dict, passages: lis
     }
 
 
+# What a question's first words ask for, by a rule that can be stated: a place, a date, a
+# person, a number or a nationality. Other questions ("what", "which") ask for no one kind.
+_KINDS = [
+    (
+        "date",
+        re.compile(r"^(when|(in |during |on )?(what|which) (year|decade|century|date|day))\b"),
+    ),
+    ("number", re.compile(r"^how (many|much|old|long|tall|far|big|large|high)\b")),
+    (
+        "place",
+        re.compile(r"^(where|(in |from )?(what|which) (city|country|state|town|county|place))\b"),
+    ),
+    ("person", re.compile(r"^(who|whom|whose)\b")),
+    ("nationality", re.compile(r"^(what|which) (nationality|country of citizenship)\b")),
+]
+_MONTHS = "january february march april may june july august september october november december"
+_NUMBER_WORDS = "one two three four five six seven eight nine ten eleven twelve hundred thousand"
+
+
+def asked_kind(question: str) -> str | None:
+    """The kind of answer `question` asks for by its first words (None: no one kind)."""
+    asked = " ".join(question.lower().split())
+    return next((kind for kind, pattern in _KINDS if pattern.match(asked)), None)
+
+
+def of_kind(short: str, kind: str) -> bool:
+    """Whether a short answer is of the kind asked: a date or a number holds a digit (or a
+    month, or a number word); a place, a person or a nationality starts each of its words
+    but joining ones with a capital letter and holds no digit."""
+    words = short.split()
+    lowered = set(short.lower().replace(",", " ").split())
+    if kind in ("date", "number"):
+        spelled = lowered & set((_MONTHS + " " + _NUMBER_WORDS).split())
+        return any(ch.isdigit() for ch in short) or bool(spelled)
+    joining = {"of", "and", "the", "de", "la", "upon", "on", "in", "du", "von", "van", "da"}
+    named = [w for w in words if w.lower() not in joining]
+    return (
+        bool(named)
+        and all(w[:1].isupper() for w in named)
+        and not any(ch.isdigit() for ch in short)
+    )
+
+
 def summary(rows: list[dict]) -> dict:
     if not rows:
         return {"n": 0}
@@ -257,6 +303,10 @@ def summary(rows: list[dict]) -> dict:
         "evidence_gold": [count("evidence_gold"), len(spans)],
         "reader_gap": [count("reader_gap"), count("evidence_gold")],
         "polar_answered_yes_no": [sum(r["yes_no"] in ("yes", "no") for r in polar), len(polar)],
+        "of_kind_asked": [
+            sum(bool(r.get("of_kind")) for r in rows if r.get("of_kind") is not None),
+            sum(r.get("of_kind") is not None for r in rows),
+        ],
         "ungrounded_short_answers": count("ungrounded"),
         "recall": mean("recall"),
         "cited_recall": mean("cited_recall"),
@@ -285,7 +335,8 @@ def line(name: str, s: dict) -> str:
         f"{name:<22} n={s['n']:<3} EM {s['em']:.3f}  F1 {s['f1']:.3f}  own {s['own']}/{s['n']}  "
         f"contains own {frac(s['contains_own'])} quotes {frac(s['contains_quotes'])}  "
         f"evidence gold {frac(s['evidence_gold'])}  reader gap {frac(s['reader_gap'])}  "
-        f"yes/no {frac(s['polar_answered_yes_no'])}  ungrounded {s['ungrounded_short_answers']}"
+        f"yes/no {frac(s['polar_answered_yes_no'])}  of the kind asked "
+        f"{frac(s.get('of_kind_asked', [0, 0]))}  ungrounded {s['ungrounded_short_answers']}"
         f"  recall {s['recall']:.2f}  validity "
         f"{'n/a' if validity is None else f'{validity:.2f}'} ({frac(s['citations'])})  "
         f"degenerate {s['degenerate_shown']}  no-evidence {s['no_evidence']}  "
@@ -294,9 +345,10 @@ def line(name: str, s: dict) -> str:
 
 
 def summaries(rows: list[dict]) -> dict:
-    """A method's summary over all its questions and over each kind, and the rows."""
-    out = {"all": summary(rows)}
-    for kind in ("bridge", "comparison"):
+    """A method's summary over all its questions and over each question type of the set
+    (HotpotQA's bridge and comparison, 2Wiki's compositional, inference, ...), and the rows."""
+    out = {"all": summary(rows), "types": sorted({r["type"] for r in rows})}
+    for kind in out["types"]:
         out[kind] = summary([r for r in rows if r["type"] == kind])
     out["rows"] = rows
     return out
@@ -350,8 +402,13 @@ def prepare(mode: str, questions, tmp: Path, base_env: dict, stack) -> tuple[dic
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="dev150", help="dev150, dev25, or a HotpotQA JSON file")
+    parser.add_argument(
+        "--data", default="dev150", help=f"{', '.join(DATA)}, or a JSON file of that shape"
+    )
     parser.add_argument("--questions", type=int, help="the first N questions only")
+    parser.add_argument(
+        "--start", type=int, default=0, help="skip the set's first N questions (tuned on)"
+    )
     parser.add_argument("--model", default="", help="alias or GGUF path (default: the default)")
     parser.add_argument("--mode", default="library", help="library, web, or library,web")
     parser.add_argument("--methods", default="loop,one-shot")
@@ -375,7 +432,8 @@ def main() -> None:
     if args.rescore:
         rescore(Path(args.rescore))
         return
-    questions = hotpot.load(DATA.get(args.data, Path(args.data)))[: args.questions]
+    questions = hotpot.load(DATA.get(args.data, Path(args.data)))[args.start :]
+    questions = questions[: args.questions]
     commit = head()
     dirty = subprocess.run(
         ["git", "status", "--porcelain", "--untracked-files=no"],
@@ -386,6 +444,7 @@ def main() -> None:
     report: dict = {
         "commit": commit + ("+dirty" if dirty else ""),
         "data": args.data,
+        "start": args.start,
         "n_questions": len(questions),
         "model": args.model or "default",
         "env": args.env,
@@ -428,7 +487,7 @@ def main() -> None:
     for name, result in report.items():
         if isinstance(result, dict) and "all" in result:
             print(line(name, result["all"]))
-            for kind in ("bridge", "comparison"):
+            for kind in result.get("types", ("bridge", "comparison")):
                 print(line(f"  {kind}", result[kind]))
             if result["all"].get("rejected_for"):
                 print(f"  rejected, why: {result['all']['rejected_for']}")
