@@ -408,18 +408,24 @@ def _gbnf_literal(text: str) -> str:
 
 
 def held_to(form: OutputForm, text: str) -> str:
-    """`text` as the form allows it: whole when it is complete, else its longest start (cut at
-    a word's end) that is; unchanged when no start is, for the caller's check to refuse."""
+    """`text` as the form allows it, where a server could not hold decoding to it: as it is
+    while the form permits it (the caller runs a span on to the end of its last word), else
+    the longest stretch of it, from a word to a word's end, that is a complete answer (the
+    earliest of equals: what constrained decoding would have let through); unchanged when
+    none is, for the caller's check to refuse."""
     stripped = text.strip()
-    if not stripped or form.complete(stripped):
+    if not stripped or form.permits(stripped):
         return text
-    size = len(stripped)
-    ends = [i for i in range(size, 0, -1) if i == size or not stripped[i].isalnum()]
-    for end in ends:
-        head = stripped[:end].rstrip(" ,;:.")
-        if head and form.complete(head):
-            return head
-    return text
+    best = ""
+    for start in [0] + [i + 1 for i, ch in enumerate(stripped) if ch.isspace()]:
+        tail = stripped[start:]
+        size = len(tail)
+        for end in (i for i in range(size, len(best), -1) if i == size or not tail[i].isalnum()):
+            head = tail[:end].rstrip(" ,;:.")
+            if len(head) > len(best) and form.complete(head):
+                best = head
+                break
+    return best or text
 
 
 def _head(response: httpx.Response) -> str:

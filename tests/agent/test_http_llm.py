@@ -242,3 +242,16 @@ def test_a_yes_no_form_is_held_by_the_servers_grammar(server):
     assert completion.text.strip().lower() in {"yes", "no"}
     assert llm._grammar_ok  # this server took the grammar
     llm.close()
+
+
+def test_a_span_answer_from_a_server_is_cut_to_what_the_evidence_holds():
+    from sleuth.agent.models.http_llm import held_to
+    from sleuth.agent.research.reader import AnswerForm
+
+    form = AnswerForm("span", sources=("Rivers . The Vilnia flows through Kaunas to the sea.",))
+    assert held_to(form, "Kaunas to the s") == "Kaunas to the s"  # permitted: run on later
+    assert held_to(form, "Kaunas to the sea, because it is") == "Kaunas to the sea"
+    assert held_to(form, "a river, the Vilnia flows") == "the Vilnia flows"  # from a word on
+    assert held_to(form, "Paris") == "Paris"  # nowhere in it: left for the reader to refuse
+    polar = AnswerForm("polar", options=("yes", "no"))
+    assert held_to(polar, "Yes.") == "Yes" and held_to(polar, "No, it is not") == "No"
