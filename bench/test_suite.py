@@ -43,7 +43,9 @@ def timed_make(target: str, where: Path, log: Path) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fresh", action="store_true", help="time a clean clone's set-up and tests")
+    parser.add_argument(
+        "--fresh", action="store_true", help="time a clean clone's set-up and tests"
+    )
     parser.add_argument("--out", type=Path, default=RESULT)
     args = parser.parse_args()
     previous = json.loads(args.out.read_text()) if args.out.exists() else {}
