@@ -22,6 +22,7 @@ from sleuth.agent.errors import ModelError
 from sleuth.agent.retry import TRANSIENT_STATUS, Transient, retry_after, retrying
 from sleuth.store.settings import redact_url
 
+from .grammars import form_grammar, held_to
 from .llm import Completion, Message, OutputForm, Sampling, TokenCallback
 
 MAX_RESPONSE_BYTES = 16 << 20  # a chat completion is kilobytes; far more is not one
@@ -62,8 +63,8 @@ class OpenAILLM:
         # "json_schema"; llama-cpp-python's server only "json_object" with a "schema". We try
         # the standard form and fall back once, remembering what worked.
         self._schema_style: str | None = None
-        # A GBNF grammar holds a short answer to its options where the server takes one
-        # (llama.cpp's servers, vLLM); a server that refuses the field is asked without it.
+        # A GBNF grammar holds a short answer to its form where the server takes one
+        # (llama.cpp's servers); a server that refuses the field is asked without it.
         self._grammar_ok = True
 
     def close(self) -> None:
@@ -115,11 +116,10 @@ class OpenAILLM:
         return completion
 
     def _answer(self, messages, sampling, form, on_token, cancel) -> Completion:
-        """A free or form-held answer. A form with a few whole options (yes or no, the
-        question's alternatives) goes to the server as a grammar; any other form cannot be
-        said to a server and is applied after: the answer is cut back to its longest start
-        the form allows (the caller checks what is left, as it checks every answer)."""
-        grammar = options_grammar(form) if form is not None and self._grammar_ok else None
+        """A free or form-held answer. The form goes to the server as a GBNF grammar
+        (grammars.py); a server that refuses one is asked without it, and what it answers is
+        held to the form after (`held_to`; the caller checks it, as it checks every answer)."""
+        grammar = form_grammar(form) if form is not None and self._grammar_ok else None
         if grammar is not None:
             try:
                 completion = self._chat(messages, sampling, {"grammar": grammar}, on_token, cancel)
@@ -388,44 +388,6 @@ class ServerBusy(ModelError, Transient):
     def __init__(self, message: str, retry_after: float | None = None):
         super().__init__(message)
         self.retry_after = retry_after
-
-
-def options_grammar(form: OutputForm) -> str | None:
-    """A GBNF grammar allowing just the form's whole options (each as written, lower-cased and
-    capitalised), or None for a form that is not a few options."""
-    options = getattr(form, "options", ())
-    if not options:
-        return None
-    spellings = dict.fromkeys(
-        spelling for option in options for spelling in (option, option.lower(), option.capitalize())
-    )
-    return "root ::= " + " | ".join(_gbnf_literal(s) for s in spellings)
-
-
-def _gbnf_literal(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
-
-
-def held_to(form: OutputForm, text: str) -> str:
-    """`text` as the form allows it, where a server could not hold decoding to it: as it is
-    while the form permits it (the caller runs a span on to the end of its last word), else
-    the longest stretch of it, from a word to a word's end, that is a complete answer (the
-    earliest of equals: what constrained decoding would have let through); unchanged when
-    none is, for the caller's check to refuse."""
-    stripped = text.strip()
-    if not stripped or form.permits(stripped):
-        return text
-    best = ""
-    for start in [0] + [i + 1 for i, ch in enumerate(stripped) if ch.isspace()]:
-        tail = stripped[start:]
-        size = len(tail)
-        for end in (i for i in range(size, len(best), -1) if i == size or not tail[i].isalnum()):
-            head = tail[:end].rstrip(" ,;:.")
-            if len(head) > len(best) and form.complete(head):
-                best = head
-                break
-    return best or text
 
 
 def _head(response: httpx.Response) -> str:

@@ -245,7 +245,7 @@ def test_a_yes_no_form_is_held_by_the_servers_grammar(server):
 
 
 def test_a_span_answer_from_a_server_is_cut_to_what_the_evidence_holds():
-    from sleuth.agent.models.http_llm import held_to
+    from sleuth.agent.models.grammars import held_to
     from sleuth.agent.research.reader import AnswerForm
 
     form = AnswerForm("span", sources=("Rivers . The Vilnia flows through Kaunas to the sea.",))
@@ -255,3 +255,35 @@ def test_a_span_answer_from_a_server_is_cut_to_what_the_evidence_holds():
     assert held_to(form, "Paris") == "Paris"  # nowhere in it: left for the reader to refuse
     polar = AnswerForm("polar", options=("yes", "no"))
     assert held_to(polar, "Yes.") == "Yes" and held_to(polar, "No, it is not") == "No"
+
+
+def test_a_span_form_becomes_a_grammar_of_the_evidences_word_runs():
+    import llama_cpp
+
+    from sleuth.agent.models.grammars import form_grammar
+    from sleuth.agent.research.reader import AnswerForm
+
+    grammar = form_grammar(AnswerForm("span", sources=("Rivers . The Vilnia flows to Kaunas.",)))
+    llama_cpp.LlamaGrammar.from_string(grammar, verbose=False)  # llama.cpp parses it
+    root = grammar.splitlines()[0]
+    assert '"Vilnia"' in grammar and '"vilnia"' in grammar  # a word, and lower-cased to start
+    assert grammar.count("root ::=") == 1 and "n0" in grammar
+    assert '"."' not in root.replace("|", " ").split()  # no span starts at punctuation
+    assert form_grammar(AnswerForm("polar", options=("yes", "no"))) == (
+        'root ::= "yes" | "Yes" | "no" | "No"'
+    )
+
+
+def test_a_span_answer_over_the_server_is_a_run_of_the_evidence(server):
+    from sleuth.agent.research.reader import AnswerForm
+
+    source = "Rivers . The Vilnia flows through Kaunas, a city of bridges."
+    llm = OpenAILLM(server)
+    completion = llm.chat(
+        [{"role": "user", "content": f"{source}\nWhich city does the Vilnia flow through?"}],
+        Sampling(max_tokens=12, seed=1, temperature=0.0, stop=["\n"]),
+        form=AnswerForm("span", sources=(source,)),
+    )
+    answer = " ".join(completion.text.split())
+    assert answer and answer.lower() in source.lower(), answer
+    llm.close()
