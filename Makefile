@@ -34,9 +34,13 @@ run: $(STAMP)
 	@$(BIN)/sleuth doctor --quick
 	$(BIN)/sleuth
 
+# Two test workers, each taking the next test as it finishes one: the suite is CPU-bound and
+# most tests use one core (bench/test_suite.py records how long it takes).
+TEST_WORKERS ?= 2
+
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 deps: $(STAMP)
 
