@@ -124,8 +124,8 @@ class OpenAILLM:
             try:
                 completion = self._chat(messages, sampling, {"grammar": grammar}, on_token, cancel)
             except ServerRefused:
-                self._grammar_ok = False  # this server does not take a grammar
                 completion = self._chat(messages, sampling, {}, on_token, cancel)
+                self._grammar_ok = False  # refused with the grammar, answered without it
         else:
             completion = self._chat(messages, sampling, {}, on_token, cancel)
         if form is not None:

@@ -12,6 +12,7 @@ import sqlite3
 import threading
 import time
 
+import httpx
 import pytest
 
 from sleuth.agent.errors import ModelError
@@ -155,3 +156,24 @@ def test_sigterm_during_a_call_to_a_stuck_server_exits_within_two_seconds(
     process.wait(timeout=30)
     assert time.monotonic() - stopped < 2, "SIGTERM took more than 2 s to end the process"
     assert _statuses(sleuth_home) == ["cancelled"]
+
+
+def test_a_server_that_refuses_a_grammar_is_asked_without_it_once():
+    from sleuth.agent.research.reader import AnswerForm
+
+    bodies: list[dict] = []
+
+    def answer(request):
+        body = json.loads(request.content)
+        bodies.append(body)
+        if "grammar" in body:
+            return httpx.Response(400, text="Unrecognized request argument: grammar")
+        return httpx.Response(
+            200, headers={"content-type": "text/event-stream"}, content=model_servers.GOOD
+        )
+
+    llm = OpenAILLM("http://127.0.0.1:9/v1", transport=httpx.MockTransport(answer))
+    polar = AnswerForm("polar", options=("yes", "no"))
+    assert llm.chat(HELLO, Sampling(max_tokens=4), form=polar).text == "Paris"
+    assert llm.chat(HELLO, Sampling(max_tokens=4), form=polar).text == "Paris"
+    assert ["grammar" in b for b in bodies] == [True, False, False]  # refused once, remembered
