@@ -37,12 +37,16 @@ def leaked(queries: list[str]) -> set[str]:
     return {word for q in queries for word in q.lower().replace("-", " ").split()} & PRIVATE_WORDS
 
 
+def library_of(folder, title: str, text: str):
+    """A library folder holding one Markdown note."""
+    folder.mkdir()
+    (folder / "note.md").write_text(f"# {title}\n\n{text}\n")
+    return folder
+
+
 @pytest.fixture
 def secret_library(tmp_path):
-    library = tmp_path / "lib"
-    library.mkdir()
-    (library / "secret.md").write_text(f"# Giraffe\n\n{SECRET}\n")
-    return library
+    return library_of(tmp_path / "lib", "Giraffe", SECRET)
 
 
 @pytest.mark.slow
@@ -122,10 +126,7 @@ LEAD_NOTE = "The project lead is Thaddeus Quimbleworth. The launch code is ZEBRA
 
 @pytest.fixture
 def lead_library(tmp_path):
-    library = tmp_path / "lead"
-    library.mkdir()
-    (library / "lead.md").write_text(f"# Project notes\n\n{LEAD_NOTE}\n")
-    return library
+    return library_of(tmp_path / "lead", "Project notes", LEAD_NOTE)
 
 
 async def test_library_words_stay_private_in_a_follow_up_question(store, web, lead_library):
