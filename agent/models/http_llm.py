@@ -229,9 +229,8 @@ class _Stream:
         self.usage: dict[str, Any] = {}
 
     def read(self, response: httpx.Response, watch: _Watch) -> None:
-        if "json" in response.headers.get("content-type", "") and "event-stream" not in (
-            response.headers.get("content-type", "")
-        ):
+        kind = response.headers.get("content-type", "")
+        if "json" in kind and "event-stream" not in kind:
             body = b"".join(self._chunks(response, watch))
             if watch.why is None:
                 self._event(self._parse(body), "message")
@@ -289,7 +288,9 @@ class _Stream:
         if not isinstance(choices, list):
             raise self._malformed()
         for choice in choices:
-            part = choice.get(key) if isinstance(choice, dict) else None
+            if not isinstance(choice, dict):
+                raise self._malformed()
+            part = choice.get(key)
             if part is not None and not isinstance(part, dict):
                 raise self._malformed()
             piece = (part or {}).get("content") or ""
@@ -299,10 +300,8 @@ class _Stream:
                 self.pieces.append(piece)
                 if self.on_token is not None:
                     self.on_token(piece)
-            if isinstance(choice, dict) and isinstance(choice.get("finish_reason"), str):
+            if isinstance(choice.get("finish_reason"), str):
                 self.finish = choice["finish_reason"]
-            elif not isinstance(choice, dict):
-                raise self._malformed()
 
     def _malformed(self) -> ModelError:
         return ModelError(
