@@ -28,9 +28,8 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sleuth.agent.text import STOPWORDS
+from sleuth.agent.text import STOPWORDS, words
 
-_WORD = re.compile(r"[^\W_]+")
 # 9,381,204 / 9.381.204 / 9'381'204 (not a space, which stands between two numbers as often as
 # inside one).
 _GROUPED_NUMBER = re.compile(r"(?<![\d.,])\d{1,3}([,.'\u2019])\d{3}(?:\1\d{3})*(?!\d)")
@@ -60,7 +59,7 @@ def keys(token: str) -> list[str]:
 
 def tokens(text: str) -> list[str]:
     """The words of `text` as shown (lower-cased, in its normal form), once each, in order."""
-    return list(dict.fromkeys(w.casefold() for w in _WORD.findall(_normal(text))))
+    return list(dict.fromkeys(w.casefold() for w in words(_normal(text))))
 
 
 def vocabulary(text: str | None) -> set[str]:
