@@ -53,6 +53,7 @@ from pathlib import Path
 import hotpot
 from localweb import LocalWeb
 
+from sleuth.agent.research.kinds import asked_kind, of_kind
 from sleuth.agent.text import content_words, is_polar
 from sleuth.store import Store
 
@@ -237,49 +238,6 @@ def score(question: hotpot.Question, result: dict, title_of: dict, passages: lis
         "answer": answer,
         "gold": gold,
     }
-
-
-# What a question's first words ask for, by a rule that can be stated: a place, a date, a
-# person, a number or a nationality. Other questions ("what", "which") ask for no one kind.
-_KINDS = [
-    (
-        "date",
-        re.compile(r"^(when|(in |during |on )?(what|which) (year|decade|century|date|day))\b"),
-    ),
-    ("number", re.compile(r"^how (many|much|old|long|tall|far|big|large|high)\b")),
-    (
-        "place",
-        re.compile(r"^(where|(in |from )?(what|which) (city|country|state|town|county|place))\b"),
-    ),
-    ("person", re.compile(r"^(who|whom|whose)\b")),
-    ("nationality", re.compile(r"^(what|which) (nationality|country of citizenship)\b")),
-]
-_MONTHS = "january february march april may june july august september october november december"
-_NUMBER_WORDS = "one two three four five six seven eight nine ten eleven twelve hundred thousand"
-
-
-def asked_kind(question: str) -> str | None:
-    """The kind of answer `question` asks for by its first words (None: no one kind)."""
-    asked = " ".join(question.lower().split())
-    return next((kind for kind, pattern in _KINDS if pattern.match(asked)), None)
-
-
-def of_kind(short: str, kind: str) -> bool:
-    """Whether a short answer is of the kind asked: a date or a number holds a digit (or a
-    month, or a number word); a place, a person or a nationality starts each of its words
-    but joining ones with a capital letter and holds no digit."""
-    words = short.split()
-    lowered = set(short.lower().replace(",", " ").split())
-    if kind in ("date", "number"):
-        spelled = lowered & set((_MONTHS + " " + _NUMBER_WORDS).split())
-        return any(ch.isdigit() for ch in short) or bool(spelled)
-    joining = {"of", "and", "the", "de", "la", "upon", "on", "in", "du", "von", "van", "da"}
-    named = [w for w in words if w.lower() not in joining]
-    return (
-        bool(named)
-        and all(w[:1].isupper() for w in named)
-        and not any(ch.isdigit() for ch in short)
-    )
 
 
 def summary(rows: list[dict]) -> dict:

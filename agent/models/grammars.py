@@ -10,6 +10,8 @@ lets through only what the evidence holds, as the in-process decoder does.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from .llm import OutputForm
 
 SPAN_WORDS = 16  # longest span a grammar offers, in words: a short answer is 24 tokens
@@ -21,7 +23,8 @@ def form_grammar(form: OutputForm) -> str | None:
     if options:
         return options_grammar(options)
     sources = getattr(form, "sources", ())
-    return span_grammar(sources) if sources else None
+    fits = getattr(form, "fits", None)
+    return span_grammar(sources, fits) if sources else None
 
 
 def options_grammar(options: tuple[str, ...]) -> str:
@@ -32,18 +35,24 @@ def options_grammar(options: tuple[str, ...]) -> str:
     return "root ::= " + " | ".join(_literal(s) for s in spellings)
 
 
-def span_grammar(sources: tuple[str, ...] | list[str]) -> str | None:
+def span_grammar(
+    sources: tuple[str, ...] | list[str], fits: Callable[[str], bool] | None = None
+) -> str | None:
     """Any run of up to SPAN_WORDS words of the sources, as written, that starts at a word
     (the first also lower-cased and capitalised: an answer may start a sentence the source
-    did not) and may end before the punctuation that follows a word."""
+    did not) and may end before the punctuation that follows a word; with `fits`, only runs
+    of words it lets through (the kind of answer asked: a name's words)."""
+    fits = fits or (lambda piece: True)
     trie: dict[tuple[str, str], dict] = {}
     for text in sources:
         pieces = _pieces(text)
         for start, (sep, piece) in enumerate(pieces):
-            if not _is_word(piece) or sep == "":
+            if not _is_word(piece) or sep == "" or not fits(piece):
                 continue
             node = trie.setdefault(("", piece), {})
             for following in pieces[start + 1 : start + 2 * SPAN_WORDS]:
+                if not fits(following[1]):
+                    break
                 node = node.setdefault(following, {})
     if not trie:
         return None

@@ -23,7 +23,6 @@ evidence, quoted and cited.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from sleuth.agent.citations import strip_citations
@@ -32,17 +31,10 @@ from sleuth.agent.text import content_words, is_polar, rarity, sentences, words
 
 from .checks import extractive_answer, prose, quote
 from .evidence import EVIDENCE_CHARS, evidence_block
+from .kinds import asked_kind, may_become, of_kind
 from .passages import alternatives, reading
 
 SHORT_TOKENS = 24  # longest short answer, in tokens: a name, a title, a date, a few words
-# What a question's first words say its answer is: a number (a year, a date, a count) or a
-# name (a person); a span answer must then hold a digit, or a capitalised word.
-_NUMBER_ASKED = re.compile(
-    r"^(when|(in |during )?(what|which) (year|decade|century|date)|how (many|much|old|long|tall|"
-    r"far|big|large|high))\b",
-    re.I,
-)
-_NAME_ASKED = re.compile(r"^(who|whom|whose)\b", re.I)
 SUPPORT_SENTENCES = 2  # quoted under the short answer, at most
 YES_NO = ("yes", "no")
 
@@ -50,17 +42,25 @@ YES_NO = ("yes", "no")
 @dataclass(frozen=True)
 class AnswerForm:
     """The shapes a short answer may take. `options`: the whole answers allowed (yes/no, or
-    the question's alternatives); else `sources`: texts whose word-aligned spans are allowed."""
+    the question's alternatives); else `sources`: texts whose word-aligned spans are allowed,
+    of the kind the question asks for (`expects`, kinds.py), as the source spells them."""
 
     kind: str  # "polar", "choice" or "span"
     options: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
-    expects: str | None = None  # "number" or "name": what a span must hold before it ends
+    expects: str | None = None  # a span's kind: "date", "number", "place", "person", ...
+    _spelled: tuple[str, ...] = field(default=(), repr=False, compare=False)
     _lowered: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        texts = self.options or self.sources
-        object.__setattr__(self, "_lowered", tuple(" ".join(t.split()).lower() for t in texts))
+        spelled = tuple(" ".join(t.split()) for t in self.options or self.sources)
+        lowered = tuple(t.lower() for t in spelled)
+        # lower-casing may change a text's length (rarely): its spans are then judged lower-cased
+        spelled = tuple(
+            s if len(s) == len(lo) else lo for s, lo in zip(spelled, lowered, strict=True)
+        )
+        object.__setattr__(self, "_spelled", spelled)
+        object.__setattr__(self, "_lowered", lowered)
 
     def permits(self, text: str) -> bool:
         """Whether `text` can still become an allowed answer (it is a prefix of one)."""
@@ -71,7 +71,22 @@ class AnswerForm:
             return any(option.startswith(wanted) for option in self._lowered)
         if text[-1:].isspace():  # a word ended: the next one must follow it in the source
             wanted += " "
-        return any(self._find(source, wanted) >= 0 for source in self._lowered)
+        return any(True for _ in self._spans(wanted))
+
+    def fits(self, word: str) -> bool:
+        """Whether a span's word may be `word` in an answer of the kind asked (a server's
+        grammar is built of such words: agent/models/grammars.py)."""
+        return may_become(word + " ", self.expects)
+
+    def _spans(self, wanted: str, start: int = 0):
+        """(source, where) of each place a source has `wanted`, from a word, as a span that
+        can still become an answer of the kind asked (the source's own spelling judged)."""
+        for n, lowered in enumerate(self._lowered):
+            at = self._find(lowered, wanted, start)
+            while at >= 0:
+                if may_become(self._spelled[n][at : at + len(wanted)], self.expects):
+                    yield n, at
+                at = self._find(lowered, wanted, at + 1)
 
     def complete(self, text: str) -> bool:
         """Whether `text` is an answer that may end here."""
@@ -80,16 +95,18 @@ class AnswerForm:
             return False
         if self.options:
             return wanted in self._lowered
-        if not content_words(wanted) or not self._as_expected(text):  # not "the" alone
+        if not content_words(wanted):  # not "the" alone
             return False
-        return self.permits(text)
+        return any(
+            of_kind(self._run_on(n, at, len(wanted)), self.expects) for n, at in self._spans(wanted)
+        )
 
-    def _as_expected(self, text: str) -> bool:
-        if self.expects == "number":
-            return any(ch.isdigit() for ch in text)
-        if self.expects == "name":
-            return any(word[:1].isupper() for word in text.split())
-        return True
+    def _run_on(self, n: int, at: int, size: int) -> str:
+        """The span of source `n` from `at`, `size` long, run on to the end of its last word."""
+        lowered, end = self._lowered[n], at + size
+        while end < len(lowered) and lowered[end].isalnum():
+            end += 1
+        return self._spelled[n][at:end].strip(" ,;:")
 
     def continuations(self, text: str) -> list[str]:
         """How the allowed answers go on from `text`: the rest of each option it begins, or
@@ -98,35 +115,31 @@ class AnswerForm:
         if self.options:
             return [o[len(wanted) :] for o in self.options if o.lower().startswith(wanted)]
         out: list[str] = []
-        for lowered in self._lowered:
-            if not wanted:
-                out += lowered.split()
-                continue
-            at = self._find(lowered, wanted)
-            while at >= 0:
-                out.append(lowered[at + len(wanted) : at + len(wanted) + 16])
-                at = self._find(lowered, wanted, at + 1)
+        if not wanted:
+            out = [w for s in self._spelled for w in s.split() if self.fits(w)]
+        for n, at in self._spans(wanted) if wanted else ():
+            out.append(self._spelled[n][at + len(wanted) : at + len(wanted) + 16])
         return list(dict.fromkeys(piece for piece in out if piece))
 
     def finish(self, text: str) -> str:
         """The answer as the evidence writes it: an option's own spelling, or the span found
-        in the evidence, run on to the end of its last word ("" when it is not allowed)."""
+        in the evidence, run on to the end of its last word ("" when it is not allowed). Of
+        the places the evidence has it, the first whose span is of the kind asked."""
         wanted = " ".join(text.split()).lower().strip()
         if not wanted:
             return ""
-        texts = self.options or self.sources
-        for original, lowered in zip(texts, self._lowered, strict=True):
-            if self.options:
-                if lowered == wanted:
-                    return original
-                continue
-            at = self._find(lowered, wanted)
-            if at >= 0:
-                end = at + len(wanted)
-                while end < len(lowered) and lowered[end].isalnum():
-                    end += 1
-                return " ".join(original.split())[at:end].strip(" ,;:")
-        return ""
+        if self.options:
+            return next(
+                (o for o, lo in zip(self.options, self._lowered, strict=True) if lo == wanted), ""
+            )
+        spans = [self._run_on(n, at, len(wanted)) for n, at in self._spans(wanted)]
+        if not spans:  # no place of the kind: the first place at all, for the check to judge
+            spans = [
+                self._run_on(n, at, len(wanted))
+                for n, lowered in enumerate(self._lowered)
+                if (at := self._find(lowered, wanted)) >= 0
+            ]
+        return next((s for s in spans if of_kind(s, self.expects)), spans[0] if spans else "")
 
     @staticmethod
     def _find(haystack: str, needle: str, start: int = 0) -> int:
@@ -140,28 +153,21 @@ class AnswerForm:
         return -1
 
 
-def answer_form(question: str, evidence: list[dict]) -> AnswerForm:
-    """What shape the short answer to `question` may take, over this evidence."""
+def answer_form(question: str, evidence: list[dict], asking: str | None = None) -> AnswerForm:
+    """What shape the short answer to `question` may take, over this evidence (a span of the
+    kind `asking`, when given, else of the kind the question asks for)."""
     if is_polar(question):
         return AnswerForm("polar", options=YES_NO)
     offered = alternatives(question)
     if offered:
         return AnswerForm("choice", options=tuple(offered))
+    # Held to the kind even when what it reads holds none of it: then no answer is (the
+    # sources do not say), where a name or a year of another kind would be a wrong one.
     return AnswerForm(
         "span",
         sources=tuple(shown_texts(reading(question, evidence))),
-        expects=expects(question),
+        expects=asking or asked_kind(question),
     )
-
-
-def expects(question: str) -> str | None:
-    """What the question's first words say its answer is: "number", "name", or None."""
-    asked = " ".join(question.split())
-    if _NUMBER_ASKED.match(asked):
-        return "number"
-    if _NAME_ASKED.match(asked):
-        return "name"
-    return None
 
 
 def shown_texts(evidence: list[dict]) -> list[str]:
@@ -237,6 +243,8 @@ def check(short: str, form: AnswerForm, cited: int | None, evidence: list[dict])
         return [] if text.lower() in YES_NO else ["a yes-or-no question answered otherwise"]
     if not content_words(text):
         return [f"the short answer {text!r} says nothing"]
+    if form.kind == "span" and not of_kind(text, form.expects):
+        return [f"the short answer {text!r} is not a {form.expects}, which the question asks for"]
     if cited is None or not 1 <= cited <= len(evidence):
         return ["the short answer cites no passage that holds it"]
     item = evidence[cited - 1]

@@ -272,6 +272,13 @@ def test_a_span_form_becomes_a_grammar_of_the_evidences_word_runs():
     assert form_grammar(AnswerForm("polar", options=("yes", "no"))) == (
         'root ::= "yes" | "Yes" | "no" | "No"'
     )
+    # a place is asked: runs of a name's words only (capitalised, or joining ones)
+    place = form_grammar(
+        AnswerForm("span", sources=("The Vilnia flows to Kaunas in 1927.",), expects="place")
+    )
+    llama_cpp.LlamaGrammar.from_string(place, verbose=False)
+    assert '"Kaunas"' in place and '"Vilnia"' in place
+    assert '"flows"' not in place and '"1927"' not in place
 
 
 def test_a_span_answer_over_the_server_is_a_run_of_the_evidence(server):
