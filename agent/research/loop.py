@@ -42,6 +42,7 @@ from .events import (
 )
 from .evidence import QUESTION_WEIGHT, Ranking, Selection, evidence_block, select_evidence, snippet
 from .executors import Executors
+from .hops import Bridge, about
 from .planner import SubQuestion, history_text, question_searches
 from .privacy import Boundary
 from .state import History, RunState
@@ -49,6 +50,7 @@ from .writer import Writer, WriterSettings
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # control characters: spaces in a question
 MAX_QUESTION_CHARS = 2000  # a question, not a document: plans and prompts repeat it
+QUERY_WORDS = 8  # of a bridge's search: the bridge's name and what the question asks of it
 
 
 class NothingFound(AgentError):
@@ -342,14 +344,20 @@ class Researcher:
                 round_number += 1
                 self._emit(run, PlanReady(round_number, [s.as_dict() for s in subquestions]))
             selection = await self._choose_evidence(run)
+            bridges: list[Bridge] = []
+            if self.settings.answer == "read" and selection.items:
+                selection, bridges = await self._follow(run, selection)
             self._emit(
                 run, EvidenceChosen(selection.items, selection.dropped_duplicates, selection.tokens)
             )
             if not selection.items:  # never an answer from the model's memory
                 raise NothingFound(run.why_nothing_found())
             history = history_text(run.history)
-            messages = self.writer.messages(run.question, selection.items, history)
-            await self.writer.answer(run, run.question, selection.items, messages, seed=run.seed)
+            items = selection.items
+            messages = self.writer.messages(run.question, items, history, bridges)
+            await self.writer.answer(
+                run, run.question, items, messages, seed=run.seed, bridges=bridges, history=history
+            )
 
         await self._guarded(run, body())
 
@@ -367,6 +375,26 @@ class Researcher:
             )
 
         await self._guarded(run, body())
+
+    async def _follow(self, run: RunState, selection: Selection) -> tuple[Selection, list]:
+        """Read a two-step question's bridges in order (hops.py); for a bridge no passage is
+        about yet, search for it with what the question asks of it, and choose the evidence
+        again. Returns the evidence chosen and the bridges read."""
+        chosen = selection
+
+        async def search(bridge: Bridge) -> list[dict]:
+            nonlocal chosen
+            if about(bridge.name, chosen.items) or run.budget.exhausted():
+                return chosen.items
+            asked = bridge.hop.then(bridge.name)
+            query = " ".join(search_terms(asked)[:QUERY_WORDS])
+            subs = [SubQuestion(asked, tool, query, "bridge") for tool in run.tools]
+            await self.executors.round(run, subs, [])
+            chosen = await self._choose_evidence(run)
+            return chosen.items
+
+        bridges, _ = await self.writer.follow(run, run.question, selection.items, search)
+        return chosen, bridges
 
     async def _choose_evidence(self, run: RunState) -> Selection:
         """The passages the writer sees, chosen from this run's pool (evidence.py)."""

@@ -30,11 +30,20 @@ from sleuth.agent.models.llm import LLM, Completion, Sampling
 from sleuth.agent.prompts import render, template
 from sleuth.agent.text import is_polar
 
+from . import hops
 from .budget import Deadline
 from .checks import RepetitionGuard, cut_recitation, extractive_answer, problems
 from .events import AnswerCancelled, AnswerDone, AnswerRejected, Event
 from .evidence import evidence_block
-from .reader import SHORT_TOKENS, answer_form, read_answer, reader_messages
+from .hops import MAX_HOPS, Bridge, find_hop, names_the_question
+from .reader import (
+    SHORT_TOKENS,
+    answer_form,
+    check,
+    cited_passage,
+    read_answer,
+    reader_messages,
+)
 from .verify import Verified, attribute, verify
 
 READ_TEMPERATURE = 0.7  # a second look at the evidence, when the first answer failed its check
@@ -79,10 +88,13 @@ class Writer:
     def __init__(self, llm: LLM, model: ModelInfo, settings: WriterSettings):
         self.llm, self.model, self.settings = llm, model, settings
 
-    def messages(self, question: str, evidence: list[dict], history: str = "") -> list[dict]:
-        """The exact prompt this writer gives the model for `question` over `evidence`."""
+    def messages(
+        self, question: str, evidence: list[dict], history: str = "", bridges=()
+    ) -> list[dict]:
+        """The exact prompt this writer gives the model for `question` over `evidence` (read
+        through `bridges`: the prompt of the question left once they are read)."""
         if self.settings.answer == "read":
-            return reader_messages(question, evidence, history)
+            return reader_messages(self.asked(question, list(bridges)), evidence, history)
         return writer_messages(question, evidence, history)
 
     async def answer(
@@ -94,20 +106,67 @@ class Writer:
         *,
         seed: int,
         again: bool = False,
+        bridges: list[Bridge] | None = None,
+        history: str = "",
     ) -> None:
         """Answer `question` from `evidence` with `messages` (`again`: a regenerate, which
-        samples where a first answer would decode greedily)."""
-        if self.settings.answer == "read":
-            await self._read(calls, question, evidence, messages, seed, again)
-        else:
+        samples where a first answer would decode greedily). A two-step question is read
+        through `bridges` (the loop's, read and searched for; None: read here, without
+        searching), `messages` being the last step's prompt (`history`: the session's, as in it)."""
+        if self.settings.answer != "read":
             await self._write(calls, question, evidence, messages, seed)
+            return
+        if bridges is None:
+            bridges = await self.follow(calls, question, evidence)
+        await self._read(calls, question, evidence, messages, seed, again, bridges, history)
+
+    def asked(self, question: str, bridges: list[Bridge]) -> str:
+        """What is left to ask once the bridges are read ("Where was Ansel Brandt born?")."""
+        return bridges[-1].hop.then(bridges[-1].name) if bridges else question
+
+    async def follow(self, calls: Calls, question: str, evidence: list[dict], search=None):
+        """The bridges of a two-step question, read in order (hops.py), each from the
+        evidence; with `search` (async, a bridge -> the evidence after searching for it),
+        the evidence grows with each (then: (bridges, evidence)). Stops at the first step
+        that reads no name, or only a name the question says."""
+        bridges: list[Bridge] = []
+        asked = question
+        for _ in range(MAX_HOPS):
+            hop = find_hop(asked)
+            if hop is None:
+                break
+            form = answer_form(hop.inner, evidence, asking="name")
+            sampling = Sampling(temperature=0.0, max_tokens=SHORT_TOKENS, seed=0, stop=["\n"])
+            completion, _ = await self._generate(
+                calls, "hop", reader_messages(hop.inner, evidence), sampling, form=form, quiet=True
+            )
+            name = form.finish(completion.text)
+            number = cited_passage(name, hop.inner, evidence) if name else None
+            if (
+                check(name, form, number, evidence)
+                or names_the_question(name, question)
+                or not hop.read_from(evidence[number - 1])  # a name from another passage
+            ):
+                break
+            bridges.append(Bridge(hop, name, number))
+            if search is not None:
+                evidence = await search(bridges[-1])
+            asked = hop.then(name)
+        bridges = hops.cited(bridges, evidence)
+        return (bridges, evidence) if search is not None else bridges
 
     # -- read: the short answer, held to the evidence ----------------------------------------
 
-    async def _read(self, calls, question, evidence, messages, seed, again) -> None:
-        form = answer_form(question, evidence)
+    async def _read(self, calls, question, evidence, messages, seed, again, bridges, history):
+        """The short answer: greedy first (sampled for a regenerate), then once more sampled.
+        Read through bridges, the second try asks the whole question instead."""
+        asked = self.asked(question, bridges)
         rejected: list[dict] = []
         for attempt in range(2):
+            if attempt and bridges:  # the steps led nowhere: the question as it stands
+                asked, bridges = question, []
+                messages = reader_messages(question, evidence, history)
+            form = answer_form(asked, evidence)
             warm = again or attempt > 0
             sampling = Sampling(
                 temperature=READ_TEMPERATURE if warm else 0.0,
@@ -116,9 +175,10 @@ class Writer:
                 stop=["\n"],  # one line: the answer, nothing after it
             )
             completion, _ = await self._generate(calls, "read", messages, sampling, form=form)
-            read = read_answer(completion.text, question, evidence)
+            read = read_answer(completion.text, asked, evidence)
             if not read.problems and READ_SAMPLES > 1 and not warm:
-                read = await self._vote(calls, read, question, evidence, messages, sampling, form)
+                read = await self._vote(calls, read, asked, evidence, messages, sampling, form)
+            read = hops.shown_with(read, bridges, asked, evidence)
             last = attempt == 1 or calls.deadline().expired
             if not read.problems or last:
                 checked = verify(read.text, evidence)
@@ -129,6 +189,11 @@ class Writer:
                 checked.verification.update(
                     kind=kind, form=form.kind, rejected=rejected, problems=[]
                 )
+                if bridges and read.short:
+                    checked.verification["hops"] = [
+                        {"question": b.hop.inner, "answer": b.name, "cited": b.cited}
+                        for b in bridges
+                    ]
                 self._done(calls, checked, read.short, evidence, messages, sampling, completion)
                 return
             rejected.append(

@@ -1,0 +1,230 @@
+"""Two-step questions, read in order: first what the question only describes, then the answer.
+
+"Where was the director of film The Low Tide born?" asks about a person it never names. A
+small reader shown the film's passage and the director's at once often answers with a name
+or a place from the wrong one. Read in order, each step is a one-step question:
+
+1. the bridge, a short answer of its own: "Who is the director of film The Low Tide?" read
+   from the passages about the film ("Ansel Brandt");
+2. the question with the bridge in place of its description, "Where was Ansel Brandt born?",
+   read from the passages about the bridge (the loop searches for it when research has not
+   found them: loop.py).
+
+`find_hop` finds the description by the shape of the question, no list of relations:
+
+- "the R of [the] [kind] NAME": R and the kind are lower-case words, NAME a run of
+  capitalised words ("the director of film The Low Tide", "the founder of Kestrel Works");
+- "NAME's R": "Tomas Arvid's wife", "Lena Voss's father's" (a birthday, a death ...);
+- "the NOUN who/that/which ..." to the end of the question ("... held by the woman who
+  played Nell Farrow in Salt and Ember").
+
+A description that is all the question asks ("Who is the father of Tomas Arvid?") is no hop:
+it is read as it stands. A chain ("the father of the director of film X") is read from the
+inside out, one hop at a time.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sleuth.agent.text import content_words, is_polar
+
+from .kinds import JOINING
+from .passages import alternatives
+from .reader import Read, cited_passage, compose, support_sentences
+
+MAX_HOPS = 2  # descriptions read in turn before the answer
+# Lower-case words an "R" may begin with besides the relation itself ("paternal grandfather").
+_MODIFIERS = frozenset(
+    "paternal maternal younger older elder eldest youngest first second late former lead "
+    "current founding principal".split()
+)
+# What the words before and after a description may be when it is all the question asks.
+_BARE = re.compile(
+    r"^(who|what|which)( (is|was|are|were))?( the (full |real )?name of)? \{\}( called)?$", re.I
+)
+_RELATIVE = frozenset({"who", "that", "which"})
+_NOT_RELATION = frozenset(
+    "is was are were did does do has have had be been a an the and or in on at by for to with "
+    "from as it its their his her this these those which who whom whose what when where why "
+    "how name most own best only last latest".split()
+)
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One step of a question: `inner` asks for what the question describes as `described`;
+    `outer`, with "{}" where the description stood, asks the rest."""
+
+    described: str
+    inner: str
+    outer: str
+
+    def read_from(self, passage: dict) -> bool:
+        """Whether a bridge may be read from `passage`: it names at least half of the
+        described name's words (the film's title, the person's name), title counted."""
+        named = content_words(" ".join(w for w in self.described.split() if _capital(w)))
+        held = content_words(f"{passage.get('title') or ''}\n{passage['text']}")
+        return 2 * len(named & held) >= len(named)
+
+    def then(self, bridge: str) -> str:
+        """The question that remains once the description is known to be `bridge`."""
+        return self.outer.replace("{}", bridge, 1)
+
+
+@dataclass(frozen=True)
+class Bridge:
+    """A hop read: what the description turned out to be, and the passage it was read from."""
+
+    hop: Hop
+    name: str
+    cited: int | None = None
+
+
+def find_hop(question: str) -> Hop | None:
+    """The innermost description in `question` that the rest of it asks about (None: no
+    description, or one that is the whole question)."""
+    if is_polar(question) or alternatives(question):
+        return None  # a comparison through a hop is read as a comparison
+    said = question.strip().rstrip("?").split()
+    of = list(_described_of(said))
+    found = [
+        *of,
+        *(  # "the R of NAME's ..." describes NAME's owner: the possessive is outside it
+            p for p in _possessive(said) if not any(s < p[0] < e for s, e, _, _ in of)
+        ),
+        *_relative(said),
+    ]
+    if not found:
+        return None
+    start, end, inner, kept = max(found, key=lambda f: (f[0], -f[1]))  # innermost: latest
+    outer = " ".join([*said[:start], "{}" + kept, *said[end:]])
+    if _BARE.match(outer.strip()):
+        return None
+    described = " ".join(said[start:end])
+    return Hop(described, inner, outer + "?")
+
+
+def _described_of(said: list[str]):
+    """ "the R of [the] [kind] NAME": (start, end, inner question, "") for each."""
+    for i, word in enumerate(said):
+        if word.lower() != "the":
+            continue
+        j = i + 1
+        while j < len(said) and j - i <= 3 and _lower(said[j]) and said[j] != "of":
+            j += 1
+        if j == i + 1 or j >= len(said) or said[j] != "of":
+            continue
+        if any(w.lower() in _NOT_RELATION for w in said[i + 1 : j]):
+            continue
+        k = j + 1
+        if k < len(said) and said[k].lower() == "the":
+            k += 1
+        while k < len(said) and k - j <= 3 and _lower(said[k]) and said[k] not in ("of", "the"):
+            if said[k] in _NOT_RELATION:
+                break
+            k += 1
+        end = _name_end(said, k)
+        if end > k and _capital(said[k]) and not re.search(r"['’]s$", said[end - 1]):
+            yield i, end, f"Who is {' '.join(said[i:end])}?", ""
+
+
+def _possessive(said: list[str]):
+    """ "NAME's R": (start, end, inner question, what the outer keeps of R's word) for each."""
+    for n, word in enumerate(said):
+        bare = word.rstrip(",;:")
+        if not re.search(r"['’]s$", bare) or n + 1 >= len(said):
+            continue
+        owner = bare[:-2].strip() or None  # "Deivam 's": the name ends a word earlier
+        start = n if owner else n - 1
+        while start > 0 and (_capital(said[start - 1]) or said[start - 1].lower() in JOINING):
+            start -= 1
+        while start < n and not _capital(said[start]):  # joiners do not begin a name
+            start += 1
+        if start >= n + (1 if owner else 0) or not _capital(said[start]):
+            continue
+        rest = n + 1
+        if said[rest].lower() in _MODIFIERS and rest + 1 < len(said):
+            rest += 1
+        relation = said[rest]
+        if not _lower(relation.rstrip("'’s")) or relation.lower() in _NOT_RELATION:
+            continue
+        tail = re.search(r"['’]s$", relation)
+        kept = tail.group(0) if tail else ""  # "father's birthday": "'s" stays in the outer
+        name = " ".join(said[start : rest + 1])
+        yield start, rest + 1, f"Who is {name[: len(name) - len(kept)]}?", kept
+
+
+def _relative(said: list[str]):
+    """ "the NOUN who/that/which ..." to the end: (start, end, inner question, "") for each."""
+    for i, word in enumerate(said):
+        if word.lower() != "the" or i == 0:
+            continue
+        for j in range(i + 1, min(i + 5, len(said) - 1)):
+            if said[j].lower() in _RELATIVE:
+                clause = " ".join(said[j + 1 :])
+                if not any(_capital(w) for w in said[j + 1 :]):
+                    break  # a clause that names nothing leads nowhere to search
+                noun = " ".join(said[i + 1 : j])
+                asked = "Who" if said[j].lower() == "who" else f"Which {noun}"
+                yield i, len(said), f"{asked} {clause}?", ""
+                break
+            if said[j].lower() in _NOT_RELATION:
+                break
+
+
+def _name_end(said: list[str], k: int) -> int:
+    """Where the name that starts at word `k` ends: capitalised words, numbers, a part in
+    brackets, and joining words between capitalised ones."""
+    end, j, depth = k, k, 0
+    while j < len(said):
+        word = said[j]
+        depth += word.count("(") - word.count(")")
+        if depth > 0 or word.endswith(")") or _capital(word) or word[:1].isdigit():
+            end = j + 1
+        elif word.lower() not in JOINING:
+            break
+        j += 1
+    return end
+
+
+def _capital(word: str) -> bool:
+    first = next((ch for ch in word if ch.isalnum()), "")
+    return bool(first) and (first.isupper() or first.isdigit())
+
+
+def _lower(word: str) -> bool:
+    return word.isalpha() and word.islower()
+
+
+def names_the_question(bridge: str, question: str) -> bool:
+    """Whether a bridge read is only a name the question says already (no step taken)."""
+    words = content_words(bridge)
+    return not words or words <= content_words(question)
+
+
+def about(name: str, evidence: list[dict]) -> bool:
+    """Whether the evidence has a passage about `name` (its title holds the name's words)."""
+    need = content_words(name)
+    return bool(need) and any(need <= content_words(item.get("title") or "") for item in evidence)
+
+
+def cited(bridges: list[Bridge], evidence: list[dict]) -> list[Bridge]:
+    """The bridges with the passage each is read from, in this evidence."""
+    return [Bridge(b.hop, b.name, cited_passage(b.name, b.hop.inner, evidence)) for b in bridges]
+
+
+def shown_with(read: Read, bridges: list[Bridge], asked: str, evidence: list[dict]) -> Read:
+    """A short answer read through bridges, shown with each step's sentence in order: the
+    one that names each bridge, then the one that holds the answer ("The Low Tide is a film
+    by Ansel Brandt [1]." "Ansel Brandt was born in Vardholm [2].")."""
+    if read.short is None or not bridges:
+        return read
+    quotes: list[tuple[int, str]] = []
+    for bridge in bridges:
+        quotes += support_sentences(bridge.name, bridge.hop.inner, evidence, bridge.cited)[:1]
+    own = read.cited[0] if read.cited else None
+    quotes += support_sentences(read.short, asked, evidence, own)[:1]
+    quotes = list(dict.fromkeys(quotes))
+    return Read(read.short, [], compose(read.short, read.cited, quotes, evidence), read.cited)
