@@ -50,6 +50,30 @@ NUMBER_WORDS = frozenset(
 JOINING = frozenset("of and the de la le upon on in du des von van der da del y".split())
 
 
+_YEAR_ASKED = re.compile(r"\b(what|which) (year|decade|century)\b", re.I)
+_MONTH = "(?:" + "|".join(sorted(MONTHS)) + ")"
+# A whole date as texts write it: "13 January 1956", "January 13, 1956", "January 1956".
+_DATE = re.compile(
+    rf"\b(?:\d{{1,2}}(?:st|nd|rd|th)?\s+)?{_MONTH}(?:\s+\d{{1,2}}(?:st|nd|rd|th)?)?,?\s+\d{{3,4}}\b",
+    re.I,
+)
+
+
+def asks_whole_date(question: str) -> bool:
+    """Whether a date asked for is a whole one ("When was ...?"), not a year ("In what year
+    ...?"): a year the evidence gives in a whole date is then answered with all of it."""
+    return asked_kind(question) == "date" and not _YEAR_ASKED.search(question)
+
+
+def whole_date(text: str, start: int, end: int) -> tuple[int, int]:
+    """The whole date in `text` that the span [start, end) is part of (a year, "13 January"),
+    as (start, end); the span itself when it is part of none."""
+    for match in _DATE.finditer(text):
+        if match.start() <= start and end <= match.end():
+            return match.start(), match.end()
+    return start, end
+
+
 def asked_kind(question: str) -> str | None:
     """The kind of answer `question` asks for by its first words (None: no one kind)."""
     asked = " ".join(question.lower().split())
@@ -69,17 +93,55 @@ def of_kind(short: str, kind: str | None) -> bool:
 
 def may_become(text: str, kind: str | None) -> bool:
     """Whether `text`, the start of a short answer, can still become one of the kind: a date
-    or a number may gain its digit later; a name may not have had a digit, nor a whole word
-    that is neither capitalised nor a joining word (its last word may still be one)."""
+    holds only its own words (digits, months, DATE_WORDS) and may gain its digit later, as
+    a number may; a name starts with a capital, and may not have had
+    a digit, nor a whole word that is neither capitalised nor a joining word (its last word
+    may still be one). A small model that starts "the ..." for a place otherwise ends in a
+    run of lower-case words that no name continues."""
+    if kind == "date" and text.strip():
+        said = text.replace(",", " ").split()
+        whole, last = (said, "") if text[-1:].isspace() else (said[:-1], said[-1])
+        return all(_in_date(w) for w in whole) and (not last or _in_date(last, prefix=True))
     if kind not in NAMED or not text.strip():
         return True
     if _digit(text):
         return False
     said = text.split()
+    if not _capital(said[0]):  # a name starts with its own word ("the Hague" is "Hague")
+        return False
     whole, last = (said, "") if text[-1:].isspace() else (said[:-1], said[-1])
     if not all(_capital(w) or w.lower() in JOINING for w in whole):
         return False
+    if any(len(w.rstrip(".")) > 3 and w.endswith(".") for w in said[:-1]):
+        return False  # a sentence ended ("Brandt. It ..."), not an abbreviation ("St. Ives")
     return not last or _capital(last) or any(j.startswith(last) for j in JOINING)
+
+
+# Words a date may hold besides its digits, months and number words ("the early 1950s",
+# "c. 1200 BC", "mid-March", "13th of May").
+DATE_WORDS = frozenset(
+    "of the and to in on early late mid around about circa c. ad bc bce ce century decade "
+    "year spring summer autumn fall winter".split()
+)
+
+
+def _in_date(word: str, prefix: bool = False) -> bool:
+    """Whether `word` may stand in a date (`prefix`: may still become such a word)."""
+    word = word.strip("()")
+    if not word or any(ch.isdigit() for ch in word):
+        return True
+    if prefix and word[:1].isupper():  # a capital starts a month or an era, not a name
+        return any(k.startswith(word) for k in _CAPITALISED)
+    word = word.lower()
+    known = MONTHS | NUMBER_WORDS | DATE_WORDS
+    return (
+        any(k.startswith(word) for k in known)
+        if prefix
+        else word.strip("-") in known or (word.startswith("mid-") and word[4:] in MONTHS)
+    )
+
+
+_CAPITALISED = frozenset({m.capitalize() for m in MONTHS} | {"AD", "BC", "BCE", "CE"})
 
 
 def _capital(word: str) -> bool:

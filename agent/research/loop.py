@@ -50,7 +50,7 @@ from .writer import Writer, WriterSettings
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # control characters: spaces in a question
 MAX_QUESTION_CHARS = 2000  # a question, not a document: plans and prompts repeat it
-QUERY_WORDS = 8  # of a bridge's search: the bridge's name and what the question asks of it
+QUERY_WORDS = 4  # of a bridge's search: its name and as many words of what is asked of it
 
 
 class NothingFound(AgentError):
@@ -356,7 +356,7 @@ class Researcher:
             items = selection.items
             messages = self.writer.messages(run.question, items, history, bridges)
             await self.writer.answer(
-                run, run.question, items, messages, seed=run.seed, bridges=bridges, history=history
+                run, run.question, items, messages, seed=run.seed, bridges=bridges
             )
 
         await self._guarded(run, body())
@@ -387,7 +387,9 @@ class Researcher:
             if about(bridge.name, chosen.items) or run.budget.exhausted():
                 return chosen.items
             asked = bridge.hop.then(bridge.name)
-            query = " ".join(search_terms(asked)[:QUERY_WORDS])
+            named = set(search_terms(bridge.name))
+            rest = [w for w in search_terms(asked) if w not in named]
+            query = " ".join([bridge.name, *rest[:QUERY_WORDS]])
             subs = [SubQuestion(asked, tool, query, "bridge") for tool in run.tools]
             await self.executors.round(run, subs, [])
             chosen = await self._choose_evidence(run)

@@ -23,6 +23,7 @@ evidence, quoted and cited.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from sleuth.agent.citations import strip_citations
@@ -31,7 +32,7 @@ from sleuth.agent.text import content_words, is_polar, rarity, sentences, words
 
 from .checks import extractive_answer, prose, quote
 from .evidence import EVIDENCE_CHARS, evidence_block
-from .kinds import asked_kind, may_become, of_kind
+from .kinds import asked_kind, asks_whole_date, may_become, of_kind, whole_date
 from .passages import alternatives, reading
 
 SHORT_TOKENS = 24  # longest short answer, in tokens: a name, a title, a date, a few words
@@ -49,6 +50,8 @@ class AnswerForm:
     options: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     expects: str | None = None  # a span's kind: "date", "number", "place", "person", ...
+    whole_dates: bool = False  # a date asked: a span in a whole date is answered with all of it
+    avoid: frozenset[str] = frozenset()  # content words an answer may not be made of alone
     _spelled: tuple[str, ...] = field(default=(), repr=False, compare=False)
     _lowered: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
@@ -97,15 +100,21 @@ class AnswerForm:
             return wanted in self._lowered
         if not content_words(wanted):  # not "the" alone
             return False
+        if self.avoid and content_words(wanted) <= self.avoid:
+            return False
         return any(
             of_kind(self._run_on(n, at, len(wanted)), self.expects) for n, at in self._spans(wanted)
         )
 
     def _run_on(self, n: int, at: int, size: int) -> str:
-        """The span of source `n` from `at`, `size` long, run on to the end of its last word."""
+        """The span of source `n` from `at`, `size` long, run on to the end of its last word
+        (and, with `whole_dates`, to the whole date it is part of: "1956" in "January 13,
+        1956")."""
         lowered, end = self._lowered[n], at + size
         while end < len(lowered) and lowered[end].isalnum():
             end += 1
+        if self.whole_dates:
+            at, end = whole_date(self._spelled[n], at, end)
         return self._spelled[n][at:end].strip(" ,;:")
 
     def continuations(self, text: str) -> list[str]:
@@ -118,7 +127,10 @@ class AnswerForm:
         if not wanted:
             out = [w for s in self._spelled for w in s.split() if self.fits(w)]
         for n, at in self._spans(wanted) if wanted else ():
-            out.append(self._spelled[n][at + len(wanted) : at + len(wanted) + 16])
+            piece = self._spelled[n][at + len(wanted) : at + len(wanted) + 16]
+            word = re.match(r"\s*\S*", piece).group(0)  # the next word: is it of the kind?
+            if may_become(self._spelled[n][at : at + len(wanted)] + word, self.expects):
+                out.append(piece)
         return list(dict.fromkeys(piece for piece in out if piece))
 
     def finish(self, text: str) -> str:
@@ -153,9 +165,12 @@ class AnswerForm:
         return -1
 
 
-def answer_form(question: str, evidence: list[dict], asking: str | None = None) -> AnswerForm:
+def answer_form(
+    question: str, evidence: list[dict], asking: str | None = None, avoid: tuple[str, ...] = ()
+) -> AnswerForm:
     """What shape the short answer to `question` may take, over this evidence (a span of the
-    kind `asking`, when given, else of the kind the question asks for)."""
+    kind `asking`, when given, else of the kind the question asks for; not only the words of
+    `avoid`, the names a two-step question's steps read before it)."""
     if is_polar(question):
         return AnswerForm("polar", options=YES_NO)
     offered = alternatives(question)
@@ -167,6 +182,8 @@ def answer_form(question: str, evidence: list[dict], asking: str | None = None) 
         "span",
         sources=tuple(shown_texts(reading(question, evidence))),
         expects=asking or asked_kind(question),
+        whole_dates=asking is None and asks_whole_date(question),
+        avoid=frozenset(content_words(" ".join(avoid))),
     )
 
 
@@ -245,6 +262,8 @@ def check(short: str, form: AnswerForm, cited: int | None, evidence: list[dict])
         return [f"the short answer {text!r} says nothing"]
     if form.kind == "span" and not of_kind(text, form.expects):
         return [f"the short answer {text!r} is not a {form.expects}, which the question asks for"]
+    if form.avoid and content_words(text) <= form.avoid:
+        return [f"the short answer {text!r} only names the step before it"]
     if cited is None or not 1 <= cited <= len(evidence):
         return ["the short answer cites no passage that holds it"]
     item = evidence[cited - 1]
@@ -329,12 +348,12 @@ class Read:
     cited: list[int] = field(default_factory=list)
 
 
-def read_answer(raw: str, question: str, evidence: list[dict]) -> Read:
+def read_answer(raw: str, question: str, evidence: list[dict], avoid: tuple[str, ...] = ()) -> Read:
     """What the model wrote for the reader's prompt, as the user would be shown it: the short
     answer as the evidence writes it, cited, over its supporting quotes; or, when it fails its
     check, the problems and the not-found line over the best quotes. The writer, evaluation
     and GRPO's rewards all read completions through this one function."""
-    form = answer_form(question, evidence)
+    form = answer_form(question, evidence, avoid=avoid)
     short = form.finish(raw) if raw.strip() else ""
     cited = cited_of(short, question, evidence, form.kind)
     found = check(short, form, cited[0] if cited else None, evidence)

@@ -107,18 +107,17 @@ class Writer:
         seed: int,
         again: bool = False,
         bridges: list[Bridge] | None = None,
-        history: str = "",
     ) -> None:
         """Answer `question` from `evidence` with `messages` (`again`: a regenerate, which
         samples where a first answer would decode greedily). A two-step question is read
         through `bridges` (the loop's, read and searched for; None: read here, without
-        searching), `messages` being the last step's prompt (`history`: the session's, as in it)."""
+        searching), `messages` being the last step's prompt."""
         if self.settings.answer != "read":
             await self._write(calls, question, evidence, messages, seed)
             return
         if bridges is None:
             bridges = await self.follow(calls, question, evidence)
-        await self._read(calls, question, evidence, messages, seed, again, bridges, history)
+        await self._read(calls, question, evidence, messages, seed, again, bridges)
 
     def asked(self, question: str, bridges: list[Bridge]) -> str:
         """What is left to ask once the bridges are read ("Where was Ansel Brandt born?")."""
@@ -157,16 +156,14 @@ class Writer:
 
     # -- read: the short answer, held to the evidence ----------------------------------------
 
-    async def _read(self, calls, question, evidence, messages, seed, again, bridges, history):
-        """The short answer: greedy first (sampled for a regenerate), then once more sampled.
-        Read through bridges, the second try asks the whole question instead."""
+    async def _read(self, calls, question, evidence, messages, seed, again, bridges) -> None:
+        """The short answer: greedy first (sampled for a regenerate), then once more sampled;
+        read through bridges, the question left once they are read."""
         asked = self.asked(question, bridges)
+        named = tuple(b.name for b in bridges)  # an answer that only repeats one is no answer
+        form = answer_form(asked, evidence, avoid=named)
         rejected: list[dict] = []
         for attempt in range(2):
-            if attempt and bridges:  # the steps led nowhere: the question as it stands
-                asked, bridges = question, []
-                messages = reader_messages(question, evidence, history)
-            form = answer_form(asked, evidence)
             warm = again or attempt > 0
             sampling = Sampling(
                 temperature=READ_TEMPERATURE if warm else 0.0,
@@ -175,7 +172,7 @@ class Writer:
                 stop=["\n"],  # one line: the answer, nothing after it
             )
             completion, _ = await self._generate(calls, "read", messages, sampling, form=form)
-            read = read_answer(completion.text, asked, evidence)
+            read = read_answer(completion.text, asked, evidence, named)
             if not read.problems and READ_SAMPLES > 1 and not warm:
                 read = await self._vote(calls, read, asked, evidence, messages, sampling, form)
             read = hops.shown_with(read, bridges, asked, evidence)

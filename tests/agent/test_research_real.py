@@ -10,10 +10,12 @@ from sleuth.agent.research.assistant import Assistant
 from sleuth.agent.research.events import (
     AnswerDone,
     EvidenceChosen,
+    LLMCall,
     PageFetched,
     RunFinished,
     StepFailed,
 )
+from sleuth.agent.research.kinds import asked_kind, of_kind
 from sleuth.agent.tools.library import index_paths
 from sleuth.agent.tools.search import make_search
 from sleuth.store.settings import load_settings
@@ -124,3 +126,48 @@ async def test_multi_hop_questions_find_both_supporting_paragraphs(store, real_l
         found, needed = found + hits, needed + len(supporting)
     await agent.aclose()
     assert found / needed >= 0.75  # both of each pair are among the passages the writer sees
+
+
+# Each hop kind over the made-up library: "the R of NAME", "NAME's R", "the NOUN who ...".
+HOPS = {
+    "Ferrow Gate": "Ferrow Gate is a 1953 mystery film directed by Anika Sollberg. It was "
+    "filmed in a harbour town.",
+    "Anika Sollberg": "Anika Sollberg was a film director. She was born in Tarnwick in 1911 "
+    "and died in Lisvale in 1980.",
+    "Tomas Arvid": "Tomas Arvid was a sea captain. His wife was the painter Lena Voss.",
+    "Lena Voss": "Lena Voss was a painter. She was born on 4 March 1931 in Orrin Bay.",
+    "Tarnwick": "Tarnwick is a mill town on the river Senna.",
+    "Harbour towns": "Harbour towns were born of fishing; many had a film house by 1953.",
+}
+HOP_QUESTIONS = [  # question, the bridge, the answer (None: any of the kind, or none)
+    ("In which town was the director of film Ferrow Gate born?", "Anika Sollberg", None),
+    ("When was Tomas Arvid's wife born?", "Lena Voss", "4 March 1931"),
+    (
+        "What position was held by the actress who played Nell Farrow in Salt and Ember?",
+        "Maren Holt",
+        None,
+    ),
+]
+
+
+async def test_the_real_model_reads_each_kind_of_hop_in_order(store, real_llm, tmp_path):
+    library = tmp_path / "hops"
+    library.mkdir()
+    for number, (title, text) in enumerate({**PARAGRAPHS, **HOPS}.items()):
+        (library / f"h{number}.md").write_text(f"# {title}\n\n{text}\n")
+    index_paths(store, [library])
+    agent = agent_for(store, real_llm, **{"search.backend": "none"})
+    for question, bridge, answer in HOP_QUESTIONS:
+        events = [e async for e in agent.ask(question, seed=1)]
+        hop = next(e for e in events if isinstance(e, LLMCall) and e.purpose == "hop")
+        assert hop.output.strip() == bridge, question  # the first step, read on its own
+        done = next(e for e in events if isinstance(e, AnswerDone))
+        if answer is not None:
+            assert done.short_answer == answer
+        # never the bridge itself, never another kind than the question asks for
+        assert done.short_answer != bridge
+        assert of_kind(done.short_answer or "", asked_kind(question)) or not done.short_answer
+        if done.short_answer:  # both steps quoted: the sentence naming the bridge first
+            assert done.verification["hops"][0]["answer"] == bridge
+            assert done.text.index(bridge) < done.text.index(done.short_answer, 1)
+    await agent.aclose()
