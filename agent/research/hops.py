@@ -15,8 +15,9 @@ or a place from the wrong one. Read in order, each step is a one-step question:
 - "the R of [the] [kind] NAME": R and the kind are lower-case words, NAME a run of
   capitalised words ("the director of film The Low Tide", "the founder of Kestrel Works");
 - "NAME's R": "Tomas Arvid's wife", "Lena Voss's father's" (a birthday, a death ...);
-- "the NOUN who/that/which ..." to the end of the question ("... held by the woman who
-  played Nell Farrow in Salt and Ember").
+- "the NOUN who/that/which/where ..." to the end of the question ("... held by the woman
+  who played Nell Farrow in Salt and Ember", "In what county is the town where Lena Voss
+  was born?").
 
 A description that is all the question asks ("Who is the father of Tomas Arvid?") is no hop:
 it is read as it stands. A chain ("the father of the director of film X") is read from the
@@ -38,13 +39,13 @@ MAX_HOPS = 2  # descriptions read in turn before the answer
 # Lower-case words an "R" may begin with besides the relation itself ("paternal grandfather").
 _MODIFIERS = frozenset(
     "paternal maternal younger older elder eldest youngest first second late former lead "
-    "current founding principal".split()
+    "current founding principal main".split()
 )
 # What the words before and after a description may be when it is all the question asks.
 _BARE = re.compile(
     r"^(who|what|which)( (is|was|are|were))?( the (full |real )?name of)? \{\}( called)?$", re.I
 )
-_RELATIVE = frozenset({"who", "that", "which"})
+_RELATIVE = frozenset({"who", "that", "which", "where"})
 _NOT_RELATION = frozenset(
     "is was are were did does do has have had be been a an the and or in on at by for to with "
     "from as it its their his her this these those which who whom whose what when where why "
@@ -87,7 +88,7 @@ def find_hop(question: str) -> Hop | None:
     description, or one that is the whole question)."""
     if is_polar(question) or alternatives(question):
         return None  # a comparison through a hop is read as a comparison
-    said = question.strip().rstrip("?").split()
+    said = _kin(question.strip().rstrip("?")).split()
     of = list(_described_of(said))
     found = [
         *of,
@@ -104,6 +105,39 @@ def find_hop(question: str) -> Hop | None:
         return None
     described = " ".join(said[start:end])
     return Hop(described, inner, outer + "?")
+
+
+# Kin two steps away, as the two steps: "the paternal grandfather of X" is "the father of the
+# father of X", read from the inside out like any chain.
+_KIN = {
+    "paternal grandfather": "father of the father",
+    "paternal grandmother": "mother of the father",
+    "maternal grandfather": "father of the mother",
+    "maternal grandmother": "mother of the mother",
+    "father-in-law": "father of the spouse",
+    "mother-in-law": "mother of the spouse",
+}
+_KIN_OWNED = re.compile(rf"(\S.*?)['’]s ({'|'.join(_KIN)})\b")
+
+
+def _kin(question: str) -> str:
+    """`question` with kin two steps away said as the two steps ("Lena Voss's paternal
+    grandmother" is "the mother of the father of Lena Voss")."""
+
+    def owned(match: re.Match) -> str:
+        words = match.group(1).split()
+        start = len(words)
+        while start > 0 and (_capital(words[start - 1]) or words[start - 1] in JOINING):
+            start -= 1
+        while start < len(words) and not _capital(words[start]):
+            start += 1
+        lead, name = " ".join(words[:start]), " ".join(words[start:])
+        return f"{lead} the {_KIN[match.group(2)]} of {name}".strip()
+
+    question = _KIN_OWNED.sub(owned, question)
+    for kin, steps in _KIN.items():
+        question = re.sub(rf"\b{kin} of\b", f"{steps} of", question)
+    return question
 
 
 def _described_of(said: list[str]):
@@ -150,6 +184,9 @@ def _possessive(said: list[str]):
         relation = said[rest]
         if not _lower(relation.rstrip("'’s")) or relation.lower() in _NOT_RELATION:
             continue
+        if said[rest + 1 : rest + 2] == ["of"] and rest + 2 < len(said) and _lower(said[rest + 2]):
+            rest += 2  # "NAME's city of birth"
+            relation = said[rest]
         tail = re.search(r"['’]s$", relation)
         kept = tail.group(0) if tail else ""  # "father's birthday": "'s" stays in the outer
         name = " ".join(said[start : rest + 1])
@@ -157,20 +194,26 @@ def _possessive(said: list[str]):
 
 
 def _relative(said: list[str]):
-    """ "the NOUN who/that/which ..." to the end: (start, end, inner question, "") for each."""
+    """ "the NOUN who/that/which/where ..." to the end: (start, end, inner question, "")."""
     for i, word in enumerate(said):
         if word.lower() != "the" or i == 0:
             continue
         for j in range(i + 1, min(i + 5, len(said) - 1)):
-            if said[j].lower() in _RELATIVE:
-                clause = " ".join(said[j + 1 :])
-                if not any(_capital(w) for w in said[j + 1 :]):
-                    break  # a clause that names nothing leads nowhere to search
-                noun = " ".join(said[i + 1 : j])
-                asked = "Who" if said[j].lower() == "who" else f"Which {noun}"
-                yield i, len(said), f"{asked} {clause}?", ""
+            how = said[j]
+            if how in _RELATIVE:  # lower-case: "The Girl Who ..." is a title
+                rest = said[j + 1 :]
+                if not any(_capital(w) for w in rest) or any(w.endswith(",") for w in rest):
+                    break  # names nothing to search for, or is not the question's last part
+                clause, noun = " ".join(rest), " ".join(said[i + 1 : j])
+                if how == "who":
+                    asked = f"Who {clause}?"
+                elif how == "where":  # "the city where Lena Voss was born"
+                    asked = f"Which {noun} is it where {clause}?"
+                else:
+                    asked = f"Which {noun} {clause}?"
+                yield i, len(said), asked, ""
                 break
-            if said[j].lower() in _NOT_RELATION:
+            if how.lower() in _NOT_RELATION:
                 break
 
 

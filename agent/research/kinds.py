@@ -65,13 +65,14 @@ def asks_whole_date(question: str) -> bool:
     return asked_kind(question) == "date" and not _YEAR_ASKED.search(question)
 
 
-def whole_date(text: str, start: int, end: int) -> tuple[int, int]:
-    """The whole date in `text` that the span [start, end) is part of (a year, "13 January"),
-    as (start, end); the span itself when it is part of none."""
-    for match in _DATE.finditer(text):
-        if match.start() <= start and end <= match.end():
-            return match.start(), match.end()
-    return start, end
+def whole_dates(short: str, text: str) -> list[str]:
+    """The whole dates in `text` that the short answer is part of (a year, "13 January")."""
+    said = " ".join(short.split()).lower()
+    return [
+        m.group(0)
+        for m in _DATE.finditer(text)
+        if re.search(rf"(?<!\w){re.escape(said)}(?!\w)", " ".join(m.group(0).split()).lower())
+    ]
 
 
 def asked_kind(question: str) -> str | None:

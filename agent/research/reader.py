@@ -32,7 +32,7 @@ from sleuth.agent.text import content_words, is_polar, rarity, sentences, words
 
 from .checks import extractive_answer, prose, quote
 from .evidence import EVIDENCE_CHARS, evidence_block
-from .kinds import asked_kind, asks_whole_date, may_become, of_kind, whole_date
+from .kinds import asked_kind, asks_whole_date, may_become, of_kind, whole_dates
 from .passages import alternatives, reading
 
 SHORT_TOKENS = 24  # longest short answer, in tokens: a name, a title, a date, a few words
@@ -50,7 +50,7 @@ class AnswerForm:
     options: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     expects: str | None = None  # a span's kind: "date", "number", "place", "person", ...
-    whole_dates: bool = False  # a date asked: a span in a whole date is answered with all of it
+    whole_dates: bool = False  # a date asked: read_answer gives the whole date a span is part of
     avoid: frozenset[str] = frozenset()  # content words an answer may not be made of alone
     _spelled: tuple[str, ...] = field(default=(), repr=False, compare=False)
     _lowered: tuple[str, ...] = field(default=(), repr=False, compare=False)
@@ -107,14 +107,10 @@ class AnswerForm:
         )
 
     def _run_on(self, n: int, at: int, size: int) -> str:
-        """The span of source `n` from `at`, `size` long, run on to the end of its last word
-        (and, with `whole_dates`, to the whole date it is part of: "1956" in "January 13,
-        1956")."""
+        """The span of source `n` from `at`, `size` long, run on to the end of its last word."""
         lowered, end = self._lowered[n], at + size
         while end < len(lowered) and lowered[end].isalnum():
             end += 1
-        if self.whole_dates:
-            at, end = whole_date(self._spelled[n], at, end)
         return self._spelled[n][at:end].strip(" ,;:")
 
     def continuations(self, text: str) -> list[str]:
@@ -356,6 +352,8 @@ def read_answer(raw: str, question: str, evidence: list[dict], avoid: tuple[str,
     form = answer_form(question, evidence, avoid=avoid)
     short = form.finish(raw) if raw.strip() else ""
     cited = cited_of(short, question, evidence, form.kind)
+    if form.whole_dates and cited:
+        short = whole_date_of(short, question, evidence[cited[0] - 1])
     found = check(short, form, cited[0] if cited else None, evidence)
     if not short and raw.strip():
         found = [f"{raw.strip()!r} is not an answer the evidence holds"]
@@ -365,6 +363,17 @@ def read_answer(raw: str, question: str, evidence: list[dict], avoid: tuple[str,
     quotes = support_sentences(short, question, evidence, cited[0] if cited else None)
     cited = cited or sorted({n for n, _ in quotes})
     return Read(short, [], compose(short, cited, quotes, evidence), cited)
+
+
+def whole_date_of(short: str, question: str, passage: dict) -> str:
+    """The whole date the short answer is part of in the passage it is read from ("January
+    13, 1956" for "1956"), in the sentence bearing on the question most; else the answer."""
+    asked = content_words(question)
+    said = sorted(
+        sentences(prose(passage["text"])) or [passage["text"]],
+        key=lambda s: -len(content_words(s) & asked),
+    )
+    return next((dates[0] for s in said if (dates := whole_dates(short, s))), short)
 
 
 def cited_of(short: str, question: str, evidence: list[dict], kind: str) -> list[int]:

@@ -10,6 +10,7 @@ from sleuth.agent.research.assistant import Assistant
 from sleuth.agent.research.events import AnswerDone, LLMCall, SearchIssued
 from sleuth.agent.research.hops import find_hop
 from sleuth.agent.research.kinds import asked_kind, asks_whole_date, may_become, of_kind
+from sleuth.agent.research.reader import read_answer
 from sleuth.agent.tools.library import index_paths
 from sleuth.store.settings import load_settings
 from tests.fakes import ScriptedLLM
@@ -44,6 +45,21 @@ from tests.fakes import ScriptedLLM
             "Who played Nell Farrow in Salt and Ember?",
             "What position was held by {}?",
         ),
+        (  # kin two steps away: two steps
+            "Who is Lena Voss's paternal grandmother?",
+            "Who is the father of Lena Voss?",
+            "Who is the mother of {}?",
+        ),
+        (
+            "In what county is the town where Lena Voss was born?",
+            "Which town is it where Lena Voss was born?",
+            "In what county is {}?",
+        ),
+        (
+            "Which region is Lena Voss's city of birth in?",
+            "Who is Lena Voss's city of birth?",
+            "Which region is {} in?",
+        ),
         (
             "The founder of Kestrel Works was born in what city?",
             "Who is The founder of Kestrel Works?",
@@ -67,6 +83,7 @@ def test_a_two_step_question_is_split_into_the_bridge_and_the_rest(question, inn
         "Which film has the director born first, The Low Tide or Salt and Ember?",
         "Are the directors of The Low Tide and Salt and Ember from the same country?",
         "What is the date of birth of Lena Voss?",
+        "Who wrote The Girl Who Kicked the Kestrel?",  # "Who" in a title starts no clause
     ],
 )
 def test_a_one_step_question_or_a_comparison_has_no_hop(question):
@@ -190,3 +207,18 @@ async def test_an_answer_of_the_wrong_kind_is_refused_and_read_again(
     assert "is not a place" in done.verification["rejected"][0]["problems"][0]
     assert "Question: Where was Ansel Brandt born?" in llm.calls[2]["messages"][-1]["content"]
     assert llm.calls[2]["sampling"].temperature > 0  # a second look, sampled
+
+
+def test_a_date_asked_is_the_whole_date_of_the_passage_the_answer_is_read_from():
+    evidence = [
+        {"uri": "/b", "title": "Mara Lind", "text": "Mara Lind was born 9 July 1956 in Tarn."},
+        {
+            "uri": "/a",
+            "title": "Ansel Brandt",
+            "text": "Ansel Brandt (born January 13, 1956) is a director. He moved in 1980.",
+        },
+    ]
+    read = read_answer("1956", "When was Ansel Brandt born?", evidence)
+    assert (read.short, read.cited) == ("January 13, 1956", [2])
+    assert read_answer("1956", "In what year was Ansel Brandt born?", evidence).short == "1956"
+    assert read_answer("1980", "When did Ansel Brandt move?", evidence).short == "1980"
