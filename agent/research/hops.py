@@ -152,6 +152,8 @@ def _described_of(said: list[str]):
             continue
         if any(w.lower() in _NOT_RELATION for w in said[i + 1 : j]):
             continue
+        if re.search(r"[^su]s$", said[j - 1]):  # "the origins of ...": a bridge is one thing
+            continue
         k = j + 1
         if k < len(said) and said[k].lower() == "the":
             k += 1
@@ -201,7 +203,10 @@ def _relative(said: list[str]):
         for j in range(i + 1, min(i + 5, len(said) - 1)):
             how = said[j]
             if how in _RELATIVE:  # lower-case: "The Girl Who ..." is a title
-                rest = said[j + 1 :]
+                end = len(said)
+                if _lower(said[-1]) and (said[-2][-1:] in "\"”'’" or _capital(said[-2])):
+                    end -= 1  # "the band that recorded Renegade | from": the outer's word
+                rest = said[j + 1 : end]
                 if not any(_capital(w) for w in rest) or any(w.endswith(",") for w in rest):
                     break  # names nothing to search for, or is not the question's last part
                 clause, noun = " ".join(rest), " ".join(said[i + 1 : j])
@@ -211,7 +216,7 @@ def _relative(said: list[str]):
                     asked = f"Which {noun} is it where {clause}?"
                 else:
                     asked = f"Which {noun} {clause}?"
-                yield i, len(said), asked, ""
+                yield i, end, asked, ""
                 break
             if how.lower() in _NOT_RELATION:
                 break

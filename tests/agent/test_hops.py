@@ -45,6 +45,11 @@ from tests.fakes import ScriptedLLM
             "Who played Nell Farrow in Salt and Ember?",
             "What position was held by {}?",
         ),
+        (  # a word after the clause's last name is the outer's
+            "What city is the band that recorded Salt and Ember from?",
+            "Which band recorded Salt and Ember?",
+            "What city is {} from?",
+        ),
         (  # kin two steps away: two steps
             "Who is Lena Voss's paternal grandmother?",
             "Who is the father of Lena Voss?",
@@ -84,6 +89,7 @@ def test_a_two_step_question_is_split_into_the_bridge_and_the_rest(question, inn
         "Are the directors of The Low Tide and Salt and Ember from the same country?",
         "What is the date of birth of Lena Voss?",
         "Who wrote The Girl Who Kicked the Kestrel?",  # "Who" in a title starts no clause
+        "Who worked on the origins of Kestrel Works?",  # a bridge is one thing
     ],
 )
 def test_a_one_step_question_or_a_comparison_has_no_hop(question):
