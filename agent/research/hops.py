@@ -202,7 +202,7 @@ def _relative(said: list[str]):
             continue
         for j in range(i + 1, min(i + 5, len(said) - 1)):
             how = said[j]
-            if how in _RELATIVE:  # lower-case: "The Girl Who ..." is a title
+            if how in _RELATIVE:  # lower-case: "The Boy Who ..." is a title
                 end = len(said)
                 if _lower(said[-1]) and (said[-2][-1:] in "\"”'’" or _capital(said[-2])):
                     end -= 1  # "the band that recorded Renegade | from": the outer's word

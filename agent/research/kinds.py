@@ -52,7 +52,7 @@ JOINING = frozenset("of and the de la le upon on in du des von van der da del y"
 
 _YEAR_ASKED = re.compile(r"\b(what|which) (year|decade|century)\b", re.I)
 _MONTH = "(?:" + "|".join(sorted(MONTHS)) + ")"
-# A whole date as texts write it: "13 January 1956", "January 13, 1956", "January 1956".
+# A whole date as texts write it: "4 March 1931", "March 4, 1931", "March 1931".
 _DATE = re.compile(
     rf"\b(?:\d{{1,2}}(?:st|nd|rd|th)?\s+)?{_MONTH}(?:\s+\d{{1,2}}(?:st|nd|rd|th)?)?,?\s+\d{{3,4}}\b",
     re.I,

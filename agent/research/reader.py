@@ -366,8 +366,8 @@ def read_answer(raw: str, question: str, evidence: list[dict], avoid: tuple[str,
 
 
 def whole_date_of(short: str, question: str, passage: dict) -> str:
-    """The whole date the short answer is part of in the passage it is read from ("January
-    13, 1956" for "1956"), in the sentence bearing on the question most; else the answer."""
+    """The whole date the short answer is part of in the passage it is read from ("March 4,
+    1931" for "1931"), in the sentence bearing on the question most; else the answer."""
     asked = content_words(question)
     said = sorted(
         sentences(prose(passage["text"])) or [passage["text"]],

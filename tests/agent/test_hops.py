@@ -88,7 +88,7 @@ def test_a_two_step_question_is_split_into_the_bridge_and_the_rest(question, inn
         "Which film has the director born first, The Low Tide or Salt and Ember?",
         "Are the directors of The Low Tide and Salt and Ember from the same country?",
         "What is the date of birth of Lena Voss?",
-        "Who wrote The Girl Who Kicked the Kestrel?",  # "Who" in a title starts no clause
+        "Who wrote The Boy Who Sailed the Kestrel?",  # "Who" in a title starts no clause
         "Who worked on the origins of Kestrel Works?",  # a bridge is one thing
     ],
 )
@@ -217,14 +217,14 @@ async def test_an_answer_of_the_wrong_kind_is_refused_and_read_again(
 
 def test_a_date_asked_is_the_whole_date_of_the_passage_the_answer_is_read_from():
     evidence = [
-        {"uri": "/b", "title": "Mara Lind", "text": "Mara Lind was born 9 July 1956 in Tarn."},
+        {"uri": "/b", "title": "Mara Lind", "text": "Mara Lind was born 9 July 1931 in Tarn."},
         {
             "uri": "/a",
             "title": "Ansel Brandt",
-            "text": "Ansel Brandt (born January 13, 1956) is a director. He moved in 1980.",
+            "text": "Ansel Brandt (born March 4, 1931) is a director. He moved in 1980.",
         },
     ]
-    read = read_answer("1956", "When was Ansel Brandt born?", evidence)
-    assert (read.short, read.cited) == ("January 13, 1956", [2])
-    assert read_answer("1956", "In what year was Ansel Brandt born?", evidence).short == "1956"
+    read = read_answer("1931", "When was Ansel Brandt born?", evidence)
+    assert (read.short, read.cited) == ("March 4, 1931", [2])
+    assert read_answer("1931", "In what year was Ansel Brandt born?", evidence).short == "1931"
     assert read_answer("1980", "When did Ansel Brandt move?", evidence).short == "1980"
