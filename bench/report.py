@@ -32,8 +32,8 @@ def rows() -> list[str]:
     out = [
         "| file | model | mode / method | n | EM | F1 | own answers | contains (own / quotes) "
         "| evidence holds gold | reader gap | yes/no answered | ungrounded | citation validity "
-        "| p50 s | commit |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| of the kind asked | EM by question type (n) | p50 s | commit |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     paths = sorted(RESULTS.glob("research_quality-*.json"))
     reports = {path: json.loads(path.read_text()) for path in paths}
@@ -50,7 +50,8 @@ def rows() -> list[str]:
                 f"| {frac(s['evidence_gold'])} | {frac(s['reader_gap'])} "
                 f"| {frac(s['polar_answered_yes_no'])} | {s['ungrounded_short_answers']} "
                 f"| {'n/a' if validity is None else f'{validity:.2f}'} "
-                f"| {s['seconds_p50']:.1f} | {report['commit']} |"
+                f"| {frac(s['of_kind_asked']) if 'of_kind_asked' in s else 'n/a'} "
+                f"| {by_type(result)} | {s['seconds_p50']:.1f} | {report['commit']} |"
             )
     out.append("")
     out.append("To rerun a row:")
@@ -58,6 +59,16 @@ def rows() -> list[str]:
     for path, report in reports.items():
         out.append(f"- `{path.stem}`: `{rerun(report['command'], path)}`")
     return out
+
+
+def by_type(result: dict) -> str:
+    """EM for each question type of a set, with its count ("bridge 0.40 (86)")."""
+    kinds = result.get("types", ("bridge", "comparison"))
+    return ", ".join(
+        f"{kind} {result[kind]['em']:.2f} ({result[kind]['n']})"
+        for kind in kinds
+        if result.get(kind, {}).get("n")
+    )
 
 
 def rerun(command: str, path: Path) -> str:

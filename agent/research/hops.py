@@ -205,7 +205,7 @@ def _relative(said: list[str]):
             if how in _RELATIVE:  # lower-case: "The Boy Who ..." is a title
                 end = len(said)
                 if _lower(said[-1]) and (said[-2][-1:] in "\"”'’" or _capital(said[-2])):
-                    end -= 1  # "the band that recorded Renegade | from": the outer's word
+                    end -= 1  # "the band that recorded Salt and Ember | from": the outer's word
                 rest = said[j + 1 : end]
                 if not any(_capital(w) for w in rest) or any(w.endswith(",") for w in rest):
                     break  # names nothing to search for, or is not the question's last part
