@@ -228,3 +228,18 @@ def test_a_date_asked_is_the_whole_date_of_the_passage_the_answer_is_read_from()
     assert (read.short, read.cited) == ("March 4, 1931", [2])
     assert read_answer("1931", "In what year was Ansel Brandt born?", evidence).short == "1931"
     assert read_answer("1980", "When did Ansel Brandt move?", evidence).short == "1980"
+
+
+async def test_a_regenerate_reads_the_steps_again_over_the_same_evidence(library_assistant, store):
+    llm = ScriptedLLM(["Ansel Brandt", "Vardholm", "Ansel Brandt", "Vardholm"])
+    assistant = library_assistant(llm)
+    first = next(e for e in await _ask(assistant, QUESTION) if isinstance(e, AnswerDone))
+    old_run = store.runs.answer(first.answer_id).run_id
+    events = [e async for e in assistant.regenerate(old_run, seed=2)]
+    second = next(e for e in events if isinstance(e, AnswerDone))
+    assert not [e for e in events if isinstance(e, SearchIssued)]  # the same evidence
+    assert [c.purpose for c in events if isinstance(c, LLMCall)] == ["hop", "read"]
+    assert second.short_answer == "Vardholm" and second.verification["hops"]
+    a, b = store.runs.answer(first.answer_id), store.runs.answer(second.answer_id)
+    assert a.messages == b.messages  # the last step's prompt, both times
+    assert "Question: Where was Ansel Brandt born?" in b.messages[-1]["content"]
