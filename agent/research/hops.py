@@ -36,6 +36,7 @@ from .passages import alternatives
 from .reader import Read, cited_passage, compose, support_sentences
 
 MAX_HOPS = 2  # descriptions read in turn before the answer
+MAX_WORDS = 20  # of a question split into steps; longer ones join clauses no rule can part
 # Lower-case words an "R" may begin with besides the relation itself ("paternal grandfather").
 _MODIFIERS = frozenset(
     "paternal maternal younger older elder eldest youngest first second late former lead "
@@ -45,6 +46,22 @@ _MODIFIERS = frozenset(
 _BARE = re.compile(
     r"^(who|what|which)( (is|was|are|were))?( the (full |real )?name of)? \{\}( called)?$", re.I
 )
+# What "the R of NAME" says NAME is, not something NAME leads to ("the city of Lyon", "the
+# siege of Tarn"): places and bodies, and events.
+_KINDS_OF_NAME = frozenset(
+    "city town village state country county province region island kingdom republic empire "
+    "duchy river lake mountain valley district borough municipality parish port bay sea "
+    "university college school church diocese siege battle war treaty reign year era age "
+    "period title term word east west north south".split()
+)
+# Nor is "the R of NAME" (or "NAME's R") someone to find when R is a part, a role or an event.
+_NOT_SOMEONE = frozenset("part role side end rest top birth death life".split())
+_EVENT = re.compile(r"(ing|tion|sion|ment)$")  # "the recording of", "X's suspension"
+# An outer question whose verb went into the description: "Who did {}?", "How many times
+# has {}?" (the clause took "play in ...", "won ...").
+_UNFINISHED = re.compile(r"\b(did|does|do|has|have|had) \{\}$")
+_PREPOSITIONS = frozenset("of in from for with at on to by about into".split())
+_ASKING = frozenset("which what who whom whose where when how".split())
 _RELATIVE = frozenset({"who", "that", "which", "where"})
 _NOT_RELATION = frozenset(
     "is was are were did does do has have had be been a an the and or in on at by for to with "
@@ -89,6 +106,8 @@ def find_hop(question: str) -> Hop | None:
     if is_polar(question) or alternatives(question):
         return None  # a comparison through a hop is read as a comparison
     said = _kin(question.strip().rstrip("?")).split()
+    if len(said) > MAX_WORDS:
+        return None  # a long question of many clauses: read as it stands
     of = list(_described_of(said))
     found = [
         *of,
@@ -101,7 +120,7 @@ def find_hop(question: str) -> Hop | None:
         return None
     start, end, inner, kept = max(found, key=lambda f: (f[0], -f[1]))  # innermost: latest
     outer = " ".join([*said[:start], "{}" + kept, *said[end:]])
-    if _BARE.match(outer.strip()):
+    if _BARE.match(outer.strip()) or _UNFINISHED.search(outer):
         return None
     described = " ".join(said[start:end])
     return Hop(described, inner, outer + "?")
@@ -154,6 +173,8 @@ def _described_of(said: list[str]):
             continue
         if re.search(r"[^su]s$", said[j - 1]):  # "the origins of ...": a bridge is one thing
             continue
+        if said[j - 1] in _KINDS_OF_NAME | _NOT_SOMEONE or _EVENT.search(said[j - 1]):
+            continue  # "the city of Lyon" is Lyon; "the founding of X" is no one to find
         k = j + 1
         if k < len(said) and said[k].lower() == "the":
             k += 1
@@ -162,8 +183,9 @@ def _described_of(said: list[str]):
                 break
             k += 1
         end = _name_end(said, k)
-        if end > k and _capital(said[k]) and not re.search(r"['’]s$", said[end - 1]):
-            yield i, end, f"Who is {' '.join(said[i:end])}?", ""
+        if end > k and _capital(said[k]) and not re.search(r"['’]s$|,$", said[end - 1]):
+            if _ends_there(said, end):
+                yield i, end, f"Who is {' '.join(said[i:end])}?", ""
 
 
 def _possessive(said: list[str]):
@@ -178,18 +200,26 @@ def _possessive(said: list[str]):
             start -= 1
         while start < n and not _capital(said[start]):  # joiners do not begin a name
             start += 1
-        if start >= n + (1 if owner else 0) or not _capital(said[start]):
-            continue
+        if start >= n + (1 if owner else 0) or not said[start][:1].isupper():
+            continue  # "2015's thriller": a year owns nothing to search for
+        if owner and not _capital(said[n]):
+            continue  # "whom's life"
         rest = n + 1
         if said[rest].lower() in _MODIFIERS and rest + 1 < len(said):
             rest += 1
         relation = said[rest]
         if not _lower(relation.rstrip("'’s")) or relation.lower() in _NOT_RELATION:
             continue
+        head = relation.rstrip("'’s") if re.search(r"['’]s$", relation) else relation
+        if _EVENT.search(head) or head in _NOT_SOMEONE:
+            continue  # "Arvid's suspension": an event, not someone
         if said[rest + 1 : rest + 2] == ["of"] and rest + 2 < len(said) and _lower(said[rest + 2]):
             rest += 2  # "NAME's city of birth"
             relation = said[rest]
         tail = re.search(r"['’]s$", relation)
+        if not tail and (re.search(r"[^su]s$", relation) or not _ends_there(said, rest + 1)):
+            continue  # "Arvid's songs": no one thing; "Arvid's tax code": R runs on
+
         kept = tail.group(0) if tail else ""  # "father's birthday": "'s" stays in the outer
         name = " ".join(said[start : rest + 1])
         yield start, rest + 1, f"Who is {name[: len(name) - len(kept)]}?", kept
@@ -209,6 +239,10 @@ def _relative(said: list[str]):
                 rest = said[j + 1 : end]
                 if not any(_capital(w) for w in rest) or any(w.endswith(",") for w in rest):
                     break  # names nothing to search for, or is not the question's last part
+                if rest[-1].lower() in _PREPOSITIONS or "of" in said[i + 1 : j]:
+                    break  # "... a member of": the clause took the outer's words
+                if any(w.lower() in _ASKING for w in rest):
+                    break  # "... for which group ...": what is asked is inside it
                 clause, noun = " ".join(rest), " ".join(said[i + 1 : j])
                 if how == "who":
                     asked = f"Who {clause}?"
@@ -220,6 +254,14 @@ def _relative(said: list[str]):
                 break
             if how.lower() in _NOT_RELATION:
                 break
+
+
+def _ends_there(said: list[str], end: int) -> bool:
+    """Whether a description may end before word `end`: at the question's end, before its
+    last word ("... born?"), or before a joining or asking word ("... is from?"). A
+    lower-case word that runs on ("... Kestrel record label ...") says the name was only part
+    of a longer description."""
+    return end >= len(said) - 1 or said[end].lower() in _NOT_RELATION
 
 
 def _name_end(said: list[str], k: int) -> int:

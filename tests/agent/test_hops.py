@@ -90,6 +90,13 @@ def test_a_two_step_question_is_split_into_the_bridge_and_the_rest(question, inn
         "What is the date of birth of Lena Voss?",
         "Who wrote The Boy Who Sailed the Kestrel?",  # "Who" in a title starts no clause
         "Who worked on the origins of Kestrel Works?",  # a bridge is one thing
+        "Who founded the city of Vardholm?",  # the city of Vardholm is Vardholm
+        "What party was the man who painted Salt and Ember a member of?",  # clause took "of"
+        "Lena Voss is the aunt of the singer who joined which band after Kestrel?",
+        "Who did the actor who played Nell Farrow in Salt and Ember play in Copper Bridge?",
+        "Who sang during the recording of Salt and Ember?",  # an event is no one to find
+        "What group was formed after Kestrel Works's suspension?",
+        "What nationality is Lena Voss, star of 1958's drama The Low Tide?",  # a year owns none
     ],
 )
 def test_a_one_step_question_or_a_comparison_has_no_hop(question):
