@@ -10,7 +10,8 @@ or a place from the wrong one. Read in order, each step is a one-step question:
    read from the passages about the bridge (the loop searches for it when research has not
    found them: loop.py).
 
-`find_hop` finds the description by the shape of the question, no list of relations:
+`find_hop` finds the description by the shape of the question (no list of relations; a
+few short lists of what a description is not: kinds of place, parts, events):
 
 - "the R of [the] [kind] NAME": R and the kind are lower-case words, NAME a run of
   capitalised words ("the director of film The Low Tide", "the founder of Kestrel Works");
