@@ -321,15 +321,22 @@ def head() -> str:
 
 def rescore(path: Path) -> None:
     """A results file's rows scored again where a rule changed since it ran and the rows hold
-    what the rule needs (now: yes or no to a yes-or-no question is grounded), its summaries
-    recomputed; the file says which commit rescored it."""
+    what the rule needs (yes or no to a yes-or-no question is grounded; the kind asked, by
+    this version's rule, from the set's questions), its summaries recomputed; the file says
+    which commit rescored it."""
     report = json.loads(path.read_text())
+    data = report.get("data", "dev150")
+    asked = hotpot.load(DATA.get(data, Path(data)))[report.get("start", 0) :]
     for name, result in report.items():
         if not (isinstance(result, dict) and "rows" in result):
             continue
-        for r in result["rows"]:
+        for question, r in zip(asked, result["rows"], strict=False):
             if r["ungrounded"] and r["asked_polar"] and yes_no(r["short_answer"]):
                 r["ungrounded"] = False
+            kind = asked_kind(question.question)
+            short = r["short_answer"]
+            r["asked_kind"] = kind
+            r["of_kind"] = None if r["polar"] or kind is None or not short else of_kind(short, kind)
         result.update(summaries(result["rows"]))
         print(line(name, result["all"]))
     report["rescored_at"] = head()
