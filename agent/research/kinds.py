@@ -128,9 +128,9 @@ DATE_WORDS = frozenset(
 
 def _in_date(word: str, prefix: bool = False) -> bool:
     """Whether `word` may stand in a date (`prefix`: may still become such a word)."""
-    word = word.strip("()")
-    if not word or any(ch.isdigit() for ch in word):
-        return True
+    word = word.strip("()[],;:")
+    if not word or any(ch.isdigit() for ch in word) or re.fullmatch(r"(?:[A-Za-z]\.)+", word):
+        return True  # digits, or an abbreviation: "O.S.", "A.D."
     if prefix and word[:1].isupper():  # a capital starts a month or an era, not a name
         return any(k.startswith(word) for k in _CAPITALISED)
     word = word.lower()

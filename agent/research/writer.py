@@ -127,7 +127,8 @@ class Writer:
         """The bridges of a two-step question, read in order (hops.py), each from the
         evidence; with `search` (async, a bridge -> the evidence after searching for it),
         the evidence grows with each (then: (bridges, evidence)). Stops at the first step
-        that reads no name, or only a name the question says."""
+        that reads no name, only a name the question says, or a name read from a passage
+        that does not name what the question describes."""
         bridges: list[Bridge] = []
         asked = question
         for _ in range(MAX_HOPS):

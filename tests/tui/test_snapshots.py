@@ -97,7 +97,7 @@ def test_research_screen_with_a_cited_answer(snap_compare, snap_env):
 
 
 def test_compare_screen(snap_compare, snap_env):
-    llm = ScriptedLLM([PLAN, "Lucius Munatius Plancus", "a Roman senator"])
+    llm = ScriptedLLM([PLAN, "Lucius Munatius Plancus", "Munatius Plancus"])
     app = app_for(snap_env, llm)
 
     async def run_before(pilot):
