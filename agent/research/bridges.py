@@ -15,6 +15,8 @@ import re
 
 from sleuth.agent.text import STOPWORDS, content_words, rarity, search_terms, sentences, words
 
+from .kinds import MONTHS
+
 # A name or title: capitalised words, with a few lower-case joiners inside ("Salt and Ember",
 # "Leonardo da Vinci", "Prince of Wales"), or a phrase in quotation marks.
 _WORD = r"(?:(?:[A-Z]\.)+|[A-Z][\w'’-]*)"  # "Rhône", "O'Brien", "J.R.R."
@@ -22,11 +24,6 @@ _NAME = re.compile(  # within a line: a heading and the sentence below it are tw
     rf"\b{_WORD}(?:[ \t]+(?:(?:of|and|the|de|da|von|van|del|la|le|du|y)[ \t]+)?(?:{_WORD}|\d+\b))*"
 )
 _QUOTED = re.compile(r"[\"“]([^\"”]{3,60})[\"”]")
-# A date is not a name a passage is about: "October 16" or "July 1977" searched with the
-# question's words finds the passage that gave it, not another.
-_MONTHS = frozenset(
-    "january february march april may june july august september october november december".split()
-)
 QUESTION_WORDS = 4  # of the question's own words, joined to a bridge entity
 
 
@@ -53,9 +50,11 @@ def entities(text: str) -> list[str]:
 
 
 def _is_date(name: str) -> bool:
-    """Whether a name is only a month and numbers ("October 16", "July 1977", "May")."""
+    """Whether a name is only a month and numbers ("October 16", "July 1977", "May"). A
+    date is not a name a passage is about: searched with the question's words it finds the
+    passage that gave it, not another."""
     said = name.lower().replace(",", " ").split()
-    return any(w in _MONTHS for w in said) and all(w in _MONTHS or w.isdigit() for w in said)
+    return any(w in MONTHS for w in said) and all(w in MONTHS or w.isdigit() for w in said)
 
 
 def bridge_queries(question: str, passages: list[str], already: list[str], limit: int) -> list[str]:

@@ -83,7 +83,7 @@ class Hop:
     def read_from(self, passage: dict) -> bool:
         """Whether a bridge may be read from `passage`: it names at least half of the
         described name's words (the film's title, the person's name), title counted."""
-        named = content_words(" ".join(w for w in self.described.split() if _capital(w)))
+        named = content_words(" ".join(w for w in self.described.split() if _name_word(w)))
         held = content_words(f"{passage.get('title') or ''}\n{passage['text']}")
         return 2 * len(named & held) >= len(named)
 
@@ -147,9 +147,9 @@ def _kin(question: str) -> str:
     def owned(match: re.Match) -> str:
         words = match.group(1).split()
         start = len(words)
-        while start > 0 and (_capital(words[start - 1]) or words[start - 1] in JOINING):
+        while start > 0 and (_name_word(words[start - 1]) or words[start - 1] in JOINING):
             start -= 1
-        while start < len(words) and not _capital(words[start]):
+        while start < len(words) and not _name_word(words[start]):
             start += 1
         lead, name = " ".join(words[:start]), " ".join(words[start:])
         return f"{lead} the {_KIN[match.group(2)]} of {name}".strip()
@@ -184,7 +184,7 @@ def _described_of(said: list[str]):
                 break
             k += 1
         end = _name_end(said, k)
-        if end > k and _capital(said[k]) and not re.search(r"['’]s$|,$", said[end - 1]):
+        if end > k and _name_word(said[k]) and not re.search(r"['’]s$|,$", said[end - 1]):
             if _ends_there(said, end):
                 yield i, end, f"Who is {' '.join(said[i:end])}?", ""
 
@@ -197,13 +197,13 @@ def _possessive(said: list[str]):
             continue
         owner = bare[:-2].strip() or None  # "Deivam 's": the name ends a word earlier
         start = n if owner else n - 1
-        while start > 0 and (_capital(said[start - 1]) or said[start - 1].lower() in JOINING):
+        while start > 0 and (_name_word(said[start - 1]) or said[start - 1].lower() in JOINING):
             start -= 1
-        while start < n and not _capital(said[start]):  # joiners do not begin a name
+        while start < n and not _name_word(said[start]):  # joiners do not begin a name
             start += 1
         if start >= n + (1 if owner else 0) or not said[start][:1].isupper():
             continue  # "2015's thriller": a year owns nothing to search for
-        if owner and not _capital(said[n]):
+        if owner and not _name_word(said[n]):
             continue  # "whom's life"
         rest = n + 1
         if said[rest].lower() in _MODIFIERS and rest + 1 < len(said):
@@ -235,10 +235,10 @@ def _relative(said: list[str]):
             how = said[j]
             if how in _RELATIVE:  # lower-case: "The Boy Who ..." is a title
                 end = len(said)
-                if _lower(said[-1]) and (said[-2][-1:] in "\"”'’" or _capital(said[-2])):
+                if _lower(said[-1]) and (said[-2][-1:] in "\"”'’" or _name_word(said[-2])):
                     end -= 1  # "the band that recorded Salt and Ember | from": the outer's word
                 rest = said[j + 1 : end]
-                if not any(_capital(w) for w in rest) or any(w.endswith(",") for w in rest):
+                if not any(_name_word(w) for w in rest) or any(w.endswith(",") for w in rest):
                     break  # names nothing to search for, or is not the question's last part
                 if rest[-1].lower() in _PREPOSITIONS or "of" in said[i + 1 : j]:
                     break  # "... a member of": the clause took the outer's words
@@ -272,7 +272,7 @@ def _name_end(said: list[str], k: int) -> int:
     while j < len(said):
         word = said[j]
         depth += word.count("(") - word.count(")")
-        if depth > 0 or word.endswith(")") or _capital(word) or word[:1].isdigit():
+        if depth > 0 or word.endswith(")") or _name_word(word) or word[:1].isdigit():
             end = j + 1
         elif word.lower() not in JOINING:
             break
@@ -280,7 +280,9 @@ def _name_end(said: list[str], k: int) -> int:
     return end
 
 
-def _capital(word: str) -> bool:
+def _name_word(word: str) -> bool:
+    """Whether a word can stand in a name here: it starts, past punctuation, with a capital or
+    a digit ("(1929", "2003")."""
     first = next((ch for ch in word if ch.isalnum()), "")
     return bool(first) and (first.isupper() or first.isdigit())
 
