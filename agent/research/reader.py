@@ -81,11 +81,11 @@ class AnswerForm:
         grammar is built of such words: agent/models/grammars.py)."""
         return may_become(word + " ", self.expects)
 
-    def _spans(self, wanted: str, start: int = 0):
+    def _spans(self, wanted: str):
         """(source, where) of each place a source has `wanted`, from a word, as a span that
         can still become an answer of the kind asked (the source's own spelling judged)."""
         for n, lowered in enumerate(self._lowered):
-            at = self._find(lowered, wanted, start)
+            at = self._find(lowered, wanted)
             while at >= 0:
                 if may_become(self._spelled[n][at : at + len(wanted)], self.expects):
                     yield n, at

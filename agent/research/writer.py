@@ -152,8 +152,9 @@ class Writer:
             if search is not None:
                 evidence = await search(bridges[-1])
             asked = hop.then(name)
-        bridges = hops.cited(bridges, evidence)
-        return (bridges, evidence) if search is not None else bridges
+        if search is None:
+            return bridges
+        return hops.cited(bridges, evidence), evidence  # numbered in the evidence searched
 
     # -- read: the short answer, held to the evidence ----------------------------------------
 
