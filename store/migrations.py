@@ -234,6 +234,17 @@ def m007_short_answers(db: sqlite_utils.Database) -> None:
     db.executescript("ALTER TABLE answers ADD COLUMN short_answer TEXT;")
 
 
+def m008_reward_models(db: sqlite_utils.Database) -> None:
+    """Reward models beside the adapters: a registry row of kind "reward" names its file
+    (reward_path); one row of each kind is active over a base file."""
+    db.executescript(
+        """
+        ALTER TABLE models ADD COLUMN kind TEXT NOT NULL DEFAULT 'model';
+        ALTER TABLE models ADD COLUMN reward_path TEXT;
+        """
+    )
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 MIGRATIONS: list[Migration] = [
@@ -244,4 +255,5 @@ MIGRATIONS: list[Migration] = [
     m005_run_owners_and_page_addresses,
     m006_corrections,
     m007_short_answers,
+    m008_reward_models,
 ]

@@ -26,8 +26,10 @@ class Registry:
         parent_id: int | None = None,
         training_run_id: int | None = None,
         evaluation: dict[str, Any] | None = None,
+        reward_path: str | None = None,
     ) -> int:
-        """Add a base model or an adapter to the registry (inactive); returns its id."""
+        """Add a base model, an adapter or (with `reward_path`) a reward model to the
+        registry (inactive); returns its id."""
         with self.db.write():
             return self.db.insert(
                 "models",
@@ -41,6 +43,8 @@ class Registry:
                     "active": 0,
                     "created_at": self.db.clock(),
                     "evaluation": evaluation,
+                    "kind": "reward" if reward_path else "model",
+                    "reward_path": reward_path,
                 },
             )
 
@@ -49,7 +53,7 @@ class Registry:
         return self.db.first(
             Model,
             "SELECT * FROM models WHERE base_fingerprint = ? AND adapter_path IS NULL "
-            "ORDER BY id LIMIT 1",
+            "AND kind = 'model' ORDER BY id LIMIT 1",
             [base_fingerprint],
         )
 
@@ -64,23 +68,32 @@ class Registry:
             Model, "SELECT * FROM models WHERE base_fingerprint = ? ORDER BY id", [base_fingerprint]
         )
 
-    def active(self, base_fingerprint: str) -> Model | None:
-        """The active row for a base file, if one was activated."""
+    def active(self, base_fingerprint: str, kind: str = "model") -> Model | None:
+        """The active row of a kind ("model": base or adapter; "reward") for a base file, if
+        one was activated."""
         return self.db.first(
             Model,
-            "SELECT * FROM models WHERE base_fingerprint = ? AND active = 1",
-            [base_fingerprint],
+            "SELECT * FROM models WHERE base_fingerprint = ? AND kind = ? AND active = 1",
+            [base_fingerprint, kind],
         )
 
     def activate(self, model_id: int) -> Model:
-        """Make a row the active one for its base file (one row changes flag)."""
+        """Make a row the active one of its kind for its base file (one row changes flag)."""
         row = self.model(model_id)
         with self.db.write():
             self.db.execute(
-                "UPDATE models SET active = (id = ?) WHERE base_fingerprint = ?",
-                [model_id, row.base_fingerprint],
+                "UPDATE models SET active = (id = ?) WHERE base_fingerprint = ? AND kind = ?",
+                [model_id, row.base_fingerprint, row.kind],
             )
         return self.model(model_id)
+
+    def deactivate(self, base_fingerprint: str, kind: str) -> None:
+        """Make no row of a kind active for a base file (no reward model: the plain reader)."""
+        with self.db.write():
+            self.db.execute(
+                "UPDATE models SET active = 0 WHERE base_fingerprint = ? AND kind = ?",
+                [base_fingerprint, kind],
+            )
 
     def set_evaluation(self, model_id: int, evaluation: dict[str, Any]) -> None:
         """Attach held-out evaluation results to a row."""

@@ -294,7 +294,8 @@ class LibraryRoot:
 
 @dataclass(frozen=True)
 class Model:
-    """A registry row: a base model file, or a LoRA adapter over one."""
+    """A registry row: a base model file, or a LoRA adapter over one (kind "model"); or a
+    reward model that chooses among the reader's candidates over one (kind "reward")."""
 
     id: int
     name: str
@@ -306,6 +307,8 @@ class Model:
     parent_id: int | None = None
     training_run_id: int | None = None
     evaluation: dict | None = None
+    kind: str = "model"
+    reward_path: str | None = None
 
 
 @dataclass(frozen=True)

@@ -184,6 +184,7 @@ class ModelInfo:
     backend: str
     base_path: str | None = None
     adapter_path: str | None = None
+    reward_path: str | None = None  # the active reward model's file (research/picker.py)
     model_id: int | None = None  # registry row the answers are attributed to
     base_fingerprint: str | None = None
     gpu: bool = False
@@ -235,6 +236,18 @@ def open_llm(
             adapter = Path(active.adapter_path)
             info.adapter_path = str(adapter)
             info.name = f"{base.stem} + {active.name}"
+    reward = store.registry.active(info.base_fingerprint, "reward") if store is not None else None
+    if reward is not None:
+        from .registry import ModelRegistry, RegistryError
+
+        try:
+            ModelRegistry(store).check(reward, info.base_fingerprint)
+        except RegistryError as exc:
+            info.warnings.append(
+                f"{exc} The reader picks alone (`sleuth models rollback --reward` clears it)."
+            )
+        else:
+            info.reward_path = reward.reward_path
     llm = LlamaCppLLM(
         base,
         adapter_path=adapter,

@@ -131,9 +131,41 @@ def llama_class():
 
 
 FORM_CANDIDATES = 40  # the model's best tokens tried against an answer form at each step
+FIRST_TOKENS = 48  # the model's likeliest first tokens kept with a form-held answer
 
 
-def held_to(form: OutputForm, llama, prompt_length: int, max_tokens: int | None = None):
+class Beliefs:
+    """What the model believed while writing a form-held answer, read off the logits the
+    processor sees: its likeliest first tokens (text, log-probability) and the log-probability
+    of each token it then wrote (of the whole vocabulary: the model's own belief, before
+    the form)."""
+
+    def __init__(self) -> None:
+        self.first_tokens: list[tuple[str, float]] = []
+        self.token_logprobs: list[float] = []
+        self._last = None  # the log-probabilities of the step before
+
+    def see(self, written: list[int], scores, text_of) -> None:
+        import numpy as np
+
+        top = float(scores.max())
+        logz = top + float(np.log(np.exp(scores - top).sum()))
+        if written and self._last is not None:
+            self.token_logprobs.append(float(self._last[written[-1]]))
+        if not written:
+            best = np.argpartition(-scores, FIRST_TOKENS)[:FIRST_TOKENS]
+            best = best[np.argsort(-scores[best])]
+            self.first_tokens = [(text_of([int(t)]), float(scores[t]) - logz) for t in best]
+        self._last = scores - logz
+
+
+def held_to(
+    form: OutputForm,
+    llama,
+    prompt_length: int,
+    max_tokens: int | None = None,
+    beliefs: Beliefs | None = None,
+):
     """A logits processor that lets through only tokens that keep the text written so far an
     allowed answer (agent/models/llm.py `OutputForm`): of the model's FORM_CANDIDATES best tokens,
     those whose text still fits, and the end of the turn once the answer may end. When none of
@@ -144,7 +176,8 @@ def held_to(form: OutputForm, llama, prompt_length: int, max_tokens: int | None 
     after it, again and again; and llama-cpp-python skips its `max_tokens` check while the
     text ends in a broken character, so such a run would go on to the end of the context
     (nothing streams, so no deadline stops it either). For the same reason the end of the
-    turn is the only token once `max_tokens` are written."""
+    turn is the only token once `max_tokens` are written. With `beliefs`, what the model
+    believed at each step is kept there."""
     from llama_cpp import LogitsProcessorList
 
     eog = {t for t in (llama.token_eos(),) if t >= 0}
@@ -166,6 +199,8 @@ def held_to(form: OutputForm, llama, prompt_length: int, max_tokens: int | None 
         import numpy as np
 
         written = [int(t) for t in input_ids[prompt_length:]]
+        if beliefs is not None:
+            beliefs.see(written, scores, text_of)
         if max_tokens is not None and len(written) >= max_tokens:
             return only_end(scores)
         so_far = text_of(written)

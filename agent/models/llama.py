@@ -21,7 +21,7 @@ from typing import Any
 from sleuth.agent.errors import ModelError
 
 from .chat_format import chat_formatter
-from .decoding import held_to, json_schema_grammar, llama_class
+from .decoding import Beliefs, held_to, json_schema_grammar, llama_class
 from .files import check_adapter, check_gguf, training_context
 from .llm import Completion, Message, OutputForm, Sampling, TokenCallback
 from .turns import ModelTurns, TurnCancelled
@@ -254,6 +254,7 @@ class LlamaCppLLM:
         started = time.perf_counter()
         pieces: list[str] = []
         finish = "stop"
+        beliefs = Beliefs() if form is not None else None
         stream = llama.create_completion(
             prompt=tokens,
             max_tokens=max_tokens,
@@ -265,7 +266,7 @@ class LlamaCppLLM:
             seed=sampling.seed,
             stop=[*self.chat_format.stops, *sampling.stop],
             grammar=self._grammar(schema) if schema is not None else None,
-            logits_processor=held_to(form, llama, len(tokens), max_tokens)
+            logits_processor=held_to(form, llama, len(tokens), max_tokens, beliefs)
             if form is not None
             else None,
             stream=True,
@@ -291,6 +292,8 @@ class LlamaCppLLM:
             seconds=time.perf_counter() - started,
             finish_reason=finish,
             cached_tokens=min(cached, max(len(tokens) - 1, 0)),
+            first_tokens=beliefs.first_tokens if beliefs else [],
+            token_logprobs=beliefs.token_logprobs if beliefs else [],
         )
 
 

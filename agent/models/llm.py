@@ -54,6 +54,12 @@ class Completion:
     # The exact messages of a structured call (chat_json sets them), so the run's record
     # holds the planner's and reflection's prompts and outputs for training on trajectories.
     messages: list[Message] | None = None
+    # A form-held answer's first step, where the backend offers it: the model's likeliest
+    # first tokens, each (its text, its log-probability over the whole vocabulary), and the
+    # log-probability of each token it wrote (the reader's candidates are scored from these:
+    # agent/research/candidates.py).
+    first_tokens: list[tuple[str, float]] = field(default_factory=list)
+    token_logprobs: list[float] = field(default_factory=list)
 
     @property
     def tokens_per_second(self) -> float:

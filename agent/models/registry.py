@@ -43,6 +43,10 @@ class ModelRegistry:
         """The activated row for a base file (None: nothing activated, the bare base runs)."""
         return self.store.registry.active(base_fingerprint)
 
+    def active_reward(self, base_fingerprint: str) -> Model | None:
+        """The activated reward model over a base file (None: the plain reader picks)."""
+        return self.store.registry.active(base_fingerprint, "reward")
+
     def current(self, base_path: Path, base_fingerprint: str | None = None) -> Model:
         """What runs over this base now: the active row, else the base itself."""
         fp = base_fingerprint or fingerprint(base_path)
@@ -55,7 +59,14 @@ class ModelRegistry:
                 f"Model {row.id} ({row.name}) was trained on {row.base_path}, not the configured "
                 "base model: switch model.path back to it, or train a new adapter."
             )
-        if row.adapter_path:
+        if row.kind == "reward":
+            from sleuth.agent.research.picker import RewardModel, RewardModelError
+
+            try:
+                RewardModel.load(row.reward_path or "")
+            except RewardModelError as exc:
+                raise RegistryError(f"Model {row.id} cannot be used: {exc}") from exc
+        elif row.adapter_path:
             path = Path(row.adapter_path)
             if not path.exists():
                 raise RegistryError(
@@ -73,10 +84,22 @@ class ModelRegistry:
         self.check(row, fp)
         return self.store.registry.activate(row.id)
 
-    def rollback(self, base_path: Path) -> Model | None:
+    def rollback(self, base_path: Path, kind: str = "model") -> Model | None:
         """Make the active adapter's parent active again (its base when it has none); returns
-        the row now active, or None when the base was already active."""
+        the row now active, or None when the base was already active. For kind "reward": the
+        active reward model's parent, or none (the plain reader: then the base's row is
+        returned), None when no reward model was active."""
         fp = fingerprint(base_path)
+        if kind == "reward":
+            active = self.active_reward(fp)
+            if active is None:
+                return None
+            if active.parent_id is None:
+                self.store.registry.deactivate(fp, "reward")
+                return self.ensure_base(base_path, fp)
+            parent = self.store.registry.model(active.parent_id)
+            self.check(parent, fp)
+            return self.store.registry.activate(parent.id)
         active = self.active(fp)
         if active is None or (not active.adapter_path and active.parent_id is None):
             return None
@@ -103,6 +126,27 @@ class ModelRegistry:
             adapter_path=str(adapter_path),
             parent_id=parent_id,
             training_run_id=training_run_id,
+            evaluation=evaluation,
+        )
+        return self.store.registry.model(model_id)
+
+    def register_reward(
+        self,
+        *,
+        name: str,
+        base_path: Path,
+        reward_path: Path,
+        parent_id: int | None,
+        evaluation: dict | None = None,
+    ) -> Model:
+        """Record a newly fitted reward model (inactive until the user activates it);
+        `parent_id`: the reward model it refined, if any."""
+        model_id = self.store.registry.register(
+            name=name,
+            base_path=str(base_path),
+            base_fingerprint=fingerprint(base_path),
+            reward_path=str(reward_path),
+            parent_id=parent_id,
             evaluation=evaluation,
         )
         return self.store.registry.model(model_id)

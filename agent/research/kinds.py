@@ -75,6 +75,11 @@ def whole_dates(short: str, text: str) -> list[str]:
     ]
 
 
+def dates_in(text: str) -> list[str]:
+    """The whole dates `text` writes ("4 March 1931", "March 1931"), in order."""
+    return [m.group(0) for m in _DATE.finditer(text)]
+
+
 def asked_kind(question: str) -> str | None:
     """The kind of answer `question` asks for by its first words (None: no one kind)."""
     asked = " ".join(question.lower().split())

@@ -43,6 +43,7 @@ from .events import (
 from .evidence import QUESTION_WEIGHT, Ranking, Selection, evidence_block, select_evidence, snippet
 from .executors import Executors
 from .hops import Bridge, about
+from .picker import RewardModel
 from .planner import SubQuestion, history_text, question_searches
 from .privacy import Boundary
 from .state import History, RunState
@@ -129,6 +130,7 @@ class Researcher:
                 repeat_penalty=settings.repeat_penalty,
                 answer_tokens=settings.limits.answer_tokens,
             ),
+            picker=RewardModel.load(model.reward_path) if model.reward_path else None,
         )
 
     # -- public API ------------------------------------------------------------------------

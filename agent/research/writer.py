@@ -20,6 +20,7 @@ deadline, and the token stream.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -32,10 +33,13 @@ from sleuth.agent.text import is_polar
 
 from . import hops
 from .budget import Deadline
+from .candidates import Candidate, propose
 from .checks import RepetitionGuard, cut_recitation, extractive_answer, problems
 from .events import AnswerCancelled, AnswerDone, AnswerRejected, Event
 from .evidence import evidence_block
 from .hops import MAX_HOPS, Bridge, find_hop, names_the_question
+from .passages import reading
+from .picker import RewardModel
 from .reader import (
     SHORT_TOKENS,
     answer_form,
@@ -43,6 +47,7 @@ from .reader import (
     cited_passage,
     read_answer,
     reader_messages,
+    whole_date_of,
 )
 from .verify import Verified, attribute, verify
 
@@ -85,8 +90,16 @@ class WriterSettings:
 class Writer:
     """Writes one run's answer from its evidence; emits AnswerDone (or AnswerCancelled)."""
 
-    def __init__(self, llm: LLM, model: ModelInfo, settings: WriterSettings):
-        self.llm, self.model, self.settings = llm, model, settings
+    def __init__(
+        self,
+        llm: LLM,
+        model: ModelInfo,
+        settings: WriterSettings,
+        picker: RewardModel | None = None,
+    ):
+        """`picker`: the reward model that chooses among the reader's candidates (None: the
+        model's own reading is the short answer)."""
+        self.llm, self.model, self.settings, self.picker = llm, model, settings, picker
 
     def messages(
         self, question: str, evidence: list[dict], history: str = "", bridges=()
@@ -177,6 +190,20 @@ class Writer:
             read = read_answer(completion.text, asked, evidence, named)
             if not read.problems and READ_SAMPLES > 1 and not warm:
                 read = await self._vote(calls, read, asked, evidence, messages, sampling, form)
+            proposed = propose(
+                form,
+                completion.text,
+                asked,
+                reading(asked, evidence),
+                first_tokens=completion.first_tokens,
+                token_logprobs=completion.token_logprobs,
+                avoid=named,
+            )
+            if form.whole_dates:  # a year read is shown as the whole date around it
+                for candidate in proposed:
+                    if number := cited_passage(candidate.text, asked, evidence):
+                        candidate.shows = whole_date_of(candidate.text, asked, evidence[number - 1])
+            read, picked = self._pick(read, proposed, asked, evidence, named, again)
             read = hops.shown_with(read, bridges, asked, evidence)
             last = attempt == 1 or calls.deadline().expired
             if not read.problems or last:
@@ -188,6 +215,7 @@ class Writer:
                 checked.verification.update(
                     kind=kind, form=form.kind, rejected=rejected, problems=[]
                 )
+                checked.verification.update(picked)
                 if bridges and read.short:
                     checked.verification["hops"] = [
                         {"question": b.hop.inner, "answer": b.name, "cited": b.cited}
@@ -199,6 +227,32 @@ class Writer:
                 {"text": completion.text, "problems": read.problems, "sampling": sampling.as_dict()}
             )
             calls.emit(AnswerRejected(completion.text, read.problems, retrying=True))
+
+    def _pick(self, read, proposed: list[Candidate], question, evidence, named, again):
+        """The short answer the reward model picks among the reader's candidates (the model's
+        own reading when none is active, or for a regenerate, which shows a new reading),
+        and what the verification keeps of the choice: the candidates with their features,
+        which one is shown, its confidence and whether it is shown as not sure."""
+        if not proposed:
+            return read, {"candidates": []}
+        own = proposed[0] if proposed[0].features.get("greedy") else None
+        shown = own if read.short else None
+        if self.picker is not None:
+            best, _ = self.picker.pick(proposed)  # every candidate keeps its score
+            if not again and best is not own:
+                chosen = read_answer(best.text, question, evidence, named)
+                if not chosen.problems:
+                    read, shown = chosen, best
+        picked: dict[str, Any] = {"candidates": [c.as_dict() for c in proposed]}
+        if shown is None:
+            return read, picked
+        picked["shown"] = proposed.index(shown)
+        picked["picked_by"] = "reward model" if shown is not own else "reader"
+        if self.picker is not None:
+            confidence = 1 / (1 + math.exp(-shown.score))
+            picked["confidence"] = round(confidence, 4)
+            picked["not_sure"] = confidence < self.picker.threshold
+        return read, picked
 
     async def _vote(self, calls, greedy, question, evidence, messages, sampling, form):
         """The short answer most of READ_SAMPLES readings agree on (the greedy one and samples

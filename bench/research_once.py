@@ -1,0 +1,152 @@
+"""Research once: each question of a set asked once, the way research_quality.py asks it
+(`sleuth ask --json`, library mode, the full loop, the plain reader with no reward model),
+and what the reader had kept: its prompt, its candidates with their features, which one was
+shown, and how each scores against the gold answer. Training and evaluating reward models
+(learning_curve.py --reward) then reads these files in seconds, with no model call.
+
+One gzip JSONL file per set, bench/data/research-SET.jsonl.gz: a first line with the commit
+that made it, then a line a question. A run that is stopped keeps what it wrote; the next run
+over the same file asks only the questions it lacks (the same commit only: a file made by
+other research code is refused, unless --restart).
+
+    .venv/bin/python bench/research_once.py --data dev400|train797 [--questions N]
+        [--start S] [--out FILE] [--restart]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import hotpot
+import research_quality as rq
+
+from sleuth.agent.research.kinds import asked_kind
+from sleuth.store import Store
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+
+def scored(question: hotpot.Question, text: str) -> tuple[float, float]:
+    """(EM, F1) of a short answer against the question's answers (yes/no by its word)."""
+    gold = question.answer.strip().lower()
+    if gold in ("yes", "no"):
+        hit = float(rq.yes_no(text) == gold)
+        return hit, hit
+    if not text:
+        return 0.0, 0.0
+    return (
+        max(float(hotpot.exact_match(text, g)) for g in question.answers),
+        max(hotpot.f1(text, g) for g in question.answers),
+    )
+
+
+def reader_prompt(home: Path, answer_id: int | None) -> list[dict]:
+    """The messages the reader was given for an answer (its stored prompt)."""
+    if answer_id is None:
+        return []
+    store = Store.open(home / "data" / "sleuth.db")
+    try:
+        return store.runs.answer(answer_id).messages or []
+    finally:
+        store.close()
+
+
+def row(number: int, question: hotpot.Question, result: dict, home: Path) -> dict:
+    verification = result.get("verification") or {}
+    short, _ = rq.short_of(result)
+    em, f1 = scored(question, short)
+    candidates = []
+    for candidate in verification.get("candidates") or []:
+        c_em, c_f1 = scored(question, candidate.get("shows") or candidate["text"])
+        candidates.append({**candidate, "em": c_em, "f1": c_f1})
+    return {
+        "n": number,
+        "id": question.id,
+        "question": question.question,
+        "type": question.type,
+        "gold": question.answers,
+        "asked_kind": asked_kind(question.question),
+        "status": result["status"],
+        "kind": verification.get("kind"),
+        "short": short,
+        "em": em,
+        "f1": f1,
+        "shown": verification.get("shown"),
+        "candidates": candidates,
+        "citations": [verification.get("citations", 0), verification.get("dangling_removed", 0)],
+        "seconds": (result.get("timings") or {}).get("seconds", 0.0),
+        "prompt": reader_prompt(home, result.get("answer_id")),
+    }
+
+
+def read(path: Path) -> tuple[dict | None, list[dict]]:
+    """(the header, the rows) of a research file; (None, []) when there is none."""
+    if not path.exists():
+        return None, []
+    lines = []
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        try:
+            for text in handle:
+                lines.append(json.loads(text))
+        except (EOFError, json.JSONDecodeError):  # a run killed mid-line: keep what is whole
+            pass
+    return (lines[0] if lines else None), lines[1:]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help=f"{', '.join(hotpot.SETS)}, or a file")
+    parser.add_argument("--questions", type=int, help="the first N questions only")
+    parser.add_argument("--start", type=int, default=0, help="skip the set's first N")
+    parser.add_argument("--out", help="the research file (default bench/data/research-SET...)")
+    parser.add_argument("--restart", action="store_true", help="replace a file of another commit")
+    args = parser.parse_args()
+    questions = hotpot.load(hotpot.SETS.get(args.data, Path(args.data)))
+    chosen = list(enumerate(questions))[args.start :][: args.questions]
+    out = Path(args.out or DATA_DIR / f"research-{args.data}.jsonl.gz")
+    commit = rq.head()
+    header, rows = read(out)
+    if header is not None and header["commit"] != commit and not args.restart:
+        raise SystemExit(
+            f"{out} was researched at {header['commit']}, not {commit}: --restart replaces it"
+        )
+    if header is None or header["commit"] != commit:
+        header, rows = {"commit": commit, "data": args.data, "model": "default"}, []
+        with gzip.open(out, "wt", encoding="utf-8") as handle:  # a fresh file: header first
+            handle.write(json.dumps(header) + "\n")
+    else:  # rewrite what was whole, so a torn last line is not followed by new ones
+        with gzip.open(out, "wt", encoding="utf-8") as handle:
+            for line in [header, *rows]:
+                handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+    done = {r["n"] for r in rows}
+    todo = [(n, q) for n, q in chosen if n not in done]
+    print(f"{out.name}: {len(done)} done, {len(todo)} to ask, at {commit}", flush=True)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        # the library holds every chosen question's paragraphs, as research_quality's does
+        env, _ = rq.prepare("library", [q for _, q in chosen], Path(tmp), dict(os.environ), None)
+        home = Path(env["SLEUTH_HOME"])
+        print(f"library indexed in {time.perf_counter() - started:.0f} s", flush=True)
+        for count, (number, question) in enumerate(todo, start=1):
+            result = rq.ask(question.question, number + 1, env, "", web=False)
+            line = row(number, question, result, home)
+            with gzip.open(out, "at", encoding="utf-8") as handle:
+                handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+            print(
+                f"{count:4d}/{len(todo)} #{number} EM {line['em']:.0f} {line['seconds']:4.1f}s "
+                f"{len(line['candidates'])} candidates | {line['short'][:30]!r} | "
+                f"gold {question.answer[:30]!r}",
+                flush=True,
+            )
+    print(f"{len(todo)} questions in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
