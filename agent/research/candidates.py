@@ -127,7 +127,7 @@ def propose(
                     "question_words": len(have & asked) / len(have) if have else 0.0,
                     "overlap": max((weigh(s) for s in _holding(passages, text)), default=0.0),
                     "title": float(any(_key(t) == _key(text) for t, _ in passages)),
-                    "lead": float(any(_holds(_lead(s), text) for _, s in passages)),
+                    "lead": float(any(_holds(_lead(item["text"]), text) for item in read)),
                     "bridge": float(bool(named) and bool(have) and have <= named),
                     "words": len(text.split()) / 5,
                     "polar": float(form.kind == "polar"),
@@ -236,8 +236,9 @@ def _count(text: str, answer: str) -> int:
     return len(re.findall(rf"(?<!\w){re.escape(_key(answer))}(?!\w)", _key(text)))
 
 
-def _lead(said: str) -> str:
-    return (sentences(said) or [said])[0]
+def _lead(text: str) -> str:
+    """A passage's first sentence."""
+    return (sentences(text) or [text])[0]
 
 
 def _holding(passages: list[tuple[str, str]], answer: str) -> list[str]:
