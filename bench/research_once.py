@@ -10,7 +10,7 @@ over the same file asks only the questions it lacks (the same commit only: a fil
 other research code is refused, unless --restart).
 
     .venv/bin/python bench/research_once.py --data dev400|train797 [--questions N]
-        [--start S] [--out FILE] [--restart]
+        [--start S] [--ask N] [--out FILE] [--restart]
 """
 
 from __future__ import annotations
@@ -105,6 +105,9 @@ def main() -> None:
     parser.add_argument("--data", required=True, help=f"{', '.join(hotpot.SETS)}, or a file")
     parser.add_argument("--questions", type=int, help="the first N questions only")
     parser.add_argument("--start", type=int, default=0, help="skip the set's first N")
+    parser.add_argument(
+        "--ask", type=int, help="ask at most N this time (the library still holds all chosen)"
+    )
     parser.add_argument("--out", help="the research file (default bench/data/research-SET...)")
     parser.add_argument("--restart", action="store_true", help="replace a file of another commit")
     args = parser.parse_args()
@@ -126,7 +129,7 @@ def main() -> None:
             for line in [header, *rows]:
                 handle.write(json.dumps(line, ensure_ascii=False) + "\n")
     done = {r["n"] for r in rows}
-    todo = [(n, q) for n, q in chosen if n not in done]
+    todo = [(n, q) for n, q in chosen if n not in done][: args.ask]
     print(f"{out.name}: {len(done)} done, {len(todo)} to ask, at {commit}", flush=True)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
