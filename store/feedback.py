@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from .database import Database
 from .errors import NotFound, StoreError
-from .rows import Comparison, FeedbackCounts, RatedAnswer, Rating
+from .rows import Comparison, FeedbackCounts, RatedAnswer, Rating, ReaderChoice
 
 MAX_CORRECTION = 20_000  # characters: an answer, not a document
 
@@ -126,6 +126,21 @@ class Feedback:
             "ratings.thumb, ratings.stars, ratings.correction FROM answers "
             "JOIN runs ON runs.id = answers.run_id "
             "LEFT JOIN ratings ON ratings.answer_id = answers.id ORDER BY answers.id",
+        )
+
+    def reader_choices(self) -> list[ReaderChoice]:
+        """Every answer whose reader kept its candidates, with its rating (None where
+        unrated), oldest first."""
+        return self.db.query(
+            ReaderChoice,
+            "SELECT answers.id AS answer_id, runs.turn_id, "
+            "json_extract(answers.verification, '$.candidates') AS candidates, "
+            "json_extract(answers.verification, '$.shown') AS shown, "
+            "ratings.thumb, ratings.stars, ratings.correction FROM answers "
+            "JOIN runs ON runs.id = answers.run_id "
+            "LEFT JOIN ratings ON ratings.answer_id = answers.id "
+            "WHERE json_array_length(answers.verification, '$.candidates') > 0 "
+            "ORDER BY answers.id",
         )
 
     def counts(self) -> FeedbackCounts:

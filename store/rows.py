@@ -17,6 +17,7 @@ JSON_COLUMNS = frozenset(
         "plan",
         "data",
         "citations",
+        "candidates",
         "verification",
         "messages",
         "sampling",
@@ -204,6 +205,20 @@ class RatedAnswer:
     stars: int | None = None
     correction: str | None = None
     reads: bool = False  # `messages` is the reader's prompt (the model read a short answer)
+
+
+@dataclass(frozen=True)
+class ReaderChoice:
+    """An answer the reader chose among candidates (verification.candidates), with the
+    feedback on it: what a reward model learns from."""
+
+    answer_id: int
+    turn_id: int
+    candidates: list  # [{"text", "features", "shows"?, "score"?}]
+    shown: int | None = None  # the candidate shown, by index
+    thumb: int | None = None
+    stars: int | None = None
+    correction: str | None = None
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ from sleuth.agent.models.llm import Completion, Sampling
 class ScriptedLLM:
     """An LLM that returns queued outputs in order and records every call.
 
-    Queue strings, dicts (returned as JSON for schema calls), or callables taking the messages.
+    Queue strings, dicts (returned as JSON for schema calls), callables taking the messages,
+    or Completions (returned as they are: a reading with its first tokens' log-probabilities).
     """
 
     name = "scripted"
@@ -49,6 +50,10 @@ class ScriptedLLM:
             return self._until_cancelled(on_token, cancel)
         if callable(output):
             output = output(messages)
+        if isinstance(output, Completion):  # as queued, with what the model believed
+            if on_token is not None:
+                on_token(output.text)
+            return output
         text = json.dumps(output) if isinstance(output, (dict, list)) else str(output)
         finish = "stop"
         pieces = []

@@ -31,6 +31,7 @@ def add_run_with_answer(
     *,
     question: str = "What is the capital of France?",
     evidence=EVIDENCE,
+    verification: dict | None = None,
 ) -> int:
     """A finished run of `turn_id` with evidence and an answer; returns the answer id."""
     run_id = store.runs.start_run(turn_id, {"research": {"max_rounds": 1}})
@@ -42,6 +43,7 @@ def add_run_with_answer(
         messages=writer_messages(question, evidence),
         sampling={"temperature": 0.3, "max_tokens": 64, "seed": 1},
         citations=[{"number": 1, "sentence": text}],
+        verification=verification,
         model_name="scripted",
         prompt_tokens=40,
         completion_tokens=len(text.split()),
@@ -50,11 +52,16 @@ def add_run_with_answer(
     return answer_id
 
 
-def ask(store: Store, question: str, *answers: str) -> tuple[int, int, list[int]]:
+def ask(
+    store: Store, question: str, *answers: str, verification: dict | None = None
+) -> tuple[int, int, list[int]]:
     """A session with one turn and one run per answer text; returns (session, turn, answer ids)."""
     session_id = store.runs.new_session(question)
     turn_id = store.runs.add_turn(session_id, question)
-    ids = [add_run_with_answer(store, turn_id, text, question=question) for text in answers]
+    ids = [
+        add_run_with_answer(store, turn_id, text, question=question, verification=verification)
+        for text in answers
+    ]
     return session_id, turn_id, ids
 
 

@@ -24,7 +24,10 @@ from sleuth.store.settings import Settings, load_settings
 from .errors import TrainingError
 from .verdict import verdict
 
-HELP = "Train a LoRA adapter on your feedback (SFT, DPO, KTO, GRPO)."
+HELP = (
+    "Train a LoRA adapter on your feedback (SFT, DPO, KTO, GRPO), or a reward model that "
+    "picks among the reader's candidates (--algo reward, seconds on CPU)."
+)
 OVERRIDES = (
     "algo",
     "steps",
@@ -202,6 +205,8 @@ def run(settings: Settings, dirs: Dirs, store: Store, args: argparse.Namespace) 
     overrides = {k: getattr(args, k) for k in OVERRIDES if getattr(args, k, None) is not None}
     config = TrainConfig(**overrides)
     output = JsonLogger() if args.progress == "json" else ConsoleLogger()
+    if config.algo == "reward":
+        return run_reward(settings, dirs, store, output)
     logger = output
     cancel = threading.Event()
     if not args.resume and (expected := what_feedback_buys(store, settings.model.path)):
@@ -255,6 +260,34 @@ def run(settings: Settings, dirs: Dirs, store: Store, args: argparse.Namespace) 
             steps=result.steps_done,
         )
     return 130 if result.status == "cancelled" else 0
+
+
+def run_reward(settings: Settings, dirs: Dirs, store: Store, output) -> int:
+    """Fit and register a reward model; say its verdict and where the user's number of
+    rated questions stands on Sleuth's learning curve."""
+    from .expectations import what_feedback_buys
+    from .reward_run import describe, train_reward
+
+    try:
+        result = train_reward(store, settings, dirs, output)
+        if expected := what_feedback_buys(store, settings.model.path):
+            output.info(expected)
+        output.info(describe(result))
+    finally:
+        if isinstance(output, ConsoleLogger):
+            output.close()
+    if isinstance(output, JsonLogger):
+        output.emit(
+            event="result",
+            status="done",
+            training_run_id=None,
+            model_id=result.model_id,
+            adapter=None,
+            reward=result.path,
+            evaluation=result.evaluation,
+            steps=0,
+        )
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,9 +10,10 @@ from sleuth.store.schema import check, option
 
 from .errors import TrainConfigError
 
-ALGORITHMS = ("sft", "dpo", "kto", "grpo")
-DEFAULT_LR = {"sft": 2e-4, "dpo": 1e-4, "kto": 1e-4, "grpo": 5e-5}
-DEFAULT_BETA = {"sft": 0.0, "dpo": 0.1, "kto": 0.1, "grpo": 0.04}
+# "reward": no adapter; a reward model over the reader's candidates (train/reward_run.py)
+ALGORITHMS = ("sft", "dpo", "kto", "grpo", "reward")
+DEFAULT_LR = {"sft": 2e-4, "dpo": 1e-4, "kto": 1e-4, "grpo": 5e-5}  # reward: fitted exactly
+DEFAULT_BETA = {"sft": 0.0, "dpo": 0.1, "kto": 0.1, "grpo": 0.04, "reward": 0.0}
 # DPO with the IPO loss: a target margin of 1 nat per token. TRL's default of 0.1 (5 nats)
 # moved more held-out answers for the worse (bench/README.md, "Tried, and did not pay").
 IPO_BETA = 0.5
@@ -116,7 +117,7 @@ class TrainConfig:
                 f"--algo must be one of {', '.join(ALGORITHMS)}, not {self.algo!r}."
             )
         if self.lr is None:
-            self.lr = DEFAULT_LR[self.algo]
+            self.lr = DEFAULT_LR.get(self.algo)
         if self.beta is None:
             ipo = self.algo == "dpo" and self.dpo_loss == "ipo"
             self.beta = IPO_BETA if ipo else DEFAULT_BETA[self.algo]

@@ -213,11 +213,15 @@ class SleuthApp(App):
         why not when the row does not fit the running base or its file is gone."""
         self._switch_model(lambda registry, base: registry.activate(model_id, base))
 
-    def rollback_model(self) -> None:
-        """Make the active adapter's parent active again and switch to it."""
-        self._switch_model(lambda registry, base: registry.rollback(base))
+    def rollback_model(self, kind: str = "model") -> None:
+        """Make the active adapter's parent active again and switch to it (kind "reward":
+        the active reward model's parent, or none)."""
+        self._switch_model(
+            lambda registry, base: registry.rollback(base, kind),
+            nothing="No reward model is active." if kind == "reward" else None,
+        )
 
-    def _switch_model(self, change) -> None:
+    def _switch_model(self, change, nothing: str | None = None) -> None:
         from pathlib import Path
 
         from sleuth.agent.models.registry import ModelRegistry
@@ -232,7 +236,7 @@ class SleuthApp(App):
             self.notify(str(exc), severity="error", timeout=10)
             return
         if row is None:
-            self.notify("The base model is already active.")
+            self.notify(nothing or "The base model is already active.")
             return
         self.notify(f"Activating {row.name}…")
         self.load_model()

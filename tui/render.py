@@ -130,6 +130,19 @@ def is_trouble(event: Event) -> bool:
     return event.failed or isinstance(event, BudgetExhausted | AnswerRejected)
 
 
+def unsure_note(verification: dict | None) -> str | None:
+    """What marks an answer the reward model is not sure of (None for a sure one)."""
+    verification = verification or {}
+    if not verification.get("not_sure"):
+        return None
+    confidence = verification.get("confidence")
+    said = f" ({confidence:.0%} confident)" if isinstance(confidence, (int, float)) else ""
+    return (
+        f"Not sure{said}: the reward model rates this short answer below its threshold. "
+        "The quotes under it are what the sources say; rate it to teach it."
+    )
+
+
 def describe_rating(rating: Rating | None, *, comment: bool = True) -> str:
     """A rating in words: "thumbs up, 4/5 stars, “a comment”" (or "not rated")."""
     if rating is None:

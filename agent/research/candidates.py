@@ -23,7 +23,6 @@ Features (FEATURES, each near the range -1..1, so one prior and one penalty fit 
   title           1 when it is a passage's title (what the passage is about)
   lead            1 when a passage's first sentence holds it (where a passage says what its
                   subject is)
-  bridge          1 when it only names a step the question read before it
   words           its words, / 5
   polar, choice   1 for a yes-or-no question, or one offering two alternatives
 """
@@ -50,7 +49,6 @@ FEATURES = (
     "overlap",
     "title",
     "lead",
-    "bridge",
     "words",
     "polar",
     "choice",
@@ -90,7 +88,6 @@ def propose(
     *,
     first_tokens: list[tuple[str, float]] = (),
     token_logprobs: list[float] = (),
-    avoid: tuple[str, ...] = (),
 ) -> list[Candidate]:
     """The reader's candidates for `question` (the model's `reading` first, when it is one),
     at most K, with their features. `form` is the answer's form (reader.py `AnswerForm`),
@@ -107,7 +104,6 @@ def propose(
     path = sum(token_logprobs) / len(token_logprobs) if token_logprobs else 0.0
     passages = _passages(read)
     weigh = _weights(question, passages)
-    named = content_words(" ".join(avoid))
     asked = content_words(question)
     out = []
     for text in texts:
@@ -128,7 +124,6 @@ def propose(
                     "overlap": max((weigh(s) for s in _holding(passages, text)), default=0.0),
                     "title": float(any(_key(t) == _key(text) for t, _ in passages)),
                     "lead": float(any(_holds(_lead(item["text"]), text) for item in read)),
-                    "bridge": float(bool(named) and bool(have) and have <= named),
                     "words": len(text.split()) / 5,
                     "polar": float(form.kind == "polar"),
                     "choice": float(form.kind == "choice"),

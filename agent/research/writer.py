@@ -197,7 +197,6 @@ class Writer:
                 reading(asked, evidence),
                 first_tokens=completion.first_tokens,
                 token_logprobs=completion.token_logprobs,
-                avoid=named,
             )
             if form.whole_dates:  # a year read is shown as the whole date around it
                 for candidate in proposed:

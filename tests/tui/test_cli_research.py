@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -118,3 +119,43 @@ def test_ctrl_c_cancels_cleanly_and_keeps_what_was_found(web):
     assert run.status == "cancelled"
     assert store.runs.steps(run.id)  # the steps before Ctrl-C were kept
     store.close()
+
+
+@pytest.fixture
+def painters(tmp_path):
+    folder = tmp_path / "painters"
+    folder.mkdir()
+    (folder / "voss.md").write_text(
+        "# Lena Voss\n\nLena Voss is a painter. She was born in Vardholm in 1931 and studied "
+        "in Tarn."
+    )
+    (folder / "tarn.md").write_text("# Tarn\n\nTarn is a river town with an academy of painting.")
+    return folder
+
+
+@pytest.mark.slow
+def test_rate_then_train_a_reward_model_activate_it_and_answers_are_picked(painters):
+    question = ["ask", "--json", "--no-web", "--library", str(painters), "--seed", "1"]
+    first = json.loads(sleuth(*question, "Where was Lena Voss born?").stdout)
+    v = first["verification"]
+    assert v["candidates"] and v["picked_by"] == "reader"
+    assert first["confidence"] is None and first["not_sure"] is False
+    refused = sleuth("train", "--algo", "reward")
+    assert_one_line_error(refused, "No rated short answers")
+    rated = sleuth("rate", str(first["answer_id"]), "--down", "--correct", "Vardholm")
+    assert rated.returncode == 0, rated.stderr
+    trained = sleuth("train", "--algo", "reward")
+    assert trained.returncode == 0, trained.stderr
+    assert "fitted on 1 rated questions" in trained.stderr
+    model_id = re.search(r"reward model (\d+) fitted", trained.stderr).group(1)
+    listing = sleuth("models").stdout
+    assert f"{model_id}  reward-1" in listing and "reward model" in listing
+    active = sleuth("models", "activate", model_id)
+    assert active.returncode == 0 and "active: model" in active.stdout
+    second = json.loads(sleuth(*question, "Where was Lena Voss born?").stdout)
+    assert 0 < second["confidence"] < 1 and isinstance(second["not_sure"], bool)
+    assert second["verification"]["picked_by"] in ("reader", "reward model")
+    back = sleuth("models", "rollback", "--reward")
+    assert "the reader picks alone" in back.stdout
+    third = json.loads(sleuth(*question, "Where was Lena Voss born?").stdout)
+    assert third["confidence"] is None

@@ -13,9 +13,15 @@ from .context import Context, UsageError
 
 
 def add_commands(command) -> None:
-    p = command("models", cmd_models, "List, activate or roll back trained adapters.", True)
+    about = "List, activate or roll back trained adapters and reward models."
+    p = command("models", cmd_models, about, True)
     p.add_argument("action", choices=["list", "activate", "rollback"], nargs="?", default="list")
     p.add_argument("model_id", type=row_id, nargs="?")
+    p.add_argument(
+        "--reward",
+        action="store_true",
+        help="rollback: the reward model (its parent, or none: the reader picks alone)",
+    )
 
 
 def cmd_models(ctx: Context) -> int:
@@ -39,6 +45,15 @@ def cmd_models(ctx: Context) -> int:
         )
         return 0
     if args.action == "rollback":
+        if args.reward:
+            row = registry.rollback(base, "reward")
+            if row is None:
+                print("No reward model is active; there is nothing to roll back.")
+            elif row.kind == "reward":
+                print(f"rolled back: reward model {row.id} ({plain(row.name)}) is active again")
+            else:
+                print("rolled back: no reward model is active; the reader picks alone")
+            return 0
         row = registry.rollback(base)
         if row is None:
             print("The base model is already active; there is nothing to roll back.")
@@ -46,14 +61,29 @@ def cmd_models(ctx: Context) -> int:
             print(f"rolled back: model {row.id} ({plain(row.name)}) is active again")
         return 0
     fp = fingerprint(base)
-    current = registry.current(base, fp)
+    current = {registry.current(base, fp).id, getattr(registry.active_reward(fp), "id", None)}
     print(f"base {plain(base)} ({fp})")
     for row in store.registry.models(fp):
-        mark = "*" if row.id == current.id else " "
-        kind = "base" if not row.adapter_path else f"adapter of {row.parent_id}"
-        evaluation = Evaluation.from_dict(row.evaluation)
-        note = f"  eval n={evaluation.n} {summary(evaluation)}" if summary(evaluation) else ""
+        mark = "*" if row.id in current else " "
+        if row.kind == "reward":
+            kind = "reward model" + (f" after {row.parent_id}" if row.parent_id else "")
+            note = reward_summary(row.evaluation)
+        else:
+            kind = "base" if not row.adapter_path else f"adapter of {row.parent_id}"
+            evaluation = Evaluation.from_dict(row.evaluation)
+            note = f"  eval n={evaluation.n} {summary(evaluation)}" if summary(evaluation) else ""
         run = f"  run {row.training_run_id}" if row.training_run_id else ""
         print(f"{mark} {row.id:>3}  {plain(row.name):<18} {kind}{run}{note}")
     print("* active")
     return 0
+
+
+def reward_summary(evaluation: dict | None) -> str:
+    """A reward model's verdict on the user's own questions, in a few words."""
+    check = (evaluation or {}).get("reward") or {}
+    if not check.get("n"):
+        return ""
+    return (
+        f"  own questions n={check['n']}: right {check['picked']:.0%} "
+        f"(reader alone {check['reader']:.0%})"
+    )

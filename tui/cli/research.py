@@ -33,7 +33,7 @@ from sleuth.store import Dirs, Store
 from sleuth.store.ids import row_id, seed
 from sleuth.store.settings import Settings
 
-from ..render import describe, index_summary, one_line, plain
+from ..render import describe, index_summary, one_line, plain, unsure_note
 from .context import EXIT_INTERRUPTED, Context, UsageError
 from .progress import progress
 
@@ -166,6 +166,9 @@ def format_answer(answer: AnswerDone) -> str:
     lines = [answer.text.strip(), ""]
     unsupported = [c for c in answer.citations if not c["supported"]]
     verification = answer.verification
+    if unsure := unsure_note(verification):
+        head, _, rest = answer.text.strip().partition("\n")
+        lines = [head, "", f"?? {unsure}", "", rest.strip(), ""] if rest else [head, "", unsure]
     if unsupported:
         lines.append("Unsupported by their cited evidence:")
         lines += [f"  ! {c['text']}" for c in unsupported]
@@ -279,6 +282,8 @@ def _json_result(started: RunStarted, finished: RunFinished, answer: AnswerDone 
         "short_answer": answer.short_answer if answer else None,
         "citations": answer.citations if answer else [],
         "verification": answer.verification if answer else None,
+        "confidence": (answer.verification or {}).get("confidence") if answer else None,
+        "not_sure": bool((answer.verification or {}).get("not_sure")) if answer else False,
         "sources": answer.sources if answer else [],
         "timings": {
             "seconds": finished.seconds,

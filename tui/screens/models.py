@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Footer, Static
 from sleuth.agent.models.registry import ModelRegistry
 from sleuth.train.verdict import Evaluation, details, summary
 
+from ..cli.models import reward_summary
 from ..render import literal
 from ..widgets.status_bar import StatusBar
 
@@ -23,6 +24,7 @@ class ModelsScreen(Screen):
     BINDINGS = [
         Binding("a,enter", "activate", "Activate", id="models.activate"),
         Binding("r", "rollback", "Roll back", id="models.rollback"),
+        Binding("R", "rollback_reward", "Roll back reward model", id="models.rollback_reward"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -51,15 +53,19 @@ class ModelsScreen(Screen):
             )
             return
         store = self.app.store
-        current = ModelRegistry(store).current(Path(info.base_path), info.base_fingerprint)
+        registry = ModelRegistry(store)
+        current = registry.current(Path(info.base_path), info.base_fingerprint)
+        reward = registry.active_reward(info.base_fingerprint)
         for row in store.registry.models(info.base_fingerprint):
             table.add_row(
-                "●" if row.id == current.id else "",
+                "●" if row.id in (current.id, reward.id if reward else None) else "",
                 str(row.id),
-                literal(row.name),
-                str(row.parent_id or "base"),
+                literal(row.name + (" (reward model)" if row.kind == "reward" else "")),
+                str(row.parent_id or ("" if row.kind == "reward" else "base")),
                 str(row.training_run_id or ""),
-                summary(Evaluation.from_dict(row.evaluation)),
+                reward_summary(row.evaluation).strip()
+                if row.kind == "reward"
+                else summary(Evaluation.from_dict(row.evaluation)),
                 key=str(row.id),
             )
 
@@ -89,4 +95,8 @@ class ModelsScreen(Screen):
 
     def action_rollback(self) -> None:
         self.app.rollback_model()
+        self.refresh_models()
+
+    def action_rollback_reward(self) -> None:
+        self.app.rollback_model("reward")
         self.refresh_models()

@@ -34,7 +34,7 @@ from sleuth.agent.research.evidence import snippet
 from sleuth.store import StoreError
 from sleuth.store.rows import Rating
 
-from ..render import describe, describe_rating, is_trouble, literal, plain
+from ..render import describe, describe_rating, is_trouble, literal, plain, unsure_note
 from ..widgets.activity_log import ActivityLog
 from ..widgets.answer_view import AnswerView
 from ..widgets.plan_panel import PlanPanel
@@ -183,7 +183,11 @@ class ResearchScreen(Screen):
             notes.append(f"_{v['dangling_removed']} citation(s) to missing evidence were removed._")
         if v.get("sentences") and not v.get("cited_sentences"):
             notes.append("_This answer cites no evidence._")
-        await self.query_one(AnswerView).show(done.text, note="\n\n".join(notes))
+        view = self.query_one(AnswerView)
+        unsure = unsure_note(v)
+        view.set_class(bool(unsure), "-unsure")  # a not-sure answer looks different
+        text = f"**⚠ {unsure}**\n\n{done.text}" if unsure else done.text
+        await view.show(text, note="\n\n".join(notes))
         self.refresh_rating()
         self.query_one(AnswerView).focus()
 

@@ -28,6 +28,7 @@ ALGORITHMS = [
     ("DPO — learn from comparisons", "dpo"),
     ("KTO — learn from thumbs", "kto"),
     ("GRPO — sample, score, reinforce", "grpo"),
+    ("Reward model — pick among the reader's candidates (seconds)", "reward"),
 ]
 
 
@@ -71,9 +72,11 @@ class TrainScreen(Screen):
     def action_refresh_counts(self) -> None:
         from sleuth.train.datasets import MINIMUM, load_feedback
         from sleuth.train.expectations import expectation, load_curve, questions_rated
+        from sleuth.train.reward_run import rated
 
         feedback = load_feedback(self.app.store)
         counts = self.app.store.feedback.counts()
+        rateable = len(rated(self.app.store.feedback.reader_choices()))
         curve, rated = load_curve(), questions_rated(self.app.store)
         expected = expectation(rated, self.app.settings.model.path, curve)
 
@@ -81,6 +84,15 @@ class TrainScreen(Screen):
             table = self.query_one(DataTable)
             table.clear()
             for label, algo in ALGORITHMS:
+                if algo == "reward":
+                    table.add_row(
+                        "Reward model",
+                        str(rateable),
+                        "cross-checked",
+                        "1",
+                        "[green]ready[/green]" if rateable else "[yellow]not yet[/yellow]",
+                    )
+                    continue
                 have = feedback.count(algo)
                 shortfall = feedback.shortfall(algo)
                 table.add_row(
@@ -132,7 +144,11 @@ class TrainScreen(Screen):
             "--progress",
             "json",
         ]
-        log.write(f"[b]starting {algo.upper()} for {steps} steps in a separate process[/b]")
+        log.write(
+            "[b]fitting a reward model in a separate process[/b]"
+            if algo == "reward"
+            else f"[b]starting {algo.upper()} for {steps} steps in a separate process[/b]"
+        )
         self.process = await asyncio.create_subprocess_exec(
             *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env
         )
@@ -175,7 +191,13 @@ class TrainScreen(Screen):
         elif event["event"] == "result":
             self.result = event
             evaluation = Evaluation.from_dict(event.get("evaluation"))
-            if event["status"] == "cancelled":
+            if event.get("reward"):
+                self.notify(
+                    f"Reward model {event['model_id']} fitted: ctrl+a activates it "
+                    "(Models rolls it back).",
+                    timeout=15,
+                )
+            elif event["status"] == "cancelled":
                 self.notify("Training stopped; the active model is unchanged.")
             elif evaluation is not None and evaluation.improved:
                 self.notify(
@@ -235,7 +257,7 @@ class TrainScreen(Screen):
             self.notify("No finished training run to activate.", severity="warning")
             return
         evaluation = Evaluation.from_dict(self.result.get("evaluation"))
-        if evaluation is None or not evaluation.improved:
+        if not self.result.get("reward") and (evaluation is None or not evaluation.improved):
             self.notify(
                 "That adapter was not better; activate it from Models if you want it anyway.",
                 severity="warning",

@@ -35,6 +35,9 @@ class AnswerView(VerticalScroll, can_focus=True):
     AnswerView:focus {
         border: round $accent;
     }
+    AnswerView.-unsure, AnswerView.-unsure:focus {
+        border: dashed $warning;
+    }
     AnswerView > Markdown {
         margin: 0;
     }
