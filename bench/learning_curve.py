@@ -40,7 +40,8 @@ With --reuse, an earlier run's --workdir (its held-out research and feedback sna
 trained and evaluated again, for another pipeline or schedule, without the 13 minutes of
 research and rating.
 
-Writes bench/results/learning_curve.json (or --out), a .svg plot and a .txt beside it, again
+Writes bench/results/learning_curve-lora.json (or --out; learning_curve.json is the reward
+model's curve, bench/reward_curve.py), a .svg plot and a .txt beside it, again
 after each budget (`"complete": false` until the last), so a long run that is stopped keeps
 the budgets it finished.
 """
@@ -525,7 +526,7 @@ def main() -> None:
         "and each adapter (researched once into --workdir's dev25.db, about 4 minutes)",
     )
     parser.add_argument("--workdir", help="keep the work here")
-    parser.add_argument("--out", help="default bench/results/learning_curve.json")
+    parser.add_argument("--out", help="default bench/results/learning_curve-lora.json")
     parser.add_argument(
         "--reuse",
         action="store_true",
@@ -625,7 +626,7 @@ def main() -> None:
             base_unseen = evaluate(base_path, None, unseen)
             base_both = joined([base, base_unseen])
             wall["evaluate_base_dev25"] = round(time.perf_counter() - t0, 1)
-        out = Path(args.out) if args.out else RESULTS / "learning_curve.json"
+        out = Path(args.out) if args.out else RESULTS / "learning_curve-lora.json"
         report = {
             "commit": commit(),
             "command": "python bench/learning_curve.py " + " ".join(sys.argv[1:]),

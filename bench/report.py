@@ -80,8 +80,9 @@ def rerun(command: str, path: Path) -> str:
 
 
 def shipped_curve(report: dict) -> dict:
-    """The learning curve as Sleuth ships it: the model (its alias and GGUF), the pipeline,
-    n, the commit, and each budget's F1 difference to base with its interval."""
+    """The learning curve as Sleuth ships it: the model (its alias and GGUF), the pipeline
+    (the report's own, where it measured several), n, the commit, and each budget's F1
+    difference to base with its interval."""
     alias = report.get("model_alias")
     if alias is None:  # a run from before the alias was recorded: its --model, else the default
         words = report["command"].split()
@@ -94,12 +95,14 @@ def shipped_curve(report: dict) -> dict:
     return {
         "model": alias,
         "gguf": report["model"],
-        "pipeline": report["pipeline"].upper().replace(", THEN", " then"),
+        "pipeline": report.get("shipped_as")
+        or report["pipeline"].upper().replace(", THEN", " then"),
         "n_questions": report["n_questions"],
         "commit": report["commit"],
         "points": [
             {"ratings": budget["ratings"], "f1": budget["diff_vs_base"]["f1"]}
             for budget in report["budgets"]
+            if budget.get("pipeline", report["pipeline"]) == report["pipeline"]
         ],
     }
 

@@ -45,6 +45,7 @@ from sleuth.train.verdict import paired_bootstrap
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DRAWS = 5  # other simulated users per budget
+SHIPPED = "reward model, thumbs and corrections"  # the pipeline the Train screen shows
 
 
 def feedback(rows: list[dict], corrections: bool) -> list[rm.Example]:
@@ -89,7 +90,7 @@ def budget_point(pool, held, base, ratings, corrections, strength, unsure) -> di
     sure = [a for a in picked if a["confidence"] is None or a["confidence"] >= model.threshold]
     return {
         "ratings": ratings,
-        "pipeline": "reward model, " + ("thumbs and corrections" if corrections else "thumbs"),
+        "pipeline": SHIPPED if corrections else "reward model, thumbs",
         "diff_vs_base": {m: difference(base, picked, m) for m in ("em", "f1")},
         "answers_vs_base": {
             "better": sum(p["em"] > b["em"] for b, p in zip(base, picked, strict=True)),
@@ -189,7 +190,10 @@ def main() -> None:
         "commit": research_quality.head(),
         "research_commit": held_head["commit"],
         "command": "python bench/reward_curve.py " + " ".join(sys.argv[1:]),
-        "model": "qwen2.5-0.5b",
+        "model": "qwen2.5-coder-0.5b-instruct-q4_k_m",
+        "model_alias": "qwen2.5-0.5b",
+        "pipeline": SHIPPED,
+        "shipped_as": "reward model",
         "held_out": held_head["data"],
         "n_questions": len(held),
         "pool": pool_head["data"],
@@ -209,7 +213,7 @@ def main() -> None:
     report["seconds_total"] = round(time.perf_counter() - started, 1)
     out = Path(args.out)
     out.write_text(json.dumps(report, indent=2) + "\n")
-    shipped = [b for b in report["budgets"] if "corrections" in b["pipeline"]]
+    shipped = [b for b in report["budgets"] if b["pipeline"] == SHIPPED]
     plot({**report, "budgets": shipped}, out.with_suffix(".svg"))
     out.with_suffix(".txt").write_text(text_report(report))
     print(text_report(report))

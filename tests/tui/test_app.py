@@ -212,6 +212,34 @@ async def test_the_readers_short_answer_is_shown_first_cited_and_rated(env):
         assert store.feedback.rating(answer.id).thumb == 1
 
 
+async def test_an_answer_the_reward_model_is_not_sure_of_looks_different(env, tmp_path):
+    """An active reward model picks among the reader's candidates; below its threshold the
+    answer is marked not sure (words above it, a dashed warning border), a sure one is not."""
+    from sleuth.agent.models.llm import Completion
+    from sleuth.agent.research.picker import RewardModel
+
+    def reading():
+        return Completion("Lucius Munatius Plancus", 10, 3, 0.01, "stop", [(" Lucius", -0.1)])
+
+    for threshold, unsure in ((0.99, True), (0.0, False)):
+        path = tmp_path / f"reward-{threshold}.json"
+        RewardModel(threshold=threshold).save(path)
+
+        def loader(s, d, st, path=path):
+            return ScriptedLLM([PLAN, reading()]), ModelInfo(
+                "scripted", "test", reward_path=str(path)
+            )
+
+        app = make_app(env, loader=loader, research__answer="read")
+        async with app.run_test(size=SIZE) as pilot:
+            await ask_question(pilot, "Who founded Lyon?")
+            await answered(pilot)
+            view = app.screen.query_one(AnswerView)
+            assert view.has_class("-unsure") is unsure
+            assert view.markdown.source.startswith("**⚠ Not sure") is unsure
+            assert "Lucius Munatius Plancus [\\[" in view.markdown.source
+
+
 async def test_an_answer_view_restarted_and_shown_at_once_shows_the_answer():
     """start() then show() with nothing between: the stream's task has not run once when it
     is stopped, and its cancellation must not cancel the caller (the research worker)."""
@@ -508,9 +536,11 @@ async def test_train_screen_counts_feedback_and_reports_a_failed_training_proces
         await pilot.press("f5")
         await until(pilot, lambda: app.screen.__class__.__name__ == "TrainScreen")
         table = app.screen.query_one(DataTable)
-        await until(pilot, lambda: table.row_count == 4, timeout=60)
+        await until(pilot, lambda: table.row_count == 5, timeout=60)
         sft = table.get_row_at(0)
         assert sft[0] == "SFT" and "not yet" in str(sft[4])
+        reward = table.get_row_at(4)  # a rated answer the reader kept no candidates for
+        assert reward[0] == "Reward model" and reward[1] == "0" and "not yet" in str(reward[4])
         log = app.screen.query_one("#train-log", RichLog)
 
         def logged() -> str:

@@ -178,6 +178,14 @@ def test_models_screen(snap_compare, snap_env):
         },
     )
     store.registry.activate(adapter)
+    reward = store.registry.register(
+        name="reward-1",
+        base_path="/models/base.gguf",
+        base_fingerprint="fp",
+        reward_path="/reward/reward-1.json",
+        evaluation={"reward": {"n": 12, "reader": 0.5, "picked": 0.583, "better": 2, "worse": 1}},
+    )
+    store.registry.activate(reward)  # active beside the adapter: one of each kind
     app = app_for(snap_env)
 
     async def run_before(pilot):
@@ -187,7 +195,7 @@ def test_models_screen(snap_compare, snap_env):
             pilot,
             lambda: (
                 app.screen.__class__.__name__ == "ModelsScreen"
-                and app.screen.query_one(DataTable).row_count == 2
+                and app.screen.query_one(DataTable).row_count == 3
             ),
         )
         app.screen.query_one(DataTable).move_cursor(row=1)
