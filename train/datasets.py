@@ -68,6 +68,7 @@ class Prompt:
     reference: str | None = None  # the right answer, where one is known (evaluation)
     reads: bool = False  # the reader's prompt: completions are short answers, read as the app
     # reads them (agent/research/reader.py `read_answer`) before they are judged
+    candidates: list[dict] = field(default_factory=list)  # the reader's, with their features
 
 
 @dataclass
@@ -129,6 +130,7 @@ def load_feedback(
     kto_all = distinct(kto_all, lambda a: (a.messages, a.text, label_of(a)))
     pair_all = distinct(pair_all, lambda p: (p[0].messages, p[0].text, p[1].text))
     known = known_references(store, references)
+    candidates = {c.answer_id: c.candidates for c in store.feedback.reader_choices()}
     prompts: dict[str, Prompt] = {}
     for answer in answers:
         key = json.dumps(answer.messages, sort_keys=True)
@@ -136,7 +138,11 @@ def load_feedback(
             evidence = [asdict(row) for row in store.runs.evidence(answer.run_id)]
             reference = known.get(question_key(question_of(answer.messages)))
             prompts[key] = Prompt(
-                answer.messages, evidence, reference=reference, reads=bool(answer.reads)
+                answer.messages,
+                evidence,
+                reference=reference,
+                reads=bool(answer.reads),
+                candidates=candidates.get(answer.answer_id, []),
             )
         prompts[key].answer_ids.append(answer.answer_id)
         if prompts[key].reference is None and label(answer) is True:

@@ -285,6 +285,9 @@ def algorithm(job, trainee, context, store, settings, dirs, logger):
     )
     folder = dirs.cache / "rollout-adapters" / str(job.run_id)
     context.attach_rollouts(rollouts, head, trainee.parent_factors, folder)
+    context.reward_model = active_reward_model(store, job.base_path)
+    if context.reward_model is not None:
+        logger.info("the active reward model judges the reader's candidates among the samples")
     return (GRPO_OVER_RUNS if over_runs else STEPS["grpo"]), rollouts, head
 
 
@@ -403,6 +406,17 @@ def register(
         },
     )
     return TrainResult(job.run_id, "done", config.steps, model_id, str(adapter), evaluation)
+
+
+def active_reward_model(store: Store, base_path: Path):
+    """The active reward model over this base (agent/research/picker.py), or None."""
+    from sleuth.agent.research.picker import RewardModel, RewardModelError
+
+    row = store.registry.active(fingerprint(base_path), "reward")
+    try:
+        return RewardModel.load(row.reward_path) if row is not None else None
+    except RewardModelError:
+        return None  # the registry says why when it is activated or used
 
 
 def grpo_over_runs(config: TrainConfig, store: Store) -> bool:

@@ -163,3 +163,18 @@ def test_train_registers_a_reward_model_that_activates_and_rolls_back(store, tmp
     assert registry.rollback(base, "reward").kind == "model"  # then none: the plain reader
     assert registry.active_reward(fp) is None
     assert registry.rollback(base, "reward") is None
+
+
+def test_grpo_rewards_a_sampled_short_answer_by_the_reward_models_confidence_in_it():
+    from sleuth.train.datasets import Prompt
+    from sleuth.train.steps.grpo import judged
+
+    said = "Lena Voss was born in Vardholm. She studied in Tarn."
+    evidence = [{"title": "Lena Voss", "text": said}]
+    messages = [{"role": "user", "content": "Question: Where was Lena Voss born?\n\nEvidence: ..."}]
+    prompt = Prompt(messages, evidence, reads=True, candidates=CANDIDATES)
+    model = RewardModel(weights={"overlap": 2.0}, bias=0.0)
+    assert judged(model, prompt, "Tarn") == pytest.approx(1 / (1 + math.exp(-1.8)))
+    assert judged(model, prompt, "Vardholm") == pytest.approx(1 / (1 + math.exp(-0.4)))
+    assert judged(model, prompt, "Lena Voss") is None  # not a candidate: the head judges it
+    assert judged(None, prompt, "Tarn") is None

@@ -56,6 +56,7 @@ class Context:
         self._features: dict[tuple, torch.Tensor] = {}  # under the base: they never change
         self.rollouts = None
         self.head: PreferenceHead | None = None
+        self.reward_model = None  # the active reward model (agent/research/picker.py), if any
         self.step = 0
 
     # data

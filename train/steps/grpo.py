@@ -1,8 +1,11 @@
 """GRPO over answers to stored prompts: G samples per prompt, scored by the gated reward,
-normalised within the group, a clipped policy loss with the KL to the base."""
+normalised within the group, a clipped policy loss with the KL to the base. The learned part
+of the reward is the active reward model's confidence in a short answer that is one of the
+reader's candidates, else the preference head's score."""
 
 from __future__ import annotations
 
+import math
 import time
 
 import torch
@@ -12,6 +15,7 @@ from sleuth.agent.research.reader import SHORT_TOKENS, answer_form, read_answer
 from .. import losses
 from ..checks import correctness, gated_reward, hard_checks
 from ..datasets import Prompt, encode, question_of
+from ..reward_model import normalized, said
 from .context import Context, unfinished
 
 
@@ -44,16 +48,20 @@ def step(ctx: Context, global_batch: list) -> tuple[torch.Tensor, dict]:
     batch = ctx.batch(encoded)
     ref, feats = ctx.logprobs(batch, reference=True, features=True)
     preference = ctx.head.preference(feats.cpu()) if ctx.head is not None else None
+    pairs = [(p, s) for p, samples in zip(prompts, sampled, strict=True) for s in samples]
+    learned = [judged(ctx.reward_model, prompt, sample.text) for prompt, sample in pairs]
     rewards = [
         answer_reward(
             shown(prompt, sample.text),
             prompt.evidence,
             prompt.reference,
-            None if preference is None else float(preference[flat]),
+            learned[flat]
+            if learned[flat] is not None
+            else None
+            if preference is None
+            else float(preference[flat]),
         )
-        for flat, (prompt, sample) in enumerate(
-            (p, s) for p, samples in zip(prompts, sampled, strict=True) for s in samples
-        )
+        for flat, (prompt, sample) in enumerate(pairs)
     ]
     rewards_t = torch.tensor(rewards).view(len(prompts), config.group_size)
     advantages = losses.group_advantages(rewards_t).view(-1)
@@ -77,6 +85,20 @@ def shown(prompt: Prompt, text: str) -> str:
     if not prompt.reads:
         return text
     return read_answer(text, question_of(prompt.messages), prompt.evidence).text
+
+
+def judged(reward_model, prompt: Prompt, text: str) -> float | None:
+    """The active reward model's confidence in a sampled short answer, where it is one of the
+    reader's candidates for the prompt (their features are stored with its answer); None
+    otherwise (the preference head, if any, judges it then)."""
+    if reward_model is None or not prompt.reads or not prompt.candidates:
+        return None
+    short = read_answer(text, question_of(prompt.messages), prompt.evidence).short
+    wanted = normalized(short or "")
+    for candidate in prompt.candidates:
+        if wanted and normalized(said(candidate)) == wanted:
+            return 1 / (1 + math.exp(-reward_model.score(candidate["features"])))
+    return None
 
 
 def answer_reward(
