@@ -10,11 +10,16 @@ What each kind of feedback says about the reader's candidates (`examples_of`):
 - an A/B choice (after a regenerate) labels the winner's shown candidate right and the loser's
   wrong.
 
+Only corrections say which of the candidates is right; ratings and A/B choices judge the answer
+shown, nearly always the model's own reading. A model fitted without a correction therefore
+keeps the model's own reading and learns only how sure to be of it (picker `ranks`): fitted
+on thumbs alone, its weights, applied to the other candidates, lost EM on the pool.
+
 The fit is a logistic regression over FEATURES whose weights are pulled toward where it
 starts (`fit`): the plain reader's preference (picker.PRIOR: its own reading first), or the
 reward model being refined. `STRENGTH` is that pull: a handful of ratings moves the weights a
-little, hundreds move them far. It was chosen on the HotpotQA train pool's simulated feedback
-(bench/learning_curve.py), never on held-out questions.
+little, hundreds move them far. It, picker.PRIOR and UNSURE were chosen on the HotpotQA
+train pool's simulated feedback (bench/reward_curve.py --tune), never on held-out questions.
 
 The threshold below which an answer is "not sure" is chosen on the feedback too: the
 confidence under which the UNSURE share of the rated questions' picks fall.
@@ -31,8 +36,8 @@ from sleuth.agent.research.candidates import FEATURES
 from sleuth.agent.research.picker import PRIOR, PRIOR_BIAS, RewardModel
 from sleuth.store.rows import Comparison, ReaderChoice
 
-STRENGTH = 4.0  # the pull toward the start, as a count of examples' worth
-UNSURE = 0.35  # the share of the user's rated questions whose picks fall below the threshold
+STRENGTH = 1.0  # the pull toward the start, as a count of examples' worth
+UNSURE = 0.3  # the share of the user's rated questions whose picks fall below the threshold
 NEWTON_STEPS = 25
 
 
@@ -45,6 +50,7 @@ class Example:
     label: float
     group: int
     weight: float = 1.0
+    ranked: bool = False  # from feedback that says which candidate was right (a correction)
 
 
 def normalized(text: str) -> str:
@@ -81,7 +87,8 @@ def examples_of(
     if correction and normalized(correction):
         wanted = normalized(correction)
         return [
-            Example(c["features"], float(normalized(said(c)) == wanted), group) for c in candidates
+            Example(c["features"], float(normalized(said(c)) == wanted), group, ranked=True)
+            for c in candidates
         ]
     if right is None or shown is None or not 0 <= shown < len(candidates):
         return []
@@ -122,7 +129,7 @@ def fit(
     prior = start.weights if start is not None else PRIOR
     centre = np.array([start.bias if start else PRIOR_BIAS] + [prior.get(n, 0.0) for n in names])
     if not found:
-        return _model(centre, names)
+        return _model(centre, names, ranks=False)
     x = np.array([[1.0] + [e.features.get(n, 0.0) for n in names] for e in found])  # (N, F+1)
     y = np.array([e.label for e in found])  # (N,)
     w = np.array([e.weight for e in found])  # (N,)
@@ -135,12 +142,12 @@ def fit(
         theta -= step
         if float(np.abs(step).max()) < 1e-6:
             break
-    return _model(theta, names)
+    return _model(theta, names, ranks=any(e.ranked for e in found))
 
 
-def _model(theta, names: list[str]) -> RewardModel:
+def _model(theta, names: list[str], ranks: bool) -> RewardModel:
     weights = {n: round(float(v), 6) for n, v in zip(names, theta[1:], strict=True) if v != 0}
-    return RewardModel(weights=weights, bias=round(float(theta[0]), 6))
+    return RewardModel(weights=weights, bias=round(float(theta[0]), 6), ranks=ranks)
 
 
 def threshold(model: RewardModel, questions: list[list[dict]], unsure: float = UNSURE) -> float:
@@ -154,12 +161,14 @@ def threshold(model: RewardModel, questions: list[list[dict]], unsure: float = U
 
 
 def confidence(model: RewardModel, candidates: list[dict]) -> float:
-    """The model's confidence in its pick: the probability it gives the best candidate."""
-    best = max(model.score(c["features"]) for c in candidates)
+    """The model's confidence in its pick: the probability it gives that candidate."""
+    best = model.score(candidates[picked(model, candidates)]["features"])
     return 1 / (1 + math.exp(-best))
 
 
 def picked(model: RewardModel, candidates: list[dict]) -> int:
-    """The index of the candidate the model picks (the earlier on a tie)."""
+    """The index of the candidate the model picks, as picker.RewardModel.pick picks it."""
     scores = [model.score(c["features"]) for c in candidates]
-    return scores.index(max(scores))
+    own = [n for n, c in enumerate(candidates) if c["features"].get("greedy")]
+    allowed = range(len(candidates)) if model.ranks or not own else own
+    return max(allowed, key=lambda n: scores[n])

@@ -22,8 +22,9 @@ from .candidates import FEATURES, Candidate
 
 FORMAT = 1  # the file's format: raised when FEATURES change meaning
 # The plain reader's own preference, where learning starts: its own reading first, the rest
-# unweighted. A few ratings move the weights a little; many move them far.
-PRIOR = {"greedy": 2.0}
+# unweighted. A few ratings move the weights a little; many move them far. Chosen with
+# train/reward_model.py's STRENGTH on the HotpotQA train pool (bench/README.md).
+PRIOR = {"greedy": 1.0}
 PRIOR_BIAS = -1.0
 
 
@@ -39,6 +40,10 @@ class RewardModel:
     bias: float = PRIOR_BIAS
     threshold: float = 0.0  # confidence below this: "not sure" (0: always sure)
     trained_on: dict[str, int] = field(default_factory=dict)  # ratings, corrections, choices
+    # Whether it may pick another candidate than the model's own reading: only feedback that
+    # says which candidate was right (a correction) teaches it to rank; thumbs and A/B choices
+    # judge the answers shown, so they teach it how sure to be of the model's own reading.
+    ranks: bool = True
     format: int = FORMAT
 
     def score(self, features: dict[str, float]) -> float:
@@ -46,11 +51,13 @@ class RewardModel:
         return self.bias + sum(self.weights.get(n, 0.0) * features.get(n, 0.0) for n in FEATURES)
 
     def pick(self, candidates: list[Candidate]) -> tuple[Candidate, float]:
-        """The best-scored candidate (the earlier on a tie: the model's own reading first) and
-        its confidence, 0..1. Each candidate keeps its score."""
+        """The best-scored candidate (the earlier on a tie: the model's own reading first; the
+        model's own reading alone unless it `ranks`) and its confidence, 0..1. Each candidate
+        keeps its score."""
         for candidate in candidates:
             candidate.score = self.score(candidate.features)
-        best = max(candidates, key=lambda c: c.score)
+        own = [c for c in candidates if c.features.get("greedy")]
+        best = max(candidates if self.ranks or not own else own, key=lambda c: c.score)
         return best, 1 / (1 + math.exp(-best.score))
 
     def save(self, path: Path) -> None:
@@ -84,6 +91,7 @@ class RewardModel:
                 weights=weights,
                 bias=float(data["bias"]),
                 threshold=float(data.get("threshold", 0.0)),
+                ranks=bool(data.get("ranks", True)),
                 trained_on={str(k): int(v) for k, v in (data.get("trained_on") or {}).items()},
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:

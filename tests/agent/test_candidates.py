@@ -86,10 +86,15 @@ def test_the_reward_model_picks_by_its_weights_and_says_how_sure():
     proposed = _propose("Where was Lena Voss born?", "Vardholm")
     plain = RewardModel()  # the plain reader's preference: its own reading
     best, confidence = plain.pick(proposed)
-    assert best.text == "Vardholm" and confidence == pytest.approx(1 / (1 + 2.718281828**-1.0))
+    assert best.text == "Vardholm" and confidence == pytest.approx(0.5)  # bias -1, own +1
     titles_wrong = RewardModel(weights={"greedy": 1.0, "title": -3.0}, bias=0.0)
     best, confidence = titles_wrong.pick(proposed)
     assert best.text != "Vardholm" and confidence == pytest.approx(0.5)
+    # a model that learned no ranking (no correction) keeps the model's own reading
+    best, confidence = RewardModel(weights=titles_wrong.weights, bias=0.0, ranks=False).pick(
+        proposed
+    )
+    assert best.text == "Vardholm" and confidence == pytest.approx(1 / (1 + 2.718281828**2))
 
 
 def test_a_reward_model_file_round_trips_and_a_bad_one_is_one_clear_sentence(tmp_path):

@@ -47,8 +47,13 @@ def test_each_kind_of_feedback_labels_what_it_says():
 
 def test_with_no_feedback_the_fit_is_the_plain_readers_preference():
     model = rm.fit([])
-    assert model.weights == PRIOR and model.bias == PRIOR_BIAS
+    assert model.weights == PRIOR and model.bias == PRIOR_BIAS and not model.ranks
     assert CANDIDATES[rm.picked(model, CANDIDATES)]["text"] == "Vardholm"
+    thumbs = rm.fit([rm.Example({"overlap": 0.9}, 1.0, 0), rm.Example({"overlap": 0.1}, 0.0, 1)])
+    assert thumbs.weights["overlap"] > 0 and not thumbs.ranks  # sure of its own reading, or not
+    assert CANDIDATES[rm.picked(thumbs, CANDIDATES)]["text"] == "Vardholm"
+    corrected = rm.fit(rm.examples_of(CANDIDATES, 0, group=1, right=False, correction="Tarn"))
+    assert corrected.ranks
 
 
 def test_the_fit_learns_a_feature_that_predicts_right_answers_more_with_more_feedback():
@@ -60,7 +65,8 @@ def test_the_fit_learns_a_feature_that_predicts_right_answers_more_with_more_fee
             for greedy in (1.0, 0.0):
                 overlap = rng.random()
                 right = float(overlap > 0.6)
-                out.append(rm.Example({"greedy": greedy, "overlap": overlap}, right, group))
+                features = {"greedy": greedy, "overlap": overlap}
+                out.append(rm.Example(features, right, group, ranked=True))  # as corrected
         return out
 
     few, many = rm.fit(feedback(5)), rm.fit(feedback(300))
@@ -111,7 +117,7 @@ def _rated_store(store, n=12):
         own_right = number % 2 == 0
         cands = [
             candidate("Vardholm" if own_right else "Kestrel", greedy=1.0, overlap=0.1),
-            candidate("Tarn" if not own_right else "Lowmoor", overlap=0.2 if own_right else 0.9),
+            candidate("Tarn" if not own_right else "Lowmoor", overlap=0.0 if own_right else 0.9),
         ]
         _, _, (answer_id,) = ask(
             store,
