@@ -73,6 +73,11 @@ def answers(model: rm.RewardModel | None, rows: list[dict]) -> list[dict]:
             continue
         pick = row["candidates"][rm.picked(model, row["candidates"])]
         confidence = rm.confidence(model, row["candidates"])
+        if pick["features"].get("greedy") and row["shown"] is None:
+            # the model's own reading failed its check: picked again, it fails again, and
+            # the answer stays the one the plain reader gave (writer.py `_pick`)
+            out.append({"em": row["em"], "f1": row["f1"], "confidence": confidence})
+            continue
         out.append({"em": pick["em"], "f1": pick["f1"], "confidence": confidence})
     return out
 

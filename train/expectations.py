@@ -1,15 +1,15 @@
 """What feedback is likely to buy, said before training: Sleuth's own learning curve.
 
-bench/learning_curve.py measures how held-out answers change after a model is trained on the
-feedback of 10, 20, 40 and 80 questions (each asked, regenerated, rated, compared and, where
-wrong, corrected); `bench/report.py --write` copies its points into assets/learning_curve.json,
-which ships with Sleuth. Here that curve is read against how many questions this user has
-rated, so the Train screen and `sleuth train` can say, for example:
+bench/reward_curve.py measures how held-out answers change after a reward model is fitted to
+the feedback of 10 to 320 questions (each rated and, where wrong, corrected);
+`bench/report.py --write` copies its points into assets/learning_curve.json, which ships with
+Sleuth. Here that curve is read against how many questions this user has rated, so the Train
+screen and `sleuth train` can say, for example:
 
-    In Sleuth's benchmark (qwen2.5-0.5b, SFT, 50 held-out questions), training on 20 rated
-    questions changed held-out F1 by +0.04 (95% interval -0.01 to +0.09: no clear change); on
-    40 rated questions by +0.07 (95% interval +0.02 to +0.12: better). You have rated 23
-    questions.
+    In Sleuth's benchmark (qwen2.5-0.5b, reward model, 400 held-out questions), training on
+    20 rated questions changed held-out F1 by +0.01 (95% interval -0.01 to +0.03: no clear
+    change); on 40 rated questions by +0.02 (95% interval +0.00 to +0.04: better). You have
+    rated 23 questions.
 
 No curve shipped (or one that does not parse): nothing is said.
 """
