@@ -18,8 +18,8 @@ on thumbs alone, its weights, applied to the other candidates, lost EM on the po
 The fit is a logistic regression over FEATURES whose weights are pulled toward where it
 starts (`fit`): the plain reader's preference (picker.PRIOR: its own reading first), or the
 reward model being refined. `STRENGTH` is that pull: a handful of ratings moves the weights a
-little, hundreds move them far. It, picker.PRIOR and UNSURE were chosen on the HotpotQA
-train pool's simulated feedback (bench/reward_curve.py --tune), never on held-out questions.
+little, hundreds move them far. It, picker.PRIOR and UNSURE were chosen on the benchmark's
+train pool, by simulated feedback (bench/reward_curve.py --tune), never on held-out questions.
 
 The threshold below which an answer is "not sure" is chosen on the feedback too: the
 confidence under which the UNSURE share of the rated questions' picks fall.

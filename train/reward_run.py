@@ -89,6 +89,17 @@ def cross_check(choices: list[ReaderChoice], comparisons, seed: int = 0) -> dict
     }
 
 
+def active_reward_model(store: Store, base_path: Path):
+    """The active reward model over this base (agent/research/picker.py), or None."""
+    from sleuth.agent.research.picker import RewardModel, RewardModelError
+
+    row = store.registry.active(fingerprint(base_path), "reward")
+    try:
+        return RewardModel.load(row.reward_path) if row is not None else None
+    except RewardModelError:
+        return None  # the registry says why when it is activated or used
+
+
 def train_reward(store: Store, settings: Settings, dirs: Dirs, logger) -> RewardResult:
     """Fit, check and register a reward model over the configured base model."""
     choices = store.feedback.reader_choices()

@@ -53,6 +53,7 @@ from .model_io import (
     merge_factors,
     write_gguf_adapter,
 )
+from .reward_run import active_reward_model
 from .rollouts import LlamaRollouts, RunRollouts, TransformersRollouts
 from .stages import Clock, Previous, duration
 from .steps import GRPO_OVER_RUNS, STEPS, Context, trainable
@@ -406,17 +407,6 @@ def register(
         },
     )
     return TrainResult(job.run_id, "done", config.steps, model_id, str(adapter), evaluation)
-
-
-def active_reward_model(store: Store, base_path: Path):
-    """The active reward model over this base (agent/research/picker.py), or None."""
-    from sleuth.agent.research.picker import RewardModel, RewardModelError
-
-    row = store.registry.active(fingerprint(base_path), "reward")
-    try:
-        return RewardModel.load(row.reward_path) if row is not None else None
-    except RewardModelError:
-        return None  # the registry says why when it is activated or used
 
 
 def grpo_over_runs(config: TrainConfig, store: Store) -> bool:

@@ -93,7 +93,8 @@ def propose(
     at most K, with their features. `form` is the answer's form (reader.py `AnswerForm`),
     `read` the passages as the reader read them (passages.py `reading`)."""
     own = form.finish(reading) if reading.strip() else ""
-    texts = [own] if own and form.complete(own) else []
+    own = own if own and form.complete(own) else ""  # a reading not of the form is none
+    texts = [own] if own else []
     for text in _of_form(form):
         if _key(text) not in {_key(t) for t in texts} and form.complete(text):
             texts.append(text)

@@ -23,7 +23,7 @@ from .candidates import FEATURES, Candidate
 FORMAT = 1  # the file's format: raised when FEATURES change meaning
 # The plain reader's own preference, where learning starts: its own reading first, the rest
 # unweighted. A few ratings move the weights a little; many move them far. Chosen with
-# train/reward_model.py's STRENGTH on the HotpotQA train pool (bench/README.md).
+# train/reward_model.py's STRENGTH on the benchmark's train pool (bench/README.md).
 PRIOR = {"greedy": 1.0}
 PRIOR_BIAS = -1.0
 

@@ -167,3 +167,8 @@ async def test_a_reward_model_picks_another_candidate_and_says_when_it_is_not_su
     unsure = RewardModel(weights={"lp_first": 20.0}, bias=3.0, threshold=0.99)
     done = await ask_with([_reading("Tarn", [(" Vard", -0.1), (" Tarn", -1.2)])], unsure)
     assert done.short_answer == "Vardholm" and done.verification["not_sure"] is True
+
+
+def test_a_reading_not_of_the_form_is_no_candidate_and_marks_none_as_the_models_own():
+    proposed = _propose("Where was Lena Voss born?", "a painter")  # not a place
+    assert proposed and all(c.features["greedy"] == 0.0 for c in proposed)
