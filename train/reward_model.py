@@ -28,13 +28,13 @@ confidence under which the UNSURE share of the rated questions' picks fall.
 from __future__ import annotations
 
 import math
-import re
-import string
 from dataclasses import dataclass
 
 from sleuth.agent.research.candidates import FEATURES
 from sleuth.agent.research.picker import PRIOR, PRIOR_BIAS, RewardModel
 from sleuth.store.rows import Comparison, ReaderChoice
+
+from .checks import exact_match, normalize_answer
 
 STRENGTH = 1.0  # the pull toward the start, as a count of examples' worth
 UNSURE = 0.3  # the share of the user's rated questions whose picks fall below the threshold
@@ -51,13 +51,6 @@ class Example:
     group: int
     weight: float = 1.0
     ranked: bool = False  # from feedback that says which candidate was right (a correction)
-
-
-def normalized(text: str) -> str:
-    """An answer as SQuAD's exact match compares it: lower case, no punctuation or articles."""
-    text = "".join(ch for ch in text.lower() if ch not in string.punctuation)
-    text = re.sub(r"\b(a|an|the)\b", " ", text)
-    return " ".join(text.split())
 
 
 def said(candidate: dict) -> str:
@@ -84,10 +77,9 @@ def examples_of(
 ) -> list[Example]:
     """What one answer's feedback says of its candidates: `right`, the verdict on the shown
     one; `correction`, what the user said the answer was (it labels them all)."""
-    if correction and normalized(correction):
-        wanted = normalized(correction)
+    if correction and normalize_answer(correction):
         return [
-            Example(c["features"], float(normalized(said(c)) == wanted), group, ranked=True)
+            Example(c["features"], float(exact_match(said(c), correction)), group, ranked=True)
             for c in candidates
         ]
     if right is None or shown is None or not 0 <= shown < len(candidates):

@@ -22,8 +22,9 @@ from sleuth.store.paths import private_dir, private_file
 from sleuth.store.rows import ReaderChoice
 from sleuth.store.settings import Settings
 
+from .checks import exact_match, normalize_answer
 from .errors import TrainingError
-from .reward_model import examples, fit, normalized, picked, said, threshold, verdict
+from .reward_model import examples, fit, picked, said, threshold, verdict
 
 FOLDS = 5
 
@@ -44,8 +45,8 @@ def right_of(choice: ReaderChoice, index: int | None) -> bool | None:
     """Whether candidate `index` is right, as far as the feedback says (None: not known)."""
     if index is None:
         return None
-    if choice.correction and normalized(choice.correction):
-        return normalized(said(choice.candidates[index])) == normalized(choice.correction)
+    if choice.correction and normalize_answer(choice.correction):
+        return exact_match(said(choice.candidates[index]), choice.correction)
     if index == choice.shown:
         return verdict(choice.thumb, choice.stars)
     return None

@@ -13,9 +13,9 @@ import torch
 from sleuth.agent.research.reader import SHORT_TOKENS, answer_form, read_answer
 
 from .. import losses
-from ..checks import correctness, gated_reward, hard_checks
+from ..checks import correctness, gated_reward, hard_checks, normalize_answer
 from ..datasets import Prompt, encode, question_of
-from ..reward_model import normalized, said
+from ..reward_model import said
 from .context import Context, unfinished
 
 
@@ -94,9 +94,9 @@ def judged(reward_model, prompt: Prompt, text: str) -> float | None:
     if reward_model is None or not prompt.reads or not prompt.candidates:
         return None
     short = read_answer(text, question_of(prompt.messages), prompt.evidence).short
-    wanted = normalized(short or "")
+    wanted = normalize_answer(short or "")
     for candidate in prompt.candidates:
-        if wanted and normalized(said(candidate)) == wanted:
+        if wanted and normalize_answer(said(candidate)) == wanted:
             return 1 / (1 + math.exp(-reward_model.score(candidate["features"])))
     return None
 
