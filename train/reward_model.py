@@ -27,11 +27,10 @@ confidence under which the UNSURE share of the rated questions' picks fall.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from sleuth.agent.research.candidates import FEATURES
-from sleuth.agent.research.picker import PRIOR, PRIOR_BIAS, RewardModel
+from sleuth.agent.research.picker import PRIOR, PRIOR_BIAS, RewardModel, probability
 from sleuth.store.rows import Comparison, ReaderChoice
 
 from .checks import exact_match, normalize_answer
@@ -154,13 +153,9 @@ def threshold(model: RewardModel, questions: list[list[dict]], unsure: float = U
 
 def confidence(model: RewardModel, candidates: list[dict]) -> float:
     """The model's confidence in its pick: the probability it gives that candidate."""
-    best = model.score(candidates[picked(model, candidates)]["features"])
-    return 1 / (1 + math.exp(-best))
+    return probability(model.score(candidates[picked(model, candidates)]["features"]))
 
 
 def picked(model: RewardModel, candidates: list[dict]) -> int:
     """The index of the candidate the model picks, as picker.RewardModel.pick picks it."""
-    scores = [model.score(c["features"]) for c in candidates]
-    own = [n for n, c in enumerate(candidates) if c["features"].get("greedy")]
-    allowed = range(len(candidates)) if model.ranks or not own else own
-    return max(allowed, key=lambda n: scores[n])
+    return model.choose([c["features"] for c in candidates])

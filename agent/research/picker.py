@@ -28,6 +28,11 @@ PRIOR = {"greedy": 1.0}
 PRIOR_BIAS = -1.0
 
 
+def probability(score: float) -> float:
+    """A score (log-odds) as the confidence shown: the probability that the answer is right."""
+    return 1 / (1 + math.exp(-score))
+
+
 class RewardModelError(AgentError):
     """A reward model file that cannot be read (missing, corrupt, of another format)."""
 
@@ -56,9 +61,15 @@ class RewardModel:
         keeps its score."""
         for candidate in candidates:
             candidate.score = self.score(candidate.features)
-        own = [c for c in candidates if c.features.get("greedy")]
-        best = max(candidates if self.ranks or not own else own, key=lambda c: c.score)
-        return best, 1 / (1 + math.exp(-best.score))
+        best = candidates[self.choose([c.features for c in candidates])]
+        return best, probability(best.score)
+
+    def choose(self, features: list[dict[str, float]]) -> int:
+        """Which of the candidates with these features `pick` picks (by index)."""
+        scores = [self.score(f) for f in features]
+        own = [n for n, f in enumerate(features) if f.get("greedy")]
+        allowed = range(len(features)) if self.ranks or not own else own
+        return max(allowed, key=lambda n: scores[n])
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,6 @@ deadline, and the token stream.
 from __future__ import annotations
 
 import asyncio
-import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -39,7 +38,7 @@ from .events import AnswerCancelled, AnswerDone, AnswerRejected, Event
 from .evidence import evidence_block
 from .hops import MAX_HOPS, Bridge, find_hop, names_the_question
 from .passages import reading
-from .picker import RewardModel
+from .picker import RewardModel, probability
 from .reader import (
     SHORT_TOKENS,
     answer_form,
@@ -248,7 +247,7 @@ class Writer:
         picked["shown"] = proposed.index(shown)
         picked["picked_by"] = "reward model" if shown is not own else "reader"
         if self.picker is not None:
-            confidence = 1 / (1 + math.exp(-shown.score))
+            confidence = probability(shown.score)
             picked["confidence"] = round(confidence, 4)
             picked["not_sure"] = confidence < self.picker.threshold
         return read, picked

@@ -5,11 +5,11 @@ reader's candidates, else the preference head's score."""
 
 from __future__ import annotations
 
-import math
 import time
 
 import torch
 
+from sleuth.agent.research.picker import probability
 from sleuth.agent.research.reader import SHORT_TOKENS, answer_form, read_answer
 
 from .. import losses
@@ -97,7 +97,7 @@ def judged(reward_model, prompt: Prompt, text: str) -> float | None:
     wanted = normalize_answer(short or "")
     for candidate in prompt.candidates:
         if wanted and normalize_answer(said(candidate)) == wanted:
-            return 1 / (1 + math.exp(-reward_model.score(candidate["features"])))
+            return probability(reward_model.score(candidate["features"]))
     return None
 
 
