@@ -140,7 +140,8 @@ class ModelRegistry:
         evaluation: dict | None = None,
     ) -> Model:
         """Record a newly fitted reward model (inactive until the user activates it);
-        `parent_id`: the reward model it refined, if any."""
+        `parent_id`: the reward model active when it was fitted, which rolling it back
+        makes active again (None: rolling back leaves the reader to pick alone)."""
         model_id = self.store.registry.register(
             name=name,
             base_path=str(base_path),
