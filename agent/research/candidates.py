@@ -95,9 +95,11 @@ def propose(
     own = form.finish(reading) if reading.strip() else ""
     own = own if own and form.complete(own) else ""  # a reading not of the form is none
     texts = [own] if own else []
+    seen = {_key(own)}
     for text in _of_form(form):
-        if _key(text) not in {_key(t) for t in texts} and form.complete(text):
+        if _key(text) not in seen and form.complete(text):
             texts.append(text)
+            seen.add(_key(text))
     first = {_key(t): _first_logprob(t, first_tokens) for t in texts}
     if len(texts) > K:  # the model's own, then the others the model believed likeliest
         texts = texts[:1] + sorted(texts[1:], key=lambda t: -first[_key(t)])[: K - 1]
@@ -106,6 +108,8 @@ def propose(
     passages = _passages(read)
     weigh = _weights(question, passages)
     asked = content_words(question)
+    said = [s for _, passage in passages for s in sentences(passage)]  # split once, not per text
+    leads = [_lead(item["text"]) for item in read]
     out = []
     for text in texts:
         have = content_words(text)
@@ -122,9 +126,9 @@ def propose(
                     "rank": holding[0] / max(len(passages) - 1, 1) if holding else 1.0,
                     "count": math.log1p(sum(_count(s, text) for _, s in passages)) / 3,
                     "question_words": len(have & asked) / len(have) if have else 0.0,
-                    "overlap": max((weigh(s) for s in _holding(passages, text)), default=0.0),
+                    "overlap": max((weigh(s) for s in said if _holds(s, text)), default=0.0),
                     "title": float(any(_key(t) == _key(text) for t, _ in passages)),
-                    "lead": float(any(_holds(_lead(item["text"]), text) for item in read)),
+                    "lead": float(any(_holds(lead, text) for lead in leads)),
                     "words": len(text.split()) / 5,
                     "polar": float(form.kind == "polar"),
                     "choice": float(form.kind == "choice"),
@@ -235,10 +239,6 @@ def _count(text: str, answer: str) -> int:
 def _lead(text: str) -> str:
     """A passage's first sentence."""
     return (sentences(text) or [text])[0]
-
-
-def _holding(passages: list[tuple[str, str]], answer: str) -> list[str]:
-    return [s for _, said in passages for s in sentences(said) if _holds(s, answer)]
 
 
 def _weights(question: str, passages: list[tuple[str, str]]):
