@@ -52,6 +52,14 @@ def add_run_with_answer(
     return answer_id
 
 
+def write_notes(folder: Path, notes: dict[str, str]) -> Path:
+    """A folder of Markdown notes, one a title (its heading) and text; returns the folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for number, (title, text) in enumerate(notes.items()):
+        (folder / f"n{number}.md").write_text(f"# {title}\n\n{text}\n")
+    return folder
+
+
 def ask(
     store: Store, question: str, *answers: str, verification: dict | None = None
 ) -> tuple[int, int, list[int]]:

@@ -19,6 +19,7 @@ from sleuth.agent.research.reader import answer_form
 from sleuth.agent.tools.library import index_paths
 from sleuth.store.settings import load_settings
 from tests.fakes import ScriptedLLM
+from tests.helpers import write_notes
 
 EVIDENCE = [
     {
@@ -119,11 +120,7 @@ QUESTION = "Where was Lena Voss born?"
 
 @pytest.fixture
 def ask_with(store, tmp_path):
-    folder = tmp_path / "notes"
-    folder.mkdir()
-    for number, (title, text) in enumerate(LIBRARY.items()):
-        (folder / f"n{number}.md").write_text(f"# {title}\n\n{text}\n")
-    index_paths(store, [folder])
+    index_paths(store, [write_notes(tmp_path / "notes", LIBRARY)])
 
     async def ask(outputs, picker=None, question=QUESTION):
         settings = load_settings(

@@ -14,6 +14,7 @@ from sleuth.agent.research.reader import read_answer
 from sleuth.agent.tools.library import index_paths
 from sleuth.store.settings import load_settings
 from tests.fakes import ScriptedLLM
+from tests.helpers import write_notes
 
 
 @pytest.mark.parametrize(
@@ -147,11 +148,7 @@ QUESTION = "Where was the director of film The Low Tide born?"
 
 @pytest.fixture
 def library_assistant(store, tmp_path):
-    folder = tmp_path / "notes"
-    folder.mkdir()
-    for number, (title, text) in enumerate(LIBRARY.items()):
-        (folder / f"n{number}.md").write_text(f"# {title}\n\n{text}\n")
-    index_paths(store, [folder])
+    index_paths(store, [write_notes(tmp_path / "notes", LIBRARY)])
 
     def make(llm):
         settings = load_settings(

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from sleuth.store import Store, app_dirs
+from tests.helpers import write_notes
 from tests.tui.test_cli import SLEUTH, assert_one_line_error, sleuth
 
 
@@ -123,14 +124,14 @@ def test_ctrl_c_cancels_cleanly_and_keeps_what_was_found(web):
 
 @pytest.fixture
 def painters(tmp_path):
-    folder = tmp_path / "painters"
-    folder.mkdir()
-    (folder / "voss.md").write_text(
-        "# Lena Voss\n\nLena Voss is a painter. She was born in Vardholm in 1931 and studied "
-        "in Tarn."
+    return write_notes(
+        tmp_path / "painters",
+        {
+            "Lena Voss": "Lena Voss is a painter. She was born in Vardholm in 1931 and studied "
+            "in Tarn.",
+            "Tarn": "Tarn is a river town with an academy of painting.",
+        },
     )
-    (folder / "tarn.md").write_text("# Tarn\n\nTarn is a river town with an academy of painting.")
-    return folder
 
 
 @pytest.mark.slow
