@@ -34,13 +34,15 @@ from . import hops
 from .budget import Deadline
 from .candidates import Candidate, propose
 from .checks import RepetitionGuard, cut_recitation, extractive_answer, problems
+from .compare import compare, through
 from .events import AnswerCancelled, AnswerDone, AnswerRejected, Event
 from .evidence import evidence_block
-from .hops import MAX_HOPS, Bridge, find_hop, names_the_question
-from .passages import reading
+from .hops import MAX_HOPS, Bridge, Hop, find_hop, names_the_question
+from .passages import alternatives, reading
 from .picker import RewardModel, probability
 from .reader import (
     SHORT_TOKENS,
+    Read,
     answer_form,
     check,
     cited_passage,
@@ -140,33 +142,52 @@ class Writer:
         evidence; with `search` (async, a bridge -> the evidence after searching for it),
         the evidence grows with each (then: (bridges, evidence)). Stops at the first step
         that reads no name, only a name the question says, or a name read from a passage
-        that does not name what the question describes."""
+        that does not name what the question describes. A comparison in time through what
+        each side leads to (compare.py `through`) reads one bridge for each side instead,
+        each asked of its side ("Who is the director of A?"), the question left as it is."""
         bridges: list[Bridge] = []
+        if relation := through(question):
+            for side in alternatives(question):
+                inner = f"Who is the {relation} of {side}?"
+                bridge = await self._bridge(calls, Hop(side, inner, question), question, evidence)
+                if bridge is None:
+                    break
+                bridges.append(bridge)
+                if search is not None:
+                    evidence = await search(bridge)
         asked = question
-        for _ in range(MAX_HOPS):
+        for _ in range(0 if bridges else MAX_HOPS):
             hop = find_hop(asked)
             if hop is None:
                 break
-            form = answer_form(hop.inner, evidence, asking="name")
-            sampling = Sampling(temperature=0.0, max_tokens=SHORT_TOKENS, seed=0, stop=["\n"])
-            completion, _ = await self._generate(
-                calls, "hop", reader_messages(hop.inner, evidence), sampling, form=form, quiet=True
-            )
-            name = form.finish(completion.text)
-            number = cited_passage(name, hop.inner, evidence) if name else None
-            if (
-                check(name, form, number, evidence)
-                or names_the_question(name, question)
-                or not hop.read_from(evidence[number - 1])  # a name from another passage
-            ):
+            bridge = await self._bridge(calls, hop, question, evidence)
+            if bridge is None:
                 break
-            bridges.append(Bridge(hop, name, number))
+            bridges.append(bridge)
             if search is not None:
                 evidence = await search(bridges[-1])
-            asked = hop.then(name)
+            asked = hop.then(bridge.name)
         if search is None:
             return bridges
         return hops.cited(bridges, evidence), evidence  # numbered in the evidence searched
+
+    async def _bridge(self, calls: Calls, hop: Hop, question: str, evidence: list[dict]):
+        """The name `hop` describes, read from the evidence (None: no name, only one the
+        question says, or one read from a passage that does not name what it describes)."""
+        form = answer_form(hop.inner, evidence, asking="name")
+        sampling = Sampling(temperature=0.0, max_tokens=SHORT_TOKENS, seed=0, stop=["\n"])
+        completion, _ = await self._generate(
+            calls, "hop", reader_messages(hop.inner, evidence), sampling, form=form, quiet=True
+        )
+        name = form.finish(completion.text)
+        number = cited_passage(name, hop.inner, evidence) if name else None
+        if (
+            check(name, form, number, evidence)
+            or names_the_question(name, question)
+            or not hop.read_from(evidence[number - 1])  # a name from another passage
+        ):
+            return None
+        return Bridge(hop, name, number)
 
     # -- read: the short answer, held to the evidence ----------------------------------------
 
@@ -201,8 +222,14 @@ class Writer:
                 for candidate in proposed:
                     if number := cited_passage(candidate.text, asked, evidence):
                         candidate.shows = whole_date_of(candidate.text, asked, evidence[number - 1])
-            read, picked = self._pick(read, proposed, asked, evidence, named, again)
-            read = hops.shown_with(read, bridges, asked, evidence)
+            compared = None
+            if form.kind == "choice" and not again:
+                compared = compare(asked, evidence, {b.hop.described: b.name for b in bridges})
+            read, picked = self._pick(read, proposed, asked, evidence, named, again, compared)
+            if compared is not None and picked.get("picked_by") == "comparison":
+                read = compared.shown(evidence, bridges)
+            else:
+                read = hops.shown_with(read, bridges, asked, evidence)
             last = attempt == 1 or calls.deadline().expired
             if not read.problems or last:
                 checked = verify(read.text, evidence)
@@ -226,16 +253,20 @@ class Writer:
             )
             calls.emit(AnswerRejected(completion.text, read.problems, retrying=True))
 
-    def _pick(self, read, proposed: list[Candidate], question, evidence, named, again):
-        """The short answer the reward model picks among the reader's candidates (the model's
-        own reading when none is active, or for a regenerate, which shows a new reading),
+    def _pick(self, read, proposed: list[Candidate], question, evidence, named, again, compared):
+        """The short answer among the reader's candidates: the side a comparison in time
+        decides (`compared`, compare.py), else the one the reward model picks (the model's
+        own reading when none is active, or for a regenerate, which shows a new reading);
         and what the verification keeps of the choice: the candidates with their features,
-        which one is shown, its confidence and whether it is shown as not sure."""
+        which one is shown, by what, its confidence and whether it is shown as not sure."""
         if not proposed:
             return read, {"candidates": []}
         own = proposed[0] if proposed[0].features.get("greedy") else None
         shown = own if read.short else None
-        if self.picker is not None:
+        decided = next((c for c in proposed if compared and c.text == compared.picked), None)
+        if decided is not None:
+            read, shown = Read(decided.text, [], "", []), decided  # its text: Compared.shown
+        elif self.picker is not None:
             best, _ = self.picker.pick(proposed)  # every candidate keeps its score
             if not again and best is not own:
                 chosen = read_answer(best.text, question, evidence, named)
@@ -245,7 +276,11 @@ class Writer:
         if shown is None:
             return read, picked
         picked["shown"] = proposed.index(shown)
-        picked["picked_by"] = "reward model" if shown is not own else "reader"
+        picked["picked_by"] = (
+            "comparison" if decided is not None else "reader" if shown is own else "reward model"
+        )
+        if decided is not None:
+            picked["compared"] = compared.as_dict()
         if self.picker is not None:
             confidence = probability(shown.score)
             picked["confidence"] = round(confidence, 4)

@@ -1,0 +1,272 @@
+"""Comparisons in time, decided from the evidence: "Which was founded first, A or B?", "Who is
+older, A or B?", "Which film came out more recently, A or B?", "Who died later, A or B?".
+
+A small reader offered the two alternatives picks one about as often as a coin would: it reads
+a year in each side's passage and does not compare them. A rule does, when each side's date is
+there to read:
+
+1. what is compared (`asked_order`): a birth ("older", "younger", "born first"), a death
+   ("died first", "died later") or what else the question names ("founded", "released",
+   "published", or no verb at all: the year a film or a book is of), and which way (first,
+   earlier, older, before; later, last, younger, more recent, newer);
+2. each side's passage (`side_passage`): the one titled by its name, else the one whose first
+   sentence holds all its words;
+3. each side's date (`date_of`): a birth is the first date of the lead's brackets ("(born 4
+   March 1931)", "(4 March 1931 - 2 May 1990)") or the one after "born"; a death the second
+   date of those brackets or the one after "died"; another event the first year of the first
+   sentence that holds one of the question's own verbs, else of the first sentence;
+4. the side whose date comes first (or last), by year, then month and day where both give
+   them; no decision on a tie or a missing date (the reader's own reading stands).
+
+The decision is shown with both dates' sentences ("A was founded in 1987 [1]." "B was founded
+in 1990 [2].") and kept in the answer's verification as `compared`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sleuth.agent.text import STOPWORDS, content_words, sentences
+
+from .checks import prose
+from .hops import Bridge
+from .passages import alternatives
+from .reader import Read, compose, support_sentences
+
+_EARLIER = re.compile(r"\b(first|earlier|earliest|older|oldest|elder|eldest|sooner|before)\b", re.I)
+_LATER = re.compile(
+    r"\b(later|latest|last|younger|youngest|more recent(ly)?|most recent(ly)?|newer|newest|"
+    r"after)\b",
+    re.I,
+)
+# "Which film has the director who ...", "Which album whose producer was born first ...".
+_THROUGH = re.compile(
+    r"\b(?:has|had|have|with|whose|by)\s+(?:the\s+|a\s+)?([a-z]+)\s+(?:who\s+|that\s+)?"
+    r"(?:is|was|were|died|dies|born|lived)\b"
+)
+_BIRTH = re.compile(r"\b(born|birth|older|oldest|younger|youngest|elder|eldest)\b", re.I)
+_DEATH = re.compile(r"\b(died|dies|die|death|passed away)\b", re.I)
+# How long or how many, not when: "lived longer", "more members" (no rule reads those).
+_NOT_TIME = re.compile(r"\b(longer|more|most|fewer|less|least|larger|bigger|taller)\b", re.I)
+_MONTHS = (
+    "january february march april may june july august september october november december"
+).split()
+_MONTH = "(?:" + "|".join(_MONTHS) + ")"
+_YEAR = r"(?<![\d,.])(\d{4})(?![\d,])"
+_DATE = re.compile(
+    rf"(?:(\d{{1,2}})(?:st|nd|rd|th)?\s+({_MONTH})|({_MONTH})(?:\s+(\d{{1,2}})(?:st|nd|rd|th)?)?)"
+    rf",?\s+{_YEAR}|{_YEAR}",
+    re.I,
+)
+LEAD_CHARS = 300  # how far into a passage its lead's brackets may stand
+_BRACKETS = re.compile(r"\(([^()]*)\)")
+_RANGE = re.compile(r"[–—-]|\bto\b")
+# Question words that name neither the event nor a side: the cue words and those around them.
+_NOT_EVENT = frozenset(
+    "first earlier earliest older oldest elder eldest sooner before later latest last younger "
+    "youngest recent recently newer newest after which who what one came come".split()
+)
+
+
+@dataclass(frozen=True)
+class Date:
+    year: int
+    month: int = 0  # 0: not given
+    day: int = 0
+
+    def before(self, other: Date) -> bool | None:
+        """Whether this date comes before `other` (None: the dates do not tell)."""
+        for mine, theirs in ((self.year, other.year), (self.month, other.month)):
+            if not mine or not theirs:
+                return None
+            if mine != theirs:
+                return mine < theirs
+        if self.day and other.day and self.day != other.day:
+            return self.day < other.day
+        return None
+
+
+@dataclass(frozen=True)
+class Side:
+    name: str  # as the question offers it
+    number: int  # its passage's number in the evidence
+    date: Date
+    sentence: str  # the sentence its date was read from
+
+
+@dataclass(frozen=True)
+class Compared:
+    """A comparison decided: the side picked and both sides as read."""
+
+    picked: str
+    sides: tuple[Side, Side]
+
+    def shown(self, evidence: list[dict], bridges: list[Bridge] = ()) -> Read:
+        """The decision as the user sees it: the picked side, its passage cited, over the
+        sentence naming each side's bridge (a film's director), then each side's date."""
+        number = next(s.number for s in self.sides if s.name == self.picked)
+        quotes: list[tuple[int, str]] = []
+        for b in bridges:
+            quotes += support_sentences(b.name, b.hop.inner, evidence, b.cited)[:1]
+        quotes = list(dict.fromkeys([*quotes, *((s.number, s.sentence) for s in self.sides)]))
+        return Read(self.picked, [], compose(self.picked, [number], quotes, evidence), [number])
+
+    def as_dict(self) -> dict:
+        return {
+            "picked": self.picked,
+            "sides": [{"name": s.name, "cited": s.number, "year": s.date.year} for s in self.sides],
+        }
+
+
+def asked_order(question: str) -> tuple[str, str] | None:
+    """(what is compared: "birth", "death" or "event"; which way: "earlier" or "later") for a
+    comparison in time, else None."""
+    rest = _without_sides(question)
+    earlier, later = _EARLIER.search(rest), _LATER.search(rest)
+    if bool(earlier) == bool(later) or _NOT_TIME.search(rest):
+        return None
+    way = "earlier" if earlier else "later"
+    if _DEATH.search(rest):
+        return "death", way
+    if _BIRTH.search(rest):
+        # "older" is an earlier birth; "younger" a later one
+        return "birth", way
+    return "event", way
+
+
+def through(question: str) -> str | None:
+    """What each side of a comparison in time leads to, when the question compares that and
+    not the sides ("Which film has the director who died first, A or B?": "director"), else
+    None."""
+    if len(alternatives(question)) != 2 or asked_order(question) is None:
+        return None
+    match = _THROUGH.search(_without_sides(question))
+    return match.group(1).lower() if match else None
+
+
+def compare(
+    question: str, evidence: list[dict], leads: dict[str, str] | None = None
+) -> Compared | None:
+    """The side of a comparison in time that the evidence says comes first (or last);
+    through what each side leads to (`leads`: side -> the name read for it, such as each
+    film's director) when the question compares that (`through`)."""
+    offered = alternatives(question)
+    order = asked_order(question) if len(offered) == 2 else None
+    if order is None:
+        return None
+    if through(question) and not all(side in (leads or {}) for side in offered):
+        return None  # a film's own year is not its director's birth
+    event, way = order
+    verbs = _event_words(question, offered) if event == "event" else set()
+    sides = []
+    for name in offered:
+        number = side_passage((leads or {}).get(name, name), evidence)
+        if number is None:
+            return None
+        found = date_of(evidence[number - 1], event, verbs)
+        if found is None:
+            return None
+        sides.append(Side(name, number, *found))
+    if sides[0].number == sides[1].number:
+        return None  # one passage read for both: not each side's own date
+    first = sides[0].date.before(sides[1].date)
+    if first is None:
+        return None
+    picked = sides[0] if first == (way == "earlier") else sides[1]
+    return Compared(picked.name, (sides[0], sides[1]))
+
+
+def side_passage(name: str, evidence: list[dict]) -> int | None:
+    """The number of the passage about `name`: the one whose title (without its bracketed
+    part) is made of the name's words, most of them first; else the first whose first
+    sentence holds all of them."""
+    said = content_words(name)
+    if not said:
+        return None
+    best, best_share = None, 0.0
+    for number, item in enumerate(evidence, start=1):
+        title = content_words((item.get("title") or "").split("(")[0])
+        if not title or not title <= said | content_words(item.get("title") or ""):
+            continue
+        share = len(title & said) / len(title | said)
+        if share > best_share:
+            best, best_share = number, share
+    if best is not None and best_share >= 0.5:
+        return best
+    for number, item in enumerate(evidence, start=1):
+        lead = (sentences(prose(item["text"])) or [""])[0]
+        if said <= content_words(lead):
+            return number
+    return None
+
+
+def date_of(passage: dict, event: str, verbs: set[str]) -> tuple[Date, str] | None:
+    """The date of `event` ("birth", "death", "event") in `passage`, with its sentence."""
+    text = prose(passage["text"])
+    said = sentences(text) or [text]
+    lead = said[0]
+    if event in ("birth", "death"):
+        opening = text[:LEAD_CHARS]  # "John R. Gunn (c. 1877 - ...)": abbreviations end no lead
+        for inside in _BRACKETS.findall(opening):
+            dates = _dates(inside)
+            if not dates:
+                continue
+            if event == "birth" and not re.search(r"\bdied\b|\bd\.", inside[: dates[0][1]]):
+                return dates[0][0], _sentence_of(dates[0][0], said)
+            if event == "death" and len(dates) > 1 and _RANGE.search(inside):
+                return dates[1][0], _sentence_of(dates[1][0], said)
+        cue = r"\bborn\b" if event == "birth" else r"\b(died|death)\b"
+        for sentence in said:
+            if m := re.search(cue, sentence, re.I):
+                if dates := _dates(sentence[m.end() : m.end() + 80]):
+                    return dates[0][0], sentence
+        if event == "death" or re.search(r"\bborn\b", text):
+            return None  # a birth or a death not read: no decision
+    for sentence in said:  # what else happens once: "founded", "released", a film's year
+        if verbs & {w[:5] for w in content_words(sentence)}:
+            if dates := _dates(sentence):
+                return dates[0][0], sentence
+    if dates := _dates(lead):
+        return dates[0][0], lead
+    return None
+
+
+def _sentence_of(date: Date, said: list[str]) -> str:
+    """The first sentence of `said` that writes `date`'s year (the lead's brackets may be cut
+    by an abbreviation: "Margaret Wilson (c." is no quote), for the quote."""
+    return next((s for s in said if str(date.year) in s), said[0])
+
+
+def _dates(text: str) -> list[tuple[Date, int]]:
+    """The dates in `text`, each with where it starts: whole ("4 March 1931", "March 1931")
+    or a year alone (three or four digits, no number around it)."""
+    out = []
+    for m in _DATE.finditer(text):
+        day, month, month2, day2, year, bare = m.groups()
+        year = int(year or bare)
+        if not 1000 <= year <= 2100:
+            continue
+        name = (month or month2 or "").lower()
+        number = _MONTHS.index(name) + 1 if name else 0
+        out.append((Date(year, number, int(day or day2 or 0)), m.start()))
+    return out
+
+
+def _without_sides(question: str) -> str:
+    """The question without the alternatives it offers (a side may be "The Last Word")."""
+    rest = question
+    for side in alternatives(question):
+        rest = rest.replace(side, " ")
+    return rest
+
+
+def _event_words(question: str, offered: list[str]) -> set[str]:
+    """The first five letters of each word of the question that may name the event
+    ("founded" -> "found", "released" -> "relea"), past the sides and the cue words."""
+    named = content_words(" ".join(offered))
+    return {
+        w[:5]
+        for w in content_words(_without_sides(question))
+        if w not in named and w not in _NOT_EVENT and w not in STOPWORDS
+    }
