@@ -48,7 +48,9 @@ _THROUGH = re.compile(
 _BIRTH = re.compile(r"\b(born|birth|older|oldest|younger|youngest|elder|eldest)\b", re.I)
 _DEATH = re.compile(r"\b(died|dies|die|death|passed away)\b", re.I)
 # How long or how many, not when: "lived longer", "more members" (no rule reads those).
-_NOT_TIME = re.compile(r"\b(longer|more|most|fewer|less|least|larger|bigger|taller)\b", re.I)
+_NOT_TIME = re.compile(
+    r"\b(longer|more(?! recent)|most(?! recent)|fewer|less|least|larger|bigger|taller)\b", re.I
+)
 _MONTHS = (
     "january february march april may june july august september october november december"
 ).split()
@@ -143,6 +145,13 @@ def through(question: str) -> str | None:
         return None
     match = _THROUGH.search(_without_sides(question))
     return match.group(1).lower() if match else None
+
+
+def asked_of_lead(question: str) -> str:
+    """What a comparison through a hop asks of each side's bridge, "{}" standing for it
+    ("When was {} born?"): what the loop searches for when no passage is about it yet."""
+    event = (asked_order(question) or ("event", ""))[0]
+    return {"birth": "When was {} born?", "death": "When did {} die?"}.get(event, "Who is {}?")
 
 
 def compare(

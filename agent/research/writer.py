@@ -34,7 +34,7 @@ from . import hops
 from .budget import Deadline
 from .candidates import Candidate, propose
 from .checks import RepetitionGuard, cut_recitation, extractive_answer, problems
-from .compare import compare, through
+from .compare import asked_of_lead, compare, through
 from .events import AnswerCancelled, AnswerDone, AnswerRejected, Event
 from .evidence import evidence_block
 from .hops import MAX_HOPS, Bridge, Hop, find_hop, names_the_question
@@ -135,7 +135,9 @@ class Writer:
 
     def asked(self, question: str, bridges: list[Bridge]) -> str:
         """What is left to ask once the bridges are read ("Where was Ansel Brandt born?")."""
-        return bridges[-1].hop.then(bridges[-1].name) if bridges else question
+        if not bridges or through(question):  # a comparison asks of both sides' bridges
+            return question
+        return bridges[-1].hop.then(bridges[-1].name)
 
     async def follow(self, calls: Calls, question: str, evidence: list[dict], search=None):
         """The bridges of a two-step question, read in order (hops.py), each from the
@@ -144,12 +146,14 @@ class Writer:
         that reads no name, only a name the question says, or a name read from a passage
         that does not name what the question describes. A comparison in time through what
         each side leads to (compare.py `through`) reads one bridge for each side instead,
-        each asked of its side ("Who is the director of A?"), the question left as it is."""
+        each asked of its side ("Who is the director of A?"), then searched for with what
+        the comparison asks of it ("When was Ansel Brandt born?")."""
         bridges: list[Bridge] = []
         if relation := through(question):
             for side in alternatives(question):
                 inner = f"Who is the {relation} of {side}?"
-                bridge = await self._bridge(calls, Hop(side, inner, question), question, evidence)
+                hop = Hop(side, inner, asked_of_lead(question))
+                bridge = await self._bridge(calls, hop, question, evidence)
                 if bridge is None:
                     break
                 bridges.append(bridge)
