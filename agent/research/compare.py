@@ -92,9 +92,10 @@ class Date:
 @dataclass(frozen=True)
 class Side:
     name: str  # as the question offers it
-    number: int  # its passage's number in the evidence
+    number: int  # the number in the evidence of the passage its date is read from
     date: Date
     sentence: str  # the sentence its date was read from
+    own: int | None = None  # the passage about the side itself, read through a bridge
 
 
 @dataclass(frozen=True)
@@ -105,14 +106,16 @@ class Compared:
     sides: tuple[Side, Side]
 
     def shown(self, evidence: list[dict], bridges: list[Bridge] = ()) -> Read:
-        """The decision as the user sees it: the picked side, its passage cited, over the
-        sentence naming each side's bridge (a film's director), then each side's date."""
-        number = next(s.number for s in self.sides if s.name == self.picked)
+        """The decision as the user sees it: the picked side, citing its own passage and the
+        one its date is read from (a film's, then its director's), over the sentence naming
+        each side's bridge, then each side's date."""
+        side = next(s for s in self.sides if s.name == self.picked)
+        cited = list(dict.fromkeys(n for n in (side.own, side.number) if n is not None))
         quotes: list[tuple[int, str]] = []
         for b in bridges:
             quotes += support_sentences(b.name, b.hop.inner, evidence, b.cited)[:1]
         quotes = list(dict.fromkeys([*quotes, *((s.number, s.sentence) for s in self.sides)]))
-        return Read(self.picked, [], compose(self.picked, [number], quotes, evidence), [number])
+        return Read(self.picked, [], compose(self.picked, cited, quotes, evidence), cited)
 
     def as_dict(self) -> dict:
         return {
@@ -176,7 +179,8 @@ def compare(
         found = date_of(evidence[number - 1], event, verbs)
         if found is None:
             return None
-        sides.append(Side(name, number, *found))
+        own = side_passage(name, evidence) if leads else None
+        sides.append(Side(name, number, *found, own=own if own != number else None))
     if sides[0].number == sides[1].number:
         return None  # one passage read for both: not each side's own date
     first = sides[0].date.before(sides[1].date)

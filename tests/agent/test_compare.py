@@ -151,6 +151,9 @@ async def test_a_comparison_through_a_hop_reads_each_sides_director_first(assist
     assert done.verification["picked_by"] == "comparison"
     assert [h["answer"] for h in done.verification["hops"]] == ["Lena Voss", "Ansel Brandt"]
     assert "directed by Ansel Brandt" in done.text and "(4 March 1901 – 1980)" in done.text
+    titles = [s["title"] for s in done.sources]
+    film, director = titles.index("The Low Tide") + 1, titles.index("Ansel Brandt") + 1
+    assert done.text.startswith(f"Low Tide [{film}][{director}].")  # the film, then its date
 
 
 async def test_a_regenerate_or_an_undecided_comparison_keeps_the_models_reading(assistant):
