@@ -40,6 +40,7 @@ from pathlib import Path
 from learning_curve import plot
 from research_once import DATA_DIR, read
 
+from sleuth.agent.research.picker import probability
 from sleuth.train import reward_model as rm
 from sleuth.train.verdict import paired_bootstrap
 
@@ -71,6 +72,11 @@ def answers(model: rm.RewardModel | None, rows: list[dict]) -> list[dict]:
         if model is None or not row["candidates"]:
             out.append({"em": row["em"], "f1": row["f1"], "confidence": None})
             continue
+        if decided(row):  # the dates decided it (compare.py): the model only says how sure
+            shown = row["candidates"][row["shown"]]
+            confidence = probability(model.score(shown["features"]))
+            out.append({"em": row["em"], "f1": row["f1"], "confidence": confidence})
+            continue
         pick = row["candidates"][rm.picked(model, row["candidates"])]
         confidence = rm.confidence(model, row["candidates"])
         if pick["features"].get("greedy") and row["shown"] is None:
@@ -80,6 +86,14 @@ def answers(model: rm.RewardModel | None, rows: list[dict]) -> list[dict]:
             continue
         out.append({"em": pick["em"], "f1": pick["f1"], "confidence": confidence})
     return out
+
+
+def decided(row: dict) -> bool:
+    """Whether a comparison in time decided the answer shown (writer.py `_pick`): research
+    is done with no reward model, so a shown candidate that is not the model's own reading
+    was put there by the dates."""
+    shown = row["shown"]
+    return shown is not None and not row["candidates"][shown]["features"].get("greedy")
 
 
 def difference(base: list[dict], model: list[dict], metric: str) -> dict:

@@ -270,9 +270,9 @@ class Writer:
         decided = next((c for c in proposed if compared and c.text == compared.picked), None)
         if decided is not None:
             read, shown = Read(decided.text, [], "", []), decided  # its text: Compared.shown
-        elif self.picker is not None:
+        if self.picker is not None:
             best, _ = self.picker.pick(proposed)  # every candidate keeps its score
-            if not again and best is not own:
+            if decided is None and not again and best is not own:
                 chosen = read_answer(best.text, question, evidence, named)
                 if not chosen.problems:
                     read, shown = chosen, best

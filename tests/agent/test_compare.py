@@ -10,6 +10,7 @@ from sleuth.agent.models.catalog import ModelInfo
 from sleuth.agent.research.assistant import Assistant
 from sleuth.agent.research.compare import Date, asked_order, compare, date_of, through
 from sleuth.agent.research.events import AnswerDone, LLMCall, SearchIssued
+from sleuth.agent.research.picker import RewardModel, probability
 from sleuth.agent.tools.library import index_paths
 from sleuth.store.settings import load_settings
 from tests.fakes import ScriptedLLM
@@ -161,3 +162,21 @@ async def test_a_regenerate_or_an_undecided_comparison_keeps_the_models_reading(
     done, _ = await _done(assistant(llm), "Who died first, Lena Voss or Ansel Brandt?")
     assert done.short_answer == "Lena Voss" and done.verification["picked_by"] == "reader"
     assert "compared" not in done.verification
+
+
+async def test_an_active_reward_model_says_how_sure_it_is_of_a_decided_comparison(store, tmp_path):
+    index_paths(store, [write_notes(tmp_path / "notes", LIBRARY)])
+    # it would rank the model's own reading first; the dates still decide, and it says how
+    # sure it is of the side they decided
+    picker = RewardModel(weights={"greedy": 5.0}, bias=-1.0, threshold=0.5, ranks=True)
+    picker.save(tmp_path / "reward.json")
+    info = ModelInfo(name="scripted", backend="test", reward_path=str(tmp_path / "reward.json"))
+    settings = load_settings(
+        None, env={}, flags={"search.backend": "none", "research.planner": "none"}
+    )
+    assistant = Assistant(store, ScriptedLLM(["Lena Voss"]), info, settings)
+    done, _ = await _done(assistant, "Who was born first, Lena Voss or Ansel Brandt?")
+    v = done.verification
+    assert done.short_answer == "Ansel Brandt" and v["picked_by"] == "comparison"
+    assert v["confidence"] == pytest.approx(probability(-1.0), abs=1e-3)
+    assert v["not_sure"] is True
