@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sleuth.agent.text import STOPWORDS, content_words, sentences
+from sleuth.agent.text import STOPWORDS, content_words, is_polar, sentences
 
 from .checks import prose
 from .hops import Bridge
@@ -38,6 +38,30 @@ _EARLIER = re.compile(r"\b(first|earlier|earliest|older|oldest|elder|eldest|soon
 _LATER = re.compile(
     r"\b(later|latest|last|younger|youngest|more recent(ly)?|most recent(ly)?|newer|newest|"
     r"after)\b",
+    re.I,
+)
+# "Are A and B (both) from the same country?", "Is A of the same nationality as B?"
+_SAME = re.compile(r"\bsame (country|nationality)\b", re.I)
+_PAIR = re.compile(
+    r"^(?:are|were|do|did|is|was)\s+(?:both\s+)?(?:the\s+)?(.+?)\s+and\s+(.+?),?\s+"
+    r"(?:both\s+)?(?:located|from|of|have|has|had|share|shared|come|came|originate|originated|"
+    r"in|based)\b",
+    re.I,
+)
+_PAIR_AS = re.compile(
+    r"^(?:does|did|do|is|was)\s+(.+?)\s+(?:have|has|share|come from|from|of)\s+the same "
+    r"\w+ as\s+(.+?)\s*\?*$",
+    re.I,
+)
+# Where a person or a work is from: "... was an American painter", "is a 1999 French film".
+_ORIGIN = re.compile(
+    r"\b(?:is|was)\s+(?:a|an|the)\s+(?:\d{4}\s+)?(?:(?:former|retired|late|professional)\s+)?"
+    r"([A-Z][\w-]+)"
+)
+# What a place is, said before where it is ("a village in ..."): then its last name is read.
+_PLACE_NOUN = re.compile(
+    r"\b(village|town|city|river|creek|school|airport|university|college|district|county|"
+    r"settlement|lake|mountain|island|manor|mansion|castle|church|station|park|building)\b",
     re.I,
 )
 # "Which film has the director who ...", "Which album whose producer was born first ...".
@@ -93,8 +117,8 @@ class Date:
 class Side:
     name: str  # as the question offers it
     number: int  # the number in the evidence of the passage its date is read from
-    date: Date
-    sentence: str  # the sentence its date was read from
+    date: Date | str  # its date, or where it is from (a "same country" question)
+    sentence: str  # the sentence that was read from
     own: int | None = None  # the passage about the side itself, read through a bridge
 
 
@@ -109,8 +133,8 @@ class Compared:
         """The decision as the user sees it: the picked side, citing its own passage and the
         one its date is read from (a film's, then its director's), over the sentence naming
         each side's bridge, then each side's date."""
-        side = next(s for s in self.sides if s.name == self.picked)
-        cited = list(dict.fromkeys(n for n in (side.own, side.number) if n is not None))
+        picked = [s for s in self.sides if s.name == self.picked] or self.sides  # yes or no
+        cited = list(dict.fromkeys(n for s in picked for n in (s.own, s.number) if n))
         quotes: list[tuple[int, str]] = []
         for b in bridges:
             quotes += support_sentences(b.name, b.hop.inner, evidence, b.cited)[:1]
@@ -120,7 +144,10 @@ class Compared:
     def as_dict(self) -> dict:
         return {
             "picked": self.picked,
-            "sides": [{"name": s.name, "cited": s.number, "year": s.date.year} for s in self.sides],
+            "sides": [
+                {"name": s.name, "cited": s.number, "read": getattr(s.date, "year", s.date)}
+                for s in self.sides
+            ],
         }
 
 
@@ -162,7 +189,10 @@ def compare(
 ) -> Compared | None:
     """The side of a comparison in time that the evidence says comes first (or last);
     through what each side leads to (`leads`: side -> the name read for it, such as each
-    film's director) when the question compares that (`through`)."""
+    film's director) when the question compares that (`through`). For a yes-or-no question
+    whether two sides are from the same country, whether their passages say so (`same`)."""
+    if is_polar(question):
+        return same(question, evidence)
     offered = alternatives(question)
     order = asked_order(question) if len(offered) == 2 else None
     if order is None:
@@ -188,6 +218,51 @@ def compare(
         return None
     picked = sides[0] if first == (way == "earlier") else sides[1]
     return Compared(picked.name, (sides[0], sides[1]))
+
+
+def same(question: str, evidence: list[dict]) -> Compared | None:
+    """Yes or no to "Are A and B from the same country?" ("Were A and B of the same
+    nationality?", "Is A of the same nationality as B?"): whether where each side is from, as
+    its own passage's first sentence says it (`origin`), is the same word."""
+    match = _SAME.search(question) and (_PAIR.match(question) or _PAIR_AS.match(question))
+    if not match:
+        return None
+    sides = []
+    for name in (" ".join(part.strip(" ,").split()) for part in match.groups()):
+        number = side_passage(name, evidence)
+        if number is None or re.search(r"\b(director|directors|films?) of\b", name, re.I):
+            return None  # a side with no passage, or one named by what it leads to
+        found = origin(evidence[number - 1])
+        if found is None:
+            return None
+        sides.append(Side(name, number, *found))
+    if sides[0].number == sides[1].number:
+        return None
+    return Compared("yes" if sides[0].date == sides[1].date else "no", (sides[0], sides[1]))
+
+
+def origin(passage: dict) -> tuple[str, str] | None:
+    """Where the subject of `passage` is from, as its first sentence says, with the sentence:
+    the word after "is a"/"was an" for a person or a work ("was an American film director",
+    "is a 1999 French film"), else, for a place, the last name of that sentence (its country:
+    "... a village in Kestrel County, Vardland"); None when it says neither."""
+    said = sentences(prose(passage["text"])[:LEAD_CHARS]) or [passage["text"]]
+    lead = " ".join(said[:2]) if len(said[0]) < 40 else said[0]  # "A. B. Kell (born ...": one
+    found = _ORIGIN.search(lead)
+    place = _PLACE_NOUN.search(lead[: found.end() + 40] if found else lead)
+    if found and not place:
+        word = found.group(1)
+    elif place:
+        names = [
+            w for w in re.findall(r"[A-Z][\w-]+", lead[place.end() :]) if w.lower() not in _MONTHS
+        ]
+        if not names:
+            return None
+        word = names[-1]
+    else:
+        return None
+    sentence = next((s for s in said if word in s), said[0])
+    return word.lower().removesuffix("-born"), sentence
 
 
 def side_passage(name: str, evidence: list[dict]) -> int | None:

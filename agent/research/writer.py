@@ -227,7 +227,7 @@ class Writer:
                     if number := cited_passage(candidate.text, asked, evidence):
                         candidate.shows = whole_date_of(candidate.text, asked, evidence[number - 1])
             compared = None
-            if form.kind == "choice" and not again:
+            if form.kind in ("choice", "polar") and not again:
                 compared = compare(asked, evidence, {b.hop.described: b.name for b in bridges})
             read, picked = self._pick(read, proposed, asked, evidence, named, again, compared)
             if compared is not None and picked.get("picked_by") == "comparison":

@@ -96,12 +96,35 @@ def test_a_comparison_through_a_hop_compares_what_each_side_leads_to():
     assert decided.picked == "Low Tide" and [s.number for s in decided.sides] == [3, 4]
 
 
+def test_whether_two_sides_are_from_the_same_country_is_read_from_their_first_sentences():
+    evidence = _evidence(
+        Lena_Voss="Lena Voss (born 1931) was a Vardish painter. She lived in Tarn.",
+        Tomas_Arvid="Tomas Arvid was a Vardish printer and publisher.",
+        Ines_Marr="Ines Marr is a Kestrelian poet who lives in Vardland.",
+        Holm="Holm is a village in Tarn County, in the north of Vardland.",
+        Ostby="Ostby is a small town on the coast of Kestrelia.",
+    )
+    same = compare("Were Lena Voss and Tomas Arvid of the same nationality?", evidence)
+    assert same.picked == "yes" and [s.date for s in same.sides] == ["vardish", "vardish"]
+    other = compare("Is Lena Voss of the same nationality as Ines Marr?", evidence)
+    assert other.picked == "no" and other.sides[1].sentence.startswith("Ines Marr is a Kestrelian")
+    # a place: the last name of its first sentence, where it lies
+    places = compare("Are Holm and Ostby located in the same country?", evidence)
+    assert places.picked == "no" and [s.date for s in places.sides] == ["vardland", "kestrelia"]
+    # not asked of a country, a side with no passage, or a side named by what it leads to
+    assert compare("Are Lena Voss and Tomas Arvid both painters?", evidence) is None
+    assert compare("Are Lena Voss and Ada Holt from the same country?", evidence) is None
+    assert (
+        compare("Are the director of film Holm and Ostby from the same country?", evidence) is None
+    )
+
+
 # A made-up library: two films, each directed by someone with a passage of their own.
 LIBRARY = {
     "The Low Tide": "The Low Tide is a 1958 drama film directed by Ansel Brandt.",
     "Salt and Ember": "Salt and Ember is a 1949 drama film directed by Lena Voss.",
-    "Ansel Brandt": "Ansel Brandt (4 March 1901 – 1980) was a painter and stage designer.",
-    "Lena Voss": "Lena Voss (born 12 May 1912) is a stage designer from Vardholm.",
+    "Ansel Brandt": "Ansel Brandt (4 March 1901 – 1980) was a Vardish painter and stage designer.",
+    "Lena Voss": "Lena Voss (born 12 May 1912) is a Kestrelian stage designer from Vardholm.",
 }
 
 
@@ -180,3 +203,10 @@ async def test_an_active_reward_model_says_how_sure_it_is_of_a_decided_compariso
     assert done.short_answer == "Ansel Brandt" and v["picked_by"] == "comparison"
     assert v["confidence"] == pytest.approx(probability(-1.0), abs=1e-3)
     assert v["not_sure"] is True
+
+
+async def test_a_yes_or_no_the_first_sentences_decide_is_shown_with_both(assistant):
+    llm = ScriptedLLM(["yes"])  # the model's own reading; the two are from different places
+    done, _ = await _done(assistant(llm), "Were Lena Voss and Ansel Brandt from the same country?")
+    assert done.short_answer == "no" and done.verification["picked_by"] == "comparison"
+    assert "Kestrelian stage designer" in done.text and "was a Vardish painter" in done.text
