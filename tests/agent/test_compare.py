@@ -119,6 +119,27 @@ def test_whether_two_sides_are_from_the_same_country_is_read_from_their_first_se
     )
 
 
+def test_the_side_the_question_describes_is_the_one_whose_passage_says_it():
+    evidence = _evidence(
+        Salt_and_Ember="Salt and Ember is a documentary about the river towns of Vardland and "
+        "their ferrymen.",
+        The_Low_Tide="The Low Tide is a drama film set in a mountain village.",
+        Kestrel="Kestrel is a band of five members. It formed in Tarn.",
+        Tarn_Mills="Tarn Mills is a band of four members.",
+    )
+    question = (
+        "Which documentary is about river towns and ferrymen, Salt and Ember or The Low Tide?"
+    )
+    decided = compare(question, evidence)
+    assert decided.picked == "Salt and Ember" and decided.sides[0].date > decided.sides[1].date
+    # how much or how many is not said by words; nor is a side with no passage of its own
+    assert compare("Which band has more members, Kestrel or Tarn Mills?", evidence) is None
+    assert compare("Which film is about ferrymen, Salt and Ember or Ada Holt?", evidence) is None
+    # both passages say as much of it: no decision
+    close = "Which is a band, Kestrel or Tarn Mills?"
+    assert compare(close, evidence) is None
+
+
 # A made-up library: two films, each directed by someone with a passage of their own.
 LIBRARY = {
     "The Low Tide": "The Low Tide is a 1958 drama film directed by Ansel Brandt.",
