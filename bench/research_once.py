@@ -11,6 +11,12 @@ other research code is refused, unless --restart).
 
     .venv/bin/python bench/research_once.py --data dev400|train797 [--questions N]
         [--start S] [--ask N] [--out FILE] [--restart]
+    .venv/bin/python bench/research_once.py --summary FILE [--before FILE] [--out JSON]
+
+--summary reads a research file back: EM and F1 overall and by question type, the short
+answers of the kind asked, the answers a comparison decided (compare.py) and how many of
+those were right, p50 seconds; with --before, another research of the same questions, and
+the paired difference (bootstrap 95% interval, answers better and worse).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import argparse
 import gzip
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -27,8 +34,10 @@ from pathlib import Path
 import hotpot
 import research_quality as rq
 
-from sleuth.agent.research.kinds import asked_kind
+from sleuth.agent.research.kinds import asked_kind, of_kind
+from sleuth.agent.research.reader import YES_NO
 from sleuth.store import Store
+from sleuth.train.verdict import paired_bootstrap
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -100,9 +109,63 @@ def read(path: Path) -> tuple[dict | None, list[dict]]:
     return (lines[0] if lines else None), lines[1:]
 
 
+def summary(rows: list[dict]) -> dict:
+    """What a research file says of its answers (see --summary)."""
+    kinds = [r for r in rows if r["asked_kind"] and r["short"] and r["short"] not in YES_NO]
+    decided = [r for r in rows if _decided(r)]
+    out = {
+        "n": len(rows),
+        "em": _mean(rows, "em"),
+        "f1": _mean(rows, "f1"),
+        "by_type": {
+            kind: {"n": len(part), "em": _mean(part, "em")}
+            for kind in sorted({r["type"] for r in rows})
+            if (part := [r for r in rows if r["type"] == kind])
+        },
+        "of_the_kind_asked": [sum(of_kind(r["short"], r["asked_kind"]) for r in kinds), len(kinds)],
+        "compared": [sum(r["em"] for r in decided), len(decided)],
+        "p50_seconds": round(statistics.median(r["seconds"] for r in rows), 2),
+    }
+    return out
+
+
+def _decided(row: dict) -> bool:
+    """Whether a comparison decided the answer shown: research is done with no reward model,
+    so a shown candidate that is not the model's own reading was put there by compare.py."""
+    shown = row.get("shown")
+    return shown is not None and not row["candidates"][shown]["features"].get("greedy")
+
+
+def _mean(rows: list[dict], key: str) -> float:
+    return round(statistics.mean(r[key] for r in rows), 4) if rows else 0.0
+
+
+def report(path: Path, before: Path | None, out: Path | None) -> None:
+    """--summary: print (and write) a research file's summary, against --before's."""
+    header, rows = read(path)
+    rows = sorted(rows, key=lambda r: r["n"])
+    result = {"file": path.name, "commit": header["commit"], **summary(rows)}
+    if before is not None:
+        then_header, then = read(before)
+        then = {r["n"]: r for r in then}
+        pairs = [(then[r["n"]], r) for r in rows if r["n"] in then]
+        d = paired_bootstrap([(a["em"], 1.0) for a, _ in pairs], [(b["em"], 1.0) for _, b in pairs])
+        result["before"] = {
+            "commit": then_header["commit"],
+            **summary([a for a, _ in pairs]),
+            "em_diff": {"mean": round(d.mean, 4), "ci95": [round(x, 4) for x in d.ci95]},
+            "better": sum(b["em"] > a["em"] for a, b in pairs),
+            "worse": sum(b["em"] < a["em"] for a, b in pairs),
+        }
+    text = json.dumps(result, indent=2)
+    print(text)
+    if out is not None:
+        out.write_text(text + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True, help=f"{', '.join(hotpot.SETS)}, or a file")
+    parser.add_argument("--data", help=f"{', '.join(hotpot.SETS)}, or a file")
     parser.add_argument("--questions", type=int, help="the first N questions only")
     parser.add_argument("--start", type=int, default=0, help="skip the set's first N")
     parser.add_argument(
@@ -110,7 +173,15 @@ def main() -> None:
     )
     parser.add_argument("--out", help="the research file (default bench/data/research-SET...)")
     parser.add_argument("--restart", action="store_true", help="replace a file of another commit")
+    parser.add_argument("--summary", metavar="FILE", help="summarise a research file, and exit")
+    parser.add_argument("--before", metavar="FILE", help="with --summary: the research before")
     args = parser.parse_args()
+    if args.summary:
+        before = Path(args.before) if args.before else None
+        report(Path(args.summary), before, Path(args.out) if args.out else None)
+        return
+    if not args.data:
+        parser.error("--data is required (or --summary)")
     questions = hotpot.load(hotpot.SETS.get(args.data, Path(args.data)))
     chosen = list(enumerate(questions))[args.start :][: args.questions]
     out = Path(args.out or DATA_DIR / f"research-{args.data}.jsonl.gz")
