@@ -42,7 +42,6 @@ from .passages import alternatives, reading
 from .picker import RewardModel, probability
 from .reader import (
     SHORT_TOKENS,
-    Read,
     answer_form,
     check,
     cited_passage,
@@ -230,7 +229,7 @@ class Writer:
             if form.kind in ("choice", "polar") and not again:
                 compared = compare(asked, evidence, {b.hop.described: b.name for b in bridges})
             read, picked = self._pick(read, proposed, asked, evidence, named, again, compared)
-            if compared is not None and picked.get("picked_by") == "comparison":
+            if picked.get("picked_by") == "comparison":
                 read = compared.shown(evidence, bridges)
             else:
                 read = hops.shown_with(read, bridges, asked, evidence)
@@ -258,8 +257,8 @@ class Writer:
             calls.emit(AnswerRejected(completion.text, read.problems, retrying=True))
 
     def _pick(self, read, proposed: list[Candidate], question, evidence, named, again, compared):
-        """The short answer among the reader's candidates: the side a comparison in time
-        decides (`compared`, compare.py), else the one the reward model picks (the model's
+        """The short answer among the reader's candidates: the one a comparison decides
+        (`compared`, compare.py), else the one the reward model picks (the model's
         own reading when none is active, or for a regenerate, which shows a new reading);
         and what the verification keeps of the choice: the candidates with their features,
         which one is shown, by what, its confidence and whether it is shown as not sure."""
@@ -269,7 +268,7 @@ class Writer:
         shown = own if read.short else None
         decided = next((c for c in proposed if compared and c.text == compared.picked), None)
         if decided is not None:
-            read, shown = Read(decided.text, [], "", []), decided  # its text: Compared.shown
+            shown = decided  # shown as Compared.shown shows it, whatever the model read
         if self.picker is not None:
             best, _ = self.picker.pick(proposed)  # every candidate keeps its score
             if decided is None and not again and best is not own:
