@@ -1,25 +1,25 @@
-"""Comparisons in time, decided from the evidence: "Which was founded first, A or B?", "Who is
-older, A or B?", "Which film came out more recently, A or B?", "Who died later, A or B?".
+"""Comparisons decided from the evidence, where a small reader offered two alternatives picks
+one about as often as a coin would. Three rules, each deciding only when both sides' own
+passages say what it needs (else the reader's own reading stands):
 
-A small reader offered the two alternatives picks one about as often as a coin would: it reads
-a year in each side's passage and does not compare them. A rule does, when each side's date is
-there to read:
+- **In time** ("Which was founded first, A or B?", "Who is older, A or B?", "Which film came
+  out more recently, A or B?", "Who died later, A or B?"): what is compared (`asked_order`: a
+  birth, a death, or the event the question names, "founded", "released", or none: the year
+  a film or a book is of) and which way; each side's passage (`side_passage`: the one titled
+  by its name, else the first whose first sentence holds all its words); each side's date
+  (`date_of`: a birth the first date of the lead's brackets, "(born 4 March 1931)", or the one
+  after "born"; a death the second date of those brackets or the one after "died"; another
+  event the first year of the first sentence holding one of the question's own verbs, else
+  of the first sentence); the side whose date comes first or last, by year, then month and
+  day where both give them. Through a hop ("Which film has the director who died first, A
+  or B?", `through`), the dates are those of what each side leads to, read by the writer.
+- **The same country** ("Are A and B from the same country?", `same`): yes when where each
+  is from, as its first sentence says it (`origin`), is the same word.
+- **The side described** ("Which film is about X, A or B?", `described`): the side whose own
+  passage says clearly more of the question's rare words.
 
-1. what is compared (`asked_order`): a birth ("older", "younger", "born first"), a death
-   ("died first", "died later") or what else the question names ("founded", "released",
-   "published", or no verb at all: the year a film or a book is of), and which way (first,
-   earlier, older, before; later, last, younger, more recent, newer);
-2. each side's passage (`side_passage`): the one titled by its name, else the one whose first
-   sentence holds all its words;
-3. each side's date (`date_of`): a birth is the first date of the lead's brackets ("(born 4
-   March 1931)", "(4 March 1931 - 2 May 1990)") or the one after "born"; a death the second
-   date of those brackets or the one after "died"; another event the first year of the first
-   sentence that holds one of the question's own verbs, else of the first sentence;
-4. the side whose date comes first (or last), by year, then month and day where both give
-   them; no decision on a tie or a missing date (the reader's own reading stands).
-
-The decision is shown with both dates' sentences ("A was founded in 1987 [1]." "B was founded
-in 1990 [2].") and kept in the answer's verification as `compared`.
+The decision is shown with the sentence each side was read from ("A was founded in 1987
+[1]." "B was founded in 1990 [2].") and kept in the answer's verification as `compared`.
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ class Date:
 class Side:
     name: str  # as the question offers it
     number: int  # the number in the evidence of the passage its date is read from
-    date: Date | str | float  # its date, where it is from, or how much it says of the question
+    value: Date | str | float  # its date, where it is from, or how much it says of the question
     sentence: str  # the sentence that was read from
     own: int | None = None  # the passage about the side itself, read through a bridge
 
@@ -149,7 +149,7 @@ class Compared:
         return {
             "picked": self.picked,
             "sides": [
-                {"name": s.name, "cited": s.number, "read": _said(s.date)} for s in self.sides
+                {"name": s.name, "cited": s.number, "read": _said(s.value)} for s in self.sides
             ],
         }
 
@@ -218,7 +218,7 @@ def compare(
         sides.append(Side(name, number, *found, own=own if own != number else None))
     if sides[0].number == sides[1].number:
         return None  # one passage read for both: not each side's own date
-    first = sides[0].date.before(sides[1].date)
+    first = sides[0].value.before(sides[1].value)
     if first is None:
         return None
     picked = sides[0] if first == (way == "earlier") else sides[1]
@@ -243,9 +243,9 @@ def described(question: str, offered: list[str], evidence: list[dict]) -> Compar
         held = content_words(" ".join(said))
         best = max(said, key=lambda sentence: len(content_words(sentence) & asked))
         sides.append(Side(name, number, sum(idf(w) for w in asked & held), best))
-    if sides[0].number == sides[1].number or abs(sides[0].date - sides[1].date) < DESCRIBED_BY:
+    if sides[0].number == sides[1].number or abs(sides[0].value - sides[1].value) < DESCRIBED_BY:
         return None
-    return Compared(max(sides, key=lambda side: side.date).name, (sides[0], sides[1]))
+    return Compared(max(sides, key=lambda side: side.value).name, (sides[0], sides[1]))
 
 
 def same(question: str, evidence: list[dict]) -> Compared | None:
@@ -266,7 +266,7 @@ def same(question: str, evidence: list[dict]) -> Compared | None:
         sides.append(Side(name, number, *found))
     if sides[0].number == sides[1].number:
         return None
-    return Compared("yes" if sides[0].date == sides[1].date else "no", (sides[0], sides[1]))
+    return Compared("yes" if sides[0].value == sides[1].value else "no", (sides[0], sides[1]))
 
 
 def origin(passage: dict) -> tuple[str, str] | None:

@@ -105,12 +105,12 @@ def test_whether_two_sides_are_from_the_same_country_is_read_from_their_first_se
         Ostby="Ostby is a small town on the coast of Kestrelia.",
     )
     same = compare("Were Lena Voss and Tomas Arvid of the same nationality?", evidence)
-    assert same.picked == "yes" and [s.date for s in same.sides] == ["vardish", "vardish"]
+    assert same.picked == "yes" and [s.value for s in same.sides] == ["vardish", "vardish"]
     other = compare("Is Lena Voss of the same nationality as Ines Marr?", evidence)
     assert other.picked == "no" and other.sides[1].sentence.startswith("Ines Marr is a Kestrelian")
     # a place: the last name of its first sentence, where it lies
     places = compare("Are Holm and Ostby located in the same country?", evidence)
-    assert places.picked == "no" and [s.date for s in places.sides] == ["vardland", "kestrelia"]
+    assert places.picked == "no" and [s.value for s in places.sides] == ["vardland", "kestrelia"]
     # not asked of a country, a side with no passage, or a side named by what it leads to
     assert compare("Are Lena Voss and Tomas Arvid both painters?", evidence) is None
     assert compare("Are Lena Voss and Ada Holt from the same country?", evidence) is None
@@ -131,7 +131,7 @@ def test_the_side_the_question_describes_is_the_one_whose_passage_says_it():
         "Which documentary is about river towns and ferrymen, Salt and Ember or The Low Tide?"
     )
     decided = compare(question, evidence)
-    assert decided.picked == "Salt and Ember" and decided.sides[0].date > decided.sides[1].date
+    assert decided.picked == "Salt and Ember" and decided.sides[0].value > decided.sides[1].value
     # how much or how many is not said by words; nor is a side with no passage of its own
     assert compare("Which band has more members, Kestrel or Tarn Mills?", evidence) is None
     assert compare("Which film is about ferrymen, Salt and Ember or Ada Holt?", evidence) is None
