@@ -171,3 +171,37 @@ async def test_the_real_model_reads_each_kind_of_hop_in_order(store, real_llm, t
             assert done.verification["hops"][0]["answer"] == bridge
             assert done.text.index(bridge) < done.text.index(done.short_answer, 1)
     await agent.aclose()
+
+
+# Comparisons the sides' passages decide (compare.py), directly and through each film's
+# director, over the same made-up library and two more passages.
+COMPARED = {
+    "Orrin Bay Lights": "Orrin Bay Lights is a 1941 drama film directed by Ilse Marten.",
+    "Ilse Marten": "Ilse Marten (born 2 June 1920) was a Vardish film director and writer.",
+}
+COMPARISONS = [  # question, the answer, the bridges read (each side's director)
+    ("Who was born later, Anika Sollberg or Lena Voss?", "Lena Voss", []),
+    (
+        "Which film has the director who was born first, Ferrow Gate or Orrin Bay Lights?",
+        "Ferrow Gate",
+        ["Anika Sollberg", "Ilse Marten"],
+    ),
+]
+
+
+async def test_the_real_model_answers_comparisons_the_passages_decide(store, real_llm, tmp_path):
+    library = tmp_path / "compared"
+    library.mkdir()
+    for number, (title, text) in enumerate({**PARAGRAPHS, **HOPS, **COMPARED}.items()):
+        (library / f"c{number}.md").write_text(f"# {title}\n\n{text}\n")
+    index_paths(store, [library])
+    agent = agent_for(store, real_llm, **{"search.backend": "none"})
+    for question, answer, bridges in COMPARISONS:
+        events = [e async for e in agent.ask(question, seed=1)]
+        done = next(e for e in events if isinstance(e, AnswerDone))
+        assert done.short_answer == answer, question
+        assert done.verification["picked_by"] == "comparison"
+        hops = [e.output.strip() for e in events if isinstance(e, LLMCall) and e.purpose == "hop"]
+        assert hops == bridges
+        assert done.verification["citations"] >= 2  # each side's date, cited
+    await agent.aclose()
