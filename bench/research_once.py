@@ -88,6 +88,7 @@ def row(number: int, question: hotpot.Question, result: dict, home: Path) -> dic
         "em": em,
         "f1": f1,
         "shown": verification.get("shown"),
+        "picked_by": verification.get("picked_by"),
         "candidates": candidates,
         "citations": [verification.get("citations", 0), verification.get("dangling_removed", 0)],
         "seconds": (result.get("timings") or {}).get("seconds", 0.0),
@@ -112,7 +113,7 @@ def read(path: Path) -> tuple[dict | None, list[dict]]:
 def summary(rows: list[dict]) -> dict:
     """What a research file says of its answers (see --summary)."""
     kinds = [r for r in rows if r["asked_kind"] and r["short"] and r["short"] not in YES_NO]
-    decided = [r for r in rows if _decided(r)]
+    by_rule = [r for r in rows if decided(r)]
     out = {
         "n": len(rows),
         "em": _mean(rows, "em"),
@@ -123,15 +124,18 @@ def summary(rows: list[dict]) -> dict:
             if (part := [r for r in rows if r["type"] == kind])
         },
         "of_the_kind_asked": [sum(of_kind(r["short"], r["asked_kind"]) for r in kinds), len(kinds)],
-        "compared": [sum(r["em"] for r in decided), len(decided)],
+        "compared": [sum(r["em"] for r in by_rule), len(by_rule)],
         "p50_seconds": round(statistics.median(r["seconds"] for r in rows), 2),
     }
     return out
 
 
-def _decided(row: dict) -> bool:
-    """Whether a comparison decided the answer shown: research is done with no reward model,
-    so a shown candidate that is not the model's own reading was put there by compare.py."""
+def decided(row: dict) -> bool:
+    """Whether a comparison decided the answer shown (compare.py). Rows written before they
+    kept `picked_by`: research is done with no reward model, so a shown candidate that is not
+    the model's own reading was put there by a comparison."""
+    if "picked_by" in row:
+        return row["picked_by"] == "comparison"
     shown = row.get("shown")
     return shown is not None and not row["candidates"][shown]["features"].get("greedy")
 

@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 
 from learning_curve import plot
-from research_once import DATA_DIR, read
+from research_once import DATA_DIR, decided, read
 
 from sleuth.agent.research.picker import probability
 from sleuth.train import reward_model as rm
@@ -72,7 +72,7 @@ def answers(model: rm.RewardModel | None, rows: list[dict]) -> list[dict]:
         if model is None or not row["candidates"]:
             out.append({"em": row["em"], "f1": row["f1"], "confidence": None})
             continue
-        if decided(row):  # the dates decided it (compare.py): the model only says how sure
+        if decided(row):  # a comparison decided it (compare.py): the model says how sure
             shown = row["candidates"][row["shown"]]
             confidence = probability(model.score(shown["features"]))
             out.append({"em": row["em"], "f1": row["f1"], "confidence": confidence})
@@ -86,14 +86,6 @@ def answers(model: rm.RewardModel | None, rows: list[dict]) -> list[dict]:
             continue
         out.append({"em": pick["em"], "f1": pick["f1"], "confidence": confidence})
     return out
-
-
-def decided(row: dict) -> bool:
-    """Whether a comparison in time decided the answer shown (writer.py `_pick`): research
-    is done with no reward model, so a shown candidate that is not the model's own reading
-    was put there by the dates."""
-    shown = row["shown"]
-    return shown is not None and not row["candidates"][shown]["features"].get("greedy")
 
 
 def difference(base: list[dict], model: list[dict], metric: str) -> dict:
