@@ -14,8 +14,8 @@ other research code is refused, unless --restart).
     .venv/bin/python bench/research_once.py --summary FILE [--before FILE] [--out JSON]
 
 --summary reads a research file back: EM and F1 overall and by question type, the short
-answers of the kind asked, the answers a comparison decided (compare.py) and how many of
-those were right, p50 seconds; with --before, another research of the same questions, and
+answers of the kind asked, the answers a comparison (compare.py) changed from the model's
+own reading and how many of those are right, p50 seconds; with --before, another research of the same questions, and
 the paired difference (bootstrap 95% interval, answers better and worse).
 """
 
@@ -124,18 +124,16 @@ def summary(rows: list[dict]) -> dict:
             if (part := [r for r in rows if r["type"] == kind])
         },
         "of_the_kind_asked": [sum(of_kind(r["short"], r["asked_kind"]) for r in kinds), len(kinds)],
-        "compared": [sum(r["em"] for r in by_rule), len(by_rule)],
+        "changed_by_comparison": [sum(r["em"] for r in by_rule), len(by_rule)],
         "p50_seconds": round(statistics.median(r["seconds"] for r in rows), 2),
     }
     return out
 
 
 def decided(row: dict) -> bool:
-    """Whether a comparison decided the answer shown (compare.py). Rows written before they
-    kept `picked_by`: research is done with no reward model, so a shown candidate that is not
-    the model's own reading was put there by a comparison."""
-    if "picked_by" in row:
-        return row["picked_by"] == "comparison"
+    """Whether a comparison (compare.py) changed the answer shown from the model's own reading
+    (one that agrees with it is counted as the model's). Research is done with no reward
+    model, so a shown candidate that is not the model's own was put there by a comparison."""
     shown = row.get("shown")
     return shown is not None and not row["candidates"][shown]["features"].get("greedy")
 

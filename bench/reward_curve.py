@@ -72,7 +72,7 @@ def answers(model: rm.RewardModel | None, rows: list[dict]) -> list[dict]:
         if model is None or not row["candidates"]:
             out.append({"em": row["em"], "f1": row["f1"], "confidence": None})
             continue
-        if decided(row):  # a comparison decided it (compare.py): the model says how sure
+        if decided(row):  # a comparison changed it (compare.py): the model says how sure
             shown = row["candidates"][row["shown"]]
             confidence = probability(model.score(shown["features"]))
             out.append({"em": row["em"], "f1": row["f1"], "confidence": confidence})
