@@ -15,8 +15,9 @@ other research code is refused, unless --restart).
 
 --summary reads a research file back: EM and F1 overall and by question type, the short
 answers of the kind asked, the answers a comparison (compare.py) changed from the model's
-own reading and how many of those are right, p50 seconds; with --before, another research of the same questions, and
-the paired difference (bootstrap 95% interval, answers better and worse).
+own reading and how many of those are right, p50 seconds; with --before, another research
+of the same questions, and the paired difference (bootstrap 95% interval, answers better and
+worse).
 """
 
 from __future__ import annotations
