@@ -147,7 +147,12 @@ def report(path: Path, before: Path | None, out: Path | None) -> None:
     """--summary: print (and write) a research file's summary, against --before's."""
     header, rows = read(path)
     rows = sorted(rows, key=lambda r: r["n"])
-    result = {"file": path.name, "commit": header["commit"], **summary(rows)}
+    result = {
+        "file": path.name,
+        "commit": header["commit"],
+        "command": "python bench/research_once.py " + " ".join(sys.argv[1:]),
+        **summary(rows),
+    }
     if before is not None:
         then_header, then = read(before)
         then = {r["n"]: r for r in then}
