@@ -164,7 +164,8 @@ def text_report(report: dict) -> str:
     lines = [
         f"reward model learning curve: {report['model']}, held out {report['held_out']} "
         f"(n={report['n_questions']}), pool {report['pool']} (n={report['n_pool']}), "
-        f"research at {report['research_commit']}, curve at {report['commit']}",
+        f"research at {report['research_commit']} (the pool at "
+        f"{report['pool_research_commit']}), curve at {report['commit']}",
         f"base (the plain reader): EM {report['base']['em']:.3f} F1 {report['base']['f1']:.3f}",
         "",
         f"{'ratings':>7}  {'pipeline':<40} {'EM diff [95% CI]':<26} {'F1 diff':>7} "
@@ -210,6 +211,7 @@ def main() -> None:
     report = {
         "commit": research_quality.head(),
         "research_commit": held_head["commit"],
+        "pool_research_commit": pool_head["commit"],
         "command": "python bench/reward_curve.py " + " ".join(sys.argv[1:]),
         "model": "qwen2.5-coder-0.5b-instruct-q4_k_m",
         "model_alias": "qwen2.5-0.5b",
