@@ -32,7 +32,7 @@ Scores (per method, overall and per question type, with counts):
 
     .venv/bin/python bench/research_quality.py [--data dev150|dev25|FILE] [--questions N]
         [--mode library|web|library,web] [--methods loop,one-shot] [--model NAME|PATH]
-        [--env KEY=VALUE]... [--out bench/results/NAME.json]
+        [--only choice|polar] [--env KEY=VALUE]... [--out bench/results/NAME.json]
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ import hotpot
 from localweb import LocalWeb
 
 from sleuth.agent.research.kinds import asked_kind, of_kind
+from sleuth.agent.research.passages import alternatives
 from sleuth.agent.text import content_words, is_polar
 from sleuth.store import Store
 
@@ -374,6 +375,11 @@ def main() -> None:
     parser.add_argument(
         "--start", type=int, default=0, help="skip the set's first N questions (tuned on)"
     )
+    parser.add_argument(
+        "--only",
+        choices=("choice", "polar"),
+        help="only the questions offering two alternatives, or only the yes-or-no ones",
+    )
     parser.add_argument("--model", default="", help="alias or GGUF path (default: the default)")
     parser.add_argument("--mode", default="library", help="library, web, or library,web")
     parser.add_argument("--methods", default="loop,one-shot")
@@ -399,6 +405,9 @@ def main() -> None:
         return
     questions = hotpot.load(DATA.get(args.data, Path(args.data)))[args.start :]
     questions = questions[: args.questions]
+    if args.only:  # the comparisons: a choice of two alternatives, or a yes-or-no question
+        keep = {"choice": alternatives, "polar": is_polar}[args.only]
+        questions = [q for q in questions if keep(q.question)]
     commit = head()
     dirty = subprocess.run(
         ["git", "status", "--porcelain", "--untracked-files=no"],
