@@ -86,8 +86,8 @@ _DATE = re.compile(
     re.I,
 )
 # How much more of the question one side's passage must say than the other's to be the side
-# it describes (rarity-weighted words: about two rare words); 2 decided 17 of the train
-# pool's 43 such questions (15 right), 0.5 decided 33 (25 right).
+# it describes (rarity-weighted words: about two rare words). A smaller margin decides more
+# questions and gets a larger share of them wrong (on the train pool: bench/README.md).
 DESCRIBED_BY = 2.0
 LEAD_CHARS = 300  # how far into a passage its lead's brackets may stand
 _BRACKETS = re.compile(r"\(([^()]*)\)")
