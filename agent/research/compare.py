@@ -323,7 +323,8 @@ def date_of(passage: dict, event: str, verbs: set[str]) -> tuple[Date, str] | No
     said = sentences(text) or [text]
     lead = said[0]
     if event in ("birth", "death"):
-        opening = text[:LEAD_CHARS]  # "John R. Gunn (c. 1877 - ...)": abbreviations end no lead
+        # the lead's brackets from the passage's opening: "Tomas R. Arvid (c. 1667 - ...)"
+        opening = text[:LEAD_CHARS]  # is cut after "R." and "c." by the sentence splitter
         for inside in _BRACKETS.findall(opening):
             dates = _dates(inside)
             if not dates:
