@@ -303,7 +303,7 @@ def side_passage(name: str, evidence: list[dict]) -> int | None:
     best, best_share = None, 0.0
     for number, item in enumerate(evidence, start=1):
         title = content_words((item.get("title") or "").split("(")[0])
-        if not title or not title <= said | content_words(item.get("title") or ""):
+        if not title:
             continue
         share = len(title & said) / len(title | said)
         if share > best_share:
