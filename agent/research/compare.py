@@ -31,6 +31,7 @@ from sleuth.agent.text import STOPWORDS, content_words, is_polar, rarity, senten
 
 from .checks import prose
 from .hops import Bridge
+from .kinds import MONTH_NAMES, MONTHS
 from .passages import alternatives
 from .reader import Read, compose, support_sentences
 
@@ -75,10 +76,7 @@ _DEATH = re.compile(r"\b(died|dies|die|death|passed away)\b", re.I)
 _NOT_TIME = re.compile(
     r"\b(longer|more(?! recent)|most(?! recent)|fewer|less|least|larger|bigger|taller)\b", re.I
 )
-_MONTHS = (
-    "january february march april may june july august september october november december"
-).split()
-_MONTH = "(?:" + "|".join(_MONTHS) + ")"
+_MONTH = "(?:" + "|".join(MONTH_NAMES) + ")"
 _YEAR = r"(?<![\d,.])(\d{4})(?![\d,])"
 _DATE = re.compile(
     rf"(?:(\d{{1,2}})(?:st|nd|rd|th)?\s+({_MONTH})|({_MONTH})(?:\s+(\d{{1,2}})(?:st|nd|rd|th)?)?)"
@@ -282,7 +280,7 @@ def origin(passage: dict) -> tuple[str, str] | None:
         word = found.group(1)
     elif place:
         names = [
-            w for w in re.findall(r"[A-Z][\w-]+", lead[place.end() :]) if w.lower() not in _MONTHS
+            w for w in re.findall(r"[A-Z][\w-]+", lead[place.end() :]) if w.lower() not in MONTHS
         ]
         if not names:
             return None
@@ -372,7 +370,7 @@ def _dates(text: str) -> list[tuple[Date, int]]:
         if not 1000 <= year <= 2100:
             continue
         name = (month or month2 or "").lower()
-        number = _MONTHS.index(name) + 1 if name else 0
+        number = MONTH_NAMES.index(name) + 1 if name else 0
         out.append((Date(year, number, int(day or day2 or 0)), m.start()))
     return out
 

@@ -39,9 +39,10 @@ _ASKED = [
     ("person", re.compile(r"^(who|whom|whose)\b")),
     ("nationality", re.compile(r"^(what|which) (nationality|country of citizenship)\b")),
 ]
-MONTHS = frozenset(
-    "january february march april may june july august september october november december".split()
-)
+MONTH_NAMES = (  # in the calendar's order: a month's number is its place here, plus one
+    "january february march april may june july august september october november december"
+).split()
+MONTHS = frozenset(MONTH_NAMES)
 NUMBER_WORDS = frozenset(
     "one two three four five six seven eight nine ten eleven twelve hundred thousand".split()
 )
