@@ -115,7 +115,7 @@ def summary(rows: list[dict]) -> dict:
     """What a research file says of its answers (see --summary)."""
     kinds = [r for r in rows if r["asked_kind"] and r["short"] and r["short"] not in YES_NO]
     by_rule = [r for r in rows if decided(r)]
-    out = {
+    return {
         "n": len(rows),
         "em": _mean(rows, "em"),
         "f1": _mean(rows, "f1"),
@@ -128,7 +128,6 @@ def summary(rows: list[dict]) -> dict:
         "changed_by_comparison": [sum(r["em"] for r in by_rule), len(by_rule)],
         "p50_seconds": round(statistics.median(r["seconds"] for r in rows), 2),
     }
-    return out
 
 
 def decided(row: dict) -> bool:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sleuth.agent.text import STOPWORDS, content_words, is_polar, rarity, sentences
+from sleuth.agent.text import content_words, is_polar, rarity, sentences
 
 from .checks import prose
 from .hops import Bridge
@@ -362,7 +362,7 @@ def _said(read: Date | str | float) -> int | str | float:
 
 def _dates(text: str) -> list[tuple[Date, int]]:
     """The dates in `text`, each with where it starts: whole ("4 March 1931", "March 1931")
-    or a year alone (three or four digits, no number around it)."""
+    or a year alone (four digits, no number around it)."""
     out = []
     for m in _DATE.finditer(text):
         day, month, month2, day2, year, bare = m.groups()
@@ -390,5 +390,5 @@ def _event_words(question: str, offered: list[str]) -> set[str]:
     return {
         w[:5]
         for w in content_words(_without_sides(question))
-        if w not in named and w not in _NOT_EVENT and w not in STOPWORDS
+        if w not in named and w not in _NOT_EVENT  # content words hold no stopword
     }
